@@ -1,0 +1,1 @@
+"""Punchclock's GraphQL server (Strawberry on Starlette)."""

@@ -1,0 +1,100 @@
+"""``create_app(settings)``: the Starlette application."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gql.schema import schema
+from gql.services import Services
+from gql.settings import Settings
+from gql.view import PunchclockGraphQL
+from store.db import Database
+from store.ids import new_id
+
+log = logging.getLogger("punchclock")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (``X-Request-Id``, taken from the client when sane)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])  # type: ignore[call-overload]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    services = Services(settings=settings, db=db, schema=schema)
+    graphql = PunchclockGraphQL(
+        services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
+    )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            async with db.read() as session:
+                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        except Exception as exc:  # the reason goes to the log, not to the prober
+            log.warning("readiness check failed: %r", exc)
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "up"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            ),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

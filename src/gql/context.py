@@ -1,0 +1,37 @@
+"""The per-request context: database, viewer, loaders and the request's instant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gql.loaders import Loaders
+from store.db import Database
+from store.models import Membership, Role, User
+from store.timeutil import utcnow
+
+
+@dataclass
+class Context:
+    db: Database
+    viewer: User | None
+    memberships: dict[str, Membership]
+    loaders: Loaders
+    request_id: str
+    now: datetime = field(default_factory=utcnow)
+    services: Any = None
+    request: Any = None
+    response: Any = None
+
+    @property
+    def viewer_id(self) -> str:
+        assert self.viewer is not None
+        return self.viewer.id
+
+    def is_member(self, team_id: str) -> bool:
+        return team_id in self.memberships
+
+    def is_admin(self, team_id: str) -> bool:
+        m = self.memberships.get(team_id)
+        return m is not None and m.role in (Role.ADMIN, Role.OWNER)

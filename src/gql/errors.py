@@ -1,0 +1,108 @@
+"""Error codes, the ``UserError`` payload item, and masking of unexpected failures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from enum import StrEnum
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from strawberry.extensions import MaskErrors
+
+from store.errors import DomainError
+from store.errors import ErrorCode as StoreErrorCode
+
+log = logging.getLogger("punchclock.errors")
+
+ErrorCode = strawberry.enum(StoreErrorCode, name="ErrorCode", description="Codes of `userErrors`.")
+
+
+class TopLevelCode(StrEnum):
+    """``extensions.code`` of top-level GraphQL errors."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INTERNAL = "INTERNAL"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    UNAVAILABLE = "UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+    VALIDATION = "VALIDATION"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+@strawberry.type(description="A refusal the client can act on.")
+class UserError:
+    code: StoreErrorCode
+    field: list[str] = strawberry.field(description="Input path, e.g. [\"input\", \"duration\"].")
+    message: str
+
+    @classmethod
+    def from_domain(cls, error: DomainError) -> UserError:
+        return cls(code=error.code, field=list(error.field), message=error.message)
+
+
+class CodedError(GraphQLError):
+    """A top-level error that reaches the client as it is, with ``extensions.code``."""
+
+    def __init__(self, code: TopLevelCode, message: str) -> None:
+        super().__init__(message, extensions={"code": code.value})
+        self.code = code
+
+
+def user_errors(errors: Sequence[DomainError]) -> list[UserError]:
+    return [UserError.from_domain(e) for e in errors]
+
+
+def _is_unavailable(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
+            if isinstance(exc, DBAPIError) and "locked" in str(exc):
+                return False
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class MaskInternalErrors(MaskErrors):
+    """Let coded and GraphQL validation errors through; replace everything else.
+
+    An unexpected exception becomes ``INTERNAL`` with a generic message (no stack, SQL
+    or path leaks) and is logged in full; a lost database becomes ``UNAVAILABLE``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._should_mask)
+
+    @staticmethod
+    def _should_mask(error: GraphQLError) -> bool:
+        original = error.original_error
+        if original is None:
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": TopLevelCode.GRAPHQL_VALIDATION_FAILED.value,
+                }
+            return False
+        return not isinstance(original, CodedError)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        if _is_unavailable(error.original_error):
+            code, message = TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later."
+            log.warning("database unavailable: %r", error.original_error)
+        else:
+            code, message = TopLevelCode.INTERNAL, "Internal error."
+            log.error(
+                "unexpected error (request %s) at %s",
+                request_id,
+                error.path,
+                exc_info=error.original_error,
+            )
+        extensions: dict[str, object] = {"code": code.value}
+        if request_id:
+            extensions["requestId"] = request_id
+        return GraphQLError(
+            message, nodes=error.nodes, source=error.source, positions=error.positions,
+            path=error.path, original_error=None, extensions=extensions,
+        )

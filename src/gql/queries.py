@@ -1,0 +1,62 @@
+"""The Query root: everything is scoped to the viewer's teams."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql.context import Context
+from gql.types.entry import TimeEntry, TimeEntryFilter, entry_connection, store_filter
+from gql.types.pagination import Connection
+from gql.types.team import Category, Task, Team
+from gql.types.user import User
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The user the token belongs to.")
+    def viewer(self, info: Info) -> User:
+        viewer = info.context.viewer
+        assert viewer is not None
+        return User.from_row(viewer)
+
+    @strawberry.field(description="The viewer's teams, by name.")
+    async def teams(self, info: Info) -> list[Team]:
+        rows = await info.context.loaders.team.load_many(list(info.context.memberships))
+        return sorted((Team.from_row(r) for r in rows if r), key=lambda t: (t.name, t.id))
+
+    @strawberry.field
+    async def team(self, info: Info, id: strawberry.ID) -> Team | None:
+        if not info.context.is_member(str(id)):
+            return None
+        row = await info.context.loaders.team.load(str(id))
+        return Team.from_row(row) if row else None
+
+    @strawberry.field
+    async def task(self, info: Info, id: strawberry.ID) -> Task | None:
+        row = await info.context.loaders.task.load(str(id))
+        return Task.from_row(row) if row and info.context.is_member(row.team_id) else None
+
+    @strawberry.field
+    async def category(self, info: Info, id: strawberry.ID) -> Category | None:
+        row = await info.context.loaders.category.load(str(id))
+        return Category.from_row(row) if row and info.context.is_member(row.team_id) else None
+
+    @strawberry.field
+    async def time_entry(self, info: Info, id: strawberry.ID) -> TimeEntry | None:
+        row = await info.context.loaders.entry.load(str(id))
+        return TimeEntry.from_row(row) if row and info.context.is_member(row.team_id) else None
+
+    @strawberry.field(description="A page of a team's entries, newest `startedAt` first.")
+    async def time_entries(
+        self,
+        info: Info,
+        filter: TimeEntryFilter,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> Connection[TimeEntry]:
+        team_id = str(filter.team_id)
+        ids = [team_id] if info.context.is_member(team_id) else []
+        ef = await store_filter(info.context, filter, team_ids=ids)
+        return await entry_connection(info.context, ef, first, after)

@@ -1,0 +1,17 @@
+"""What a running server holds: the database, the schema, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+
+from gql.settings import Settings
+from store.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    schema: strawberry.Schema

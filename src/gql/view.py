@@ -1,0 +1,118 @@
+"""The GraphQL HTTP/WebSocket endpoint: Strawberry's ASGI view with our context and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql.error import GraphQLSyntaxError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from gql.auth import authenticate, bearer_token
+from gql.context import Context
+from gql.errors import TopLevelCode
+from gql.loaders import Loaders
+from gql.services import Services
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
+
+
+def _introspection_only(query: str | None, operation_name: str | None) -> bool:
+    """True when the operation selects nothing but introspection (allowed without a token,
+    so GraphiQL's documentation explorer works before a token is pasted)."""
+    if not query:
+        return False
+    try:
+        document = parse(query)
+    except GraphQLSyntaxError:
+        return False
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if operation_name and (definition.name is None or definition.name.value != operation_name):
+            continue
+        return all(
+            getattr(sel, "name", None) is not None and sel.name.value in INTROSPECTION_FIELDS  # type: ignore[attr-defined]
+            for sel in definition.selection_set.selections
+        )
+    return False
+
+
+class PunchclockGraphQL(GraphQL[Context, None]):
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(services.schema, **kwargs)
+        self.services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services = self.services
+        request_id = getattr(request.state, "request_id", None) or ""
+        viewer = None
+        if isinstance(request, Request):
+            viewer = await authenticate(services.db, bearer_token(request.headers.get("authorization")))
+        user, memberships = viewer if viewer else (None, {})
+        return Context(
+            db=services.db,
+            viewer=user,
+            memberships=memberships,
+            loaders=Loaders(services.db),
+            request_id=request_id,
+            services=services,
+            request=request,
+            response=response,
+        )
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        context: Context = kwargs["context"]
+        data = kwargs["request_data"]
+        if context.viewer is None and not _introspection_only(data.query, data.operation_name):
+            error = GraphQLError(
+                "Authentication required: send `Authorization: Bearer <token>`.",
+                extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
+            )
+            return ExecutionResult(data=None, errors=[error])
+        return await super().execute_single(*args, **kwargs)
+
+    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        return orjson.dumps(data)
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        request: Request | None = getattr(sub_response, "_punchclock_request", None)
+        accept = request.headers.get("accept", "") if request is not None else ""
+        if GRAPHQL_RESPONSE_JSON in accept:
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
+            status = _status_for(response_data)
+            if status is not None:
+                response.status_code = status
+        return response
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub = await super().get_sub_response(request)
+        sub._punchclock_request = request  # type: ignore[attr-defined]
+        return sub
+
+
+_STATUS_BY_CODE = {
+    TopLevelCode.UNAUTHENTICATED.value: 401,
+    TopLevelCode.UNAVAILABLE.value: 503,
+    TopLevelCode.RATE_LIMITED.value: 429,
+}
+
+
+def _status_for(response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> int | None:
+    if isinstance(response_data, list) or response_data.get("data") is not None:
+        return None
+    for error in response_data.get("errors") or []:
+        code = (error.get("extensions") or {}).get("code")
+        if code in _STATUS_BY_CODE:
+            return _STATUS_BY_CODE[code]
+        if code in (TopLevelCode.GRAPHQL_VALIDATION_FAILED.value, TopLevelCode.QUERY_TOO_COMPLEX.value):
+            return 400
+    return None

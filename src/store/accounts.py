@@ -1,0 +1,149 @@
+"""Commands for users, teams and memberships."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.errors import DomainError, ErrorCode
+from store.ids import new_id
+from store.models import Membership, Role, Rounding, Team, User
+
+MAX_NAME = 200
+
+
+def check_time_zone(name: str, field: tuple[str, ...] = ("timeZone",)) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DomainError(
+            ErrorCode.VALIDATION, f"Unknown time zone {name!r}: use an IANA name such as Europe/Berlin.", field
+        ) from exc
+    return name
+
+
+def check_name(value: str, field: tuple[str, ...], limit: int = MAX_NAME) -> str:
+    value = value.strip()
+    if not value or len(value) > limit:
+        raise DomainError(ErrorCode.VALIDATION, f"Must be 1 to {limit} characters.", field)
+    return value
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    nickname: str,
+    email: str,
+    time_zone: str = "UTC",
+    locale: str = "en",
+    user_id: str | None = None,
+) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise DomainError(ErrorCode.VALIDATION, "Not an e-mail address.", ("email",))
+    existing = (await session.exec(select(User).where(User.email == email))).first()
+    if existing is not None:
+        raise DomainError(ErrorCode.VALIDATION, "A user with this e-mail exists.", ("email",))
+    user = User(
+        id=user_id or new_id(),
+        nickname=check_name(nickname, ("nickname",)),
+        email=email,
+        time_zone=check_time_zone(time_zone),
+        locale=locale,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def create_team(
+    session: AsyncSession,
+    *,
+    name: str,
+    owner_id: str,
+    time_zone: str = "UTC",
+    week_start: int = 1,
+    rounding: str = Rounding.NONE.value,
+    rounding_minutes: int = 1,
+    default_billable: bool = True,
+    default_rate_cents: int = 0,
+    tasks_readonly: bool = False,
+    locked_before: datetime | None = None,
+) -> Team:
+    check_team_settings(
+        week_start=week_start,
+        rounding=rounding,
+        rounding_minutes=rounding_minutes,
+        default_rate_cents=default_rate_cents,
+    )
+    team = Team(
+        id=new_id(),
+        name=check_name(name, ("name",)),
+        time_zone=check_time_zone(time_zone),
+        week_start=week_start,
+        rounding=rounding,
+        rounding_minutes=rounding_minutes,
+        default_billable=default_billable,
+        default_rate_cents=default_rate_cents,
+        tasks_readonly=tasks_readonly,
+        locked_before=locked_before,
+    )
+    session.add(team)
+    await session.flush()
+    session.add(Membership(team_id=team.id, user_id=owner_id, role=Role.OWNER.value))
+    await session.flush()
+    return team
+
+
+def check_team_settings(
+    *,
+    week_start: int | None = None,
+    rounding: str | None = None,
+    rounding_minutes: int | None = None,
+    default_rate_cents: int | None = None,
+) -> None:
+    if week_start is not None and not 1 <= week_start <= 7:
+        raise DomainError(ErrorCode.VALIDATION, "weekStart is 1 (Monday) to 7 (Sunday).", ("weekStart",))
+    if rounding is not None and rounding not in Rounding.__members__:
+        raise DomainError(ErrorCode.VALIDATION, "rounding is NONE, FLOOR, CEIL or NEAREST.", ("rounding",))
+    if rounding_minutes is not None and not 1 <= rounding_minutes <= 1440:
+        raise DomainError(ErrorCode.VALIDATION, "roundingMinutes is 1 to 1440.", ("roundingMinutes",))
+    if default_rate_cents is not None and not 0 <= default_rate_cents <= 100_000_000:
+        raise DomainError(
+            ErrorCode.VALIDATION, "defaultRateCents is 0 to 100000000.", ("defaultRateCents",)
+        )
+
+
+async def add_member(
+    session: AsyncSession,
+    *,
+    team_id: str,
+    user_id: str,
+    role: str = Role.MEMBER.value,
+    rate_cents: int | None = None,
+) -> Membership:
+    if role not in Role.__members__:
+        raise DomainError(ErrorCode.VALIDATION, "role is OWNER, ADMIN or MEMBER.", ("role",))
+    if rate_cents is not None and not 0 <= rate_cents <= 100_000_000:
+        raise DomainError(ErrorCode.VALIDATION, "rateCents is 0 to 100000000.", ("rateCents",))
+    if await session.get(Team, team_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such team.", ("teamId",))
+    if await session.get(User, user_id) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such user.", ("userId",))
+    existing = await session.get(Membership, (team_id, user_id))
+    if existing is not None:
+        existing.role, existing.rate_cents = role, rate_cents
+        session.add(existing)
+        await session.flush()
+        return existing
+    member = Membership(team_id=team_id, user_id=user_id, role=role, rate_cents=rate_cents)
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return (await session.exec(select(User).where(User.email == email.strip().lower()))).first()

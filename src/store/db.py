@@ -1,0 +1,100 @@
+"""Engine and session factory from a database URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def async_url(url: str) -> str:
+    """Map plain ``postgresql://`` / ``postgres://`` / ``sqlite://`` URLs to the async drivers."""
+    parsed = make_url(url)
+    driver = parsed.drivername
+    if driver in ("postgresql", "postgres", "postgresql+asyncpg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif driver in ("sqlite", "sqlite+aiosqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    else:
+        raise ValueError(f"unsupported database URL scheme {driver!r}: use postgresql:// or sqlite://")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the writer; foreign keys are off by default in SQLite;
+    # the busy timeout makes concurrent writers wait instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling defers
+    # it and cannot take the write lock up front).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take the write lock when a transaction starts, not at its first write: a
+    # read-then-write transaction that upgrades later can fail with "database is locked"
+    # without waiting for the busy timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> AsyncEngine:
+    """An async engine for ``url``. On SQLite, ``immediate`` makes every transaction
+    take the write lock when it begins (for the writer engine)."""
+    full = async_url(url)
+    if not is_sqlite(full):
+        return create_async_engine(
+            full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+    engine = create_async_engine(full, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "connect", _sqlite_connect)
+    event.listen(
+        sync_engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin_deferred
+    )
+    return engine
+
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+class Database:
+    """The engines and session factories of one database.
+
+    ``read`` sessions are for queries. ``write`` sessions are for commands: on SQLite they
+    begin with ``BEGIN IMMEDIATE`` so a read-then-write transaction waits for the lock
+    (busy timeout) instead of failing when it upgrades; on PostgreSQL both are the same.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = async_url(url)
+        self.dialect = "sqlite" if is_sqlite(self.url) else "postgresql"
+        self.engine = create_engine(self.url, pool_size=pool_size)
+        self.write_engine = (
+            create_engine(self.url, immediate=True) if self.dialect == "sqlite" else self.engine
+        )
+        self.read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.write = async_sessionmaker(
+            self.write_engine, class_=AsyncSession, expire_on_commit=False
+        )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()

@@ -1,0 +1,164 @@
+"""Reads of time entries and comments."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
+
+from store.models import Comment, Task, TimeEntry
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """Which entries to read. ``team_ids`` is the tenancy bound and always applies."""
+
+    team_ids: Sequence[str]
+    user_ids: Sequence[str] | None = None
+    task_id: str | None = None
+    category_ids: Sequence[str] | None = None  # a category and its descendants
+    scope_type: str | None = None
+    started_from: datetime | None = None  # inclusive
+    started_to: datetime | None = None  # exclusive
+    billable: bool | None = None
+    statuses: Sequence[str] | None = None
+    input_type: str | None = None
+    running: bool | None = None
+    updated_since: datetime | None = None
+    include_deleted: bool = False
+    deleted_since: datetime | None = None
+
+
+def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clause of a filter, shared by pages, counts and reports."""
+    c: list[ColumnElement[bool]] = [col(TimeEntry.team_id).in_(f.team_ids)]
+    if f.user_ids is not None:
+        c.append(col(TimeEntry.user_id).in_(f.user_ids))
+    if f.task_id is not None:
+        c.append(col(TimeEntry.task_id) == f.task_id)
+    if f.category_ids is not None:
+        tasks_below = select(Task.id).where(col(Task.category_id).in_(f.category_ids))
+        c.append(
+            or_(
+                col(TimeEntry.category_id).in_(f.category_ids),
+                col(TimeEntry.task_id).in_(tasks_below),
+            )
+        )
+    if f.scope_type is not None:
+        c.append(col(TimeEntry.scope_type) == f.scope_type)
+    if f.started_from is not None:
+        c.append(col(TimeEntry.started_at) >= f.started_from)
+    if f.started_to is not None:
+        c.append(col(TimeEntry.started_at) < f.started_to)
+    if f.billable is not None:
+        c.append(col(TimeEntry.billable) == f.billable)
+    if f.statuses is not None:
+        c.append(col(TimeEntry.status).in_(f.statuses))
+    if f.input_type is not None:
+        c.append(col(TimeEntry.input_type) == f.input_type)
+    if f.running is True:
+        c.append(col(TimeEntry.stopped_at).is_(None))
+    elif f.running is False:
+        c.append(col(TimeEntry.stopped_at).is_not(None))
+    if f.updated_since is not None:
+        c.append(col(TimeEntry.updated_at) >= f.updated_since)
+    if f.deleted_since is not None:
+        c.append(col(TimeEntry.deleted_at) >= f.deleted_since)
+    elif not f.include_deleted:
+        c.append(col(TimeEntry.deleted_at).is_(None))
+    return c
+
+
+def _page_stmt(
+    f: EntryFilter, *, first: int, after: tuple[datetime, str] | None
+) -> SelectOfScalar[TimeEntry]:
+    conditions = entry_conditions(f)
+    if after is not None:
+        at, entry_id = after
+        conditions.append(
+            or_(
+                col(TimeEntry.started_at) < at,
+                and_(col(TimeEntry.started_at) == at, col(TimeEntry.id) < entry_id),
+            )
+        )
+    return (
+        select(TimeEntry)
+        .where(and_(*conditions))
+        .order_by(col(TimeEntry.started_at).desc(), col(TimeEntry.id).desc())
+        .limit(first + 1)
+    )
+
+
+async def list_entries(
+    session: AsyncSession,
+    *,
+    filter: EntryFilter,
+    first: int,
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[TimeEntry], bool]:
+    """A page newest ``started_at`` first (ties by id), and whether more follow."""
+    rows = list((await session.exec(_page_stmt(filter, first=first, after=after))).all())
+    return rows[:first], len(rows) > first
+
+
+async def count_entries(session: AsyncSession, *, filter: EntryFilter) -> int:
+    stmt = select(func.count()).select_from(TimeEntry).where(and_(*entry_conditions(filter)))
+    return int((await session.exec(stmt)).one())
+
+
+async def entries_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, TimeEntry]:
+    rows = (await session.exec(select(TimeEntry).where(col(TimeEntry.id).in_(ids)))).all()
+    return {r.id: r for r in rows}
+
+
+async def comments_by_entry_ids(
+    session: AsyncSession, *, entry_ids: Sequence[str]
+) -> dict[str, list[Comment]]:
+    stmt = (
+        select(Comment)
+        .where(col(Comment.time_entry_id).in_(entry_ids))
+        .order_by(col(Comment.created_at), col(Comment.id))
+    )
+    out: dict[str, list[Comment]] = defaultdict(list)
+    for row in (await session.exec(stmt)).all():
+        out[row.time_entry_id].append(row)
+    return out
+
+
+async def running_by_team_ids(
+    session: AsyncSession, *, team_ids: Sequence[str]
+) -> dict[str, list[TimeEntry]]:
+    stmt = (
+        select(TimeEntry)
+        .where(
+            col(TimeEntry.team_id).in_(team_ids),
+            col(TimeEntry.stopped_at).is_(None),
+            col(TimeEntry.deleted_at).is_(None),
+        )
+        .order_by(col(TimeEntry.started_at).desc(), col(TimeEntry.id).desc())
+    )
+    out: dict[str, list[TimeEntry]] = defaultdict(list)
+    for row in (await session.exec(stmt)).all():
+        out[row.team_id].append(row)
+    return out
+
+
+async def running_by_user_ids(
+    session: AsyncSession, *, user_ids: Sequence[str]
+) -> dict[str, TimeEntry]:
+    stmt = select(TimeEntry).where(
+        col(TimeEntry.user_id).in_(user_ids),
+        col(TimeEntry.stopped_at).is_(None),
+        col(TimeEntry.deleted_at).is_(None),
+    )
+    return {r.user_id: r for r in (await session.exec(stmt)).all()}
+
+
+async def comment_by_id(session: AsyncSession, *, comment_id: str) -> Comment | None:
+    return await session.get(Comment, comment_id)

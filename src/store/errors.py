@@ -1,0 +1,37 @@
+"""Domain errors. Each carries a code from :class:`ErrorCode` and the input path it concerns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    VALIDATION = "VALIDATION"
+    NOT_FOUND = "NOT_FOUND"
+    FORBIDDEN = "FORBIDDEN"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    TIMER_NOT_RUNNING = "TIMER_NOT_RUNNING"
+    ENTRY_LOCKED = "ENTRY_LOCKED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    TASKS_READONLY = "TASKS_READONLY"
+    CATEGORY_ARCHIVED = "CATEGORY_ARCHIVED"
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+
+
+class DomainError(Exception):
+    """A refusal the client can act on; it becomes a ``userErrors`` item."""
+
+    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = list(field)
+
+
+class DomainErrors(Exception):
+    """Several refusals at once (e.g. one per entry of a batch transition)."""
+
+    def __init__(self, errors: Sequence[DomainError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = list(errors)

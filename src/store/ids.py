@@ -1,0 +1,17 @@
+"""Identifiers: every entity id is a ULID (26 characters, Crockford base32)."""
+
+from __future__ import annotations
+
+import re
+
+from ulid import ULID
+
+_ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+
+
+def new_id() -> str:
+    return str(ULID())
+
+
+def is_ulid(value: str) -> bool:
+    return bool(_ULID_RE.match(value))

@@ -1,0 +1,251 @@
+"""SQLModel tables.
+
+Money is integer cents, durations integer seconds, instants tz-aware UTC
+(:class:`store.types.UTCDateTime`). Enumerations are stored as short strings; the values
+are the members of the ``StrEnum`` classes below.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from store.timeutil import utcnow_precise
+from store.types import UTCDateTime
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+class Role(StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
+class Rounding(StrEnum):
+    NONE = "NONE"
+    FLOOR = "FLOOR"
+    CEIL = "CEIL"
+    NEAREST = "NEAREST"
+
+
+class TaskState(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+class ScopeType(StrEnum):
+    TASK = "TASK"
+    CATEGORY = "CATEGORY"
+
+
+class EntryStatus(StrEnum):
+    DRAFT = "DRAFT"
+    SUBMITTED = "SUBMITTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    LOCKED = "LOCKED"
+    INVOICED = "INVOICED"
+
+
+class InputType(StrEnum):
+    REALTIME = "REALTIME"
+    MANUAL = "MANUAL"
+    AUTOMATION = "AUTOMATION"
+
+
+class Source(StrEnum):
+    API = "API"
+    UI = "UI"
+    IMPORT = "IMPORT"
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Column[str]:
+    return Column(String(26), ForeignKey(target, ondelete=ondelete), nullable=nullable)
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    name: str = Field(max_length=200)
+    time_zone: str = Field(default="UTC", max_length=64)
+    week_start: int = Field(default=1)
+    rounding: str = Field(default=Rounding.NONE.value, max_length=16)
+    rounding_minutes: int = Field(default=1)
+    default_billable: bool = Field(default=True)
+    default_rate_cents: int = Field(default=0)
+    tasks_readonly: bool = Field(default=False)
+    locked_before: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    nickname: str = Field(max_length=200)
+    email: str = Field(max_length=320, unique=True)
+    time_zone: str = Field(default="UTC", max_length=64)
+    locale: str = Field(default="en", max_length=35)
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+
+    team_id: str = Field(
+        sa_column=Column(String(26), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    )
+    user_id: str = Field(
+        sa_column=Column(
+            String(26), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+    role: str = Field(default=Role.MEMBER.value, max_length=16)
+    rate_cents: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class Category(SQLModel, table=True):
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("team_id", "key"),)
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    parent_id: str | None = Field(default=None, sa_column=_fk("categories.id", nullable=True))
+    key: str | None = Field(default=None, max_length=255)
+    title: str = Field(max_length=200)
+    color: int | None = Field(default=None)
+    position: int = Field(default=0)
+    archived: bool = Field(default=False)
+    billable: bool | None = Field(default=None)
+    rate_cents: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("team_id", "key"), Index(None, "category_id"))
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    category_id: str | None = Field(default=None, sa_column=_fk("categories.id", nullable=True))
+    key: str = Field(max_length=1000)
+    title: str = Field(max_length=500)
+    url: str | None = Field(default=None, max_length=2000)
+    state: str = Field(default=TaskState.OPEN.value, max_length=16)
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class TimeEntry(SQLModel, table=True):
+    """One span of work. ``stopped_at`` is null while the timer runs.
+
+    ``duration_seconds`` is null while running (it is the time up to now) and equals
+    ``stopped_at - started_at`` once stopped. ``category_id`` is set only for
+    CATEGORY-scoped entries; a TASK entry's category is its task's.
+    """
+
+    __tablename__ = "time_entries"
+    __table_args__ = (
+        UniqueConstraint("team_id", "ext_provider", "ext_type", "ext_id"),
+        # Keyset pagination and the team filter: newest first, ties by id.
+        Index(None, "team_id", "started_at", "id"),
+        Index(None, "user_id", "started_at"),
+        Index(None, "task_id"),
+        Index(None, "category_id"),
+        Index(None, "team_id", "updated_at"),
+        # The database itself guarantees at most one running entry per user.
+        Index(
+            "uq_time_entries_running_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("stopped_at IS NULL"),
+            postgresql_where=text("stopped_at IS NULL"),
+        ),
+    )
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    user_id: str = Field(sa_column=_fk("users.id", ondelete="CASCADE"))
+    scope_type: str = Field(max_length=16)
+    task_id: str | None = Field(default=None, sa_column=_fk("tasks.id", nullable=True))
+    category_id: str | None = Field(default=None, sa_column=_fk("categories.id", nullable=True))
+    started_at: datetime = Field(sa_column=_utc())
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    duration_seconds: int | None = Field(default=None)
+    work_date: date
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    billable: bool
+    rate_snapshot_cents: int = Field(default=0)
+    status: str = Field(default=EntryStatus.DRAFT.value, max_length=16)
+    input_type: str = Field(default=InputType.MANUAL.value, max_length=16)
+    source: str = Field(default=Source.API.value, max_length=16)
+    ext_provider: str | None = Field(default=None, max_length=100)
+    ext_type: str | None = Field(default=None, max_length=100)
+    ext_id: str | None = Field(default=None, max_length=255)
+    locked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    deleted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    version: int = Field(default=1)
+
+
+class Comment(SQLModel, table=True):
+    __tablename__ = "comments"
+    __table_args__ = (Index(None, "time_entry_id", "created_at"),)
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    time_entry_id: str = Field(sa_column=_fk("time_entries.id", ondelete="CASCADE"))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    user_id: str = Field(sa_column=_fk("users.id", ondelete="CASCADE"))
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class AccessToken(SQLModel, table=True):
+    """A personal access token. Only a SHA-256 hash of its secret is kept."""
+
+    __tablename__ = "access_tokens"
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    user_id: str = Field(sa_column=_fk("users.id", ondelete="CASCADE"))
+    prefix: str = Field(max_length=12, unique=True)
+    secret_hash: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A stored mutation result, keyed by (user, mutation, client key), kept 24 hours."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "mutation", "key"),)
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    user_id: str = Field(sa_column=_fk("users.id", ondelete="CASCADE"))
+    mutation: str = Field(max_length=64)
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    expires_at: datetime = Field(sa_column=_utc(index=True))

@@ -1,0 +1,125 @@
+"""Fixtures: every store and API test runs on SQLite and on PostgreSQL (``dialect``)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from gql.app import create_app
+from gql.settings import Settings
+from store.db import Database
+from store.models import metadata
+from tests.services import POSTGRES_URL, require
+
+GQL = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def _create_schema(url: str) -> None:
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    await _create_schema(f"sqlite:///{path}")
+    return path
+
+
+def _pg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A database of its own for this test session, with the schema, dropped at the end."""
+    require(POSTGRES_URL, "postgres")
+    name = f"pc_test_{uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    await _create_schema(url)
+    yield url
+    admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def truncate_all(url: str) -> None:
+    conn = await asyncpg.connect(_pg_dsn(url))
+    try:
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        await conn.execute(f"TRUNCATE {tables} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def postgres_clean_url(postgres_url: str) -> str:
+    await truncate_all(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def database_url(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> str:
+    """An empty database with the schema, on the test's dialect."""
+    if dialect == "sqlite":
+        path = tmp_path / "punchclock.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    return str(request.getfixturevalue("postgres_clean_url"))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def app_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(database_url=database_url))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    await app.state.services.db.dispose()
+
+
+@pytest.fixture
+def gql(app_client: httpx.AsyncClient) -> GQL:
+    """POST a GraphQL operation; returns the decoded JSON body."""
+
+    async def run(
+        query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        response = await app_client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    return run
