@@ -55,7 +55,9 @@ async def make_team(db: Database, name: str, *, prefix: str, **team_kwargs: obje
         )
         s.add(child)
         await s.flush()
-        t1 = Task(id=new_id(), team_id=team.id, category_id=child.id, key="T-1", title="Cursor paging")
+        t1 = Task(
+            id=new_id(), team_id=team.id, category_id=child.id, key="T-1", title="Cursor paging"
+        )
         t2 = Task(id=new_id(), team_id=team.id, category_id=root.id, key="T-2", title="Docs")
         s.add_all([t1, t2])
         await s.commit()

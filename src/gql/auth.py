@@ -19,7 +19,9 @@ def bearer_token(value: object) -> str | None:
     return token.strip()
 
 
-async def authenticate(db: Database, token: str | None) -> tuple[User, dict[str, Membership]] | None:
+async def authenticate(
+    db: Database, token: str | None
+) -> tuple[User, dict[str, Membership]] | None:
     """The token's user and their memberships by team id, or None."""
     if token is None or tokens.parse_token(token) is None:
         return None

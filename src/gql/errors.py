@@ -16,7 +16,8 @@ from store.errors import ErrorCode as StoreErrorCode
 
 log = logging.getLogger("punchclock.errors")
 
-ErrorCode = strawberry.enum(StoreErrorCode, name="ErrorCode", description="Codes of `userErrors`.")
+strawberry.enum(StoreErrorCode, name="ErrorCode", description="Codes of `userErrors`.")
+ErrorCode = StoreErrorCode
 
 
 class TopLevelCode(StrEnum):
@@ -29,12 +30,13 @@ class TopLevelCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     VALIDATION = "VALIDATION"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
 
 
 @strawberry.type(description="A refusal the client can act on.")
 class UserError:
     code: StoreErrorCode
-    field: list[str] = strawberry.field(description="Input path, e.g. [\"input\", \"duration\"].")
+    field: list[str] = strawberry.field(description='Input path, e.g. ["input", "duration"].')
     message: str
 
     @classmethod
@@ -77,14 +79,16 @@ class MaskInternalErrors(MaskErrors):
     @staticmethod
     def _should_mask(error: GraphQLError) -> bool:
         original = error.original_error
-        if original is None:
-            if not (error.extensions or {}).get("code"):
-                error.extensions = {
-                    **(error.extensions or {}),
-                    "code": TopLevelCode.GRAPHQL_VALIDATION_FAILED.value,
-                }
+        if isinstance(original, CodedError):
             return False
-        return not isinstance(original, CodedError)
+        if original is None or isinstance(original, GraphQLError):
+            # Syntax and validation errors (no original), or variables that do not coerce
+            # (a GraphQLError wrapping the scalar's message): the client's to fix.
+            if not (error.extensions or {}).get("code"):
+                code = TopLevelCode.BAD_USER_INPUT if original else TopLevelCode.GRAPHQL_VALIDATION_FAILED
+                error.extensions = {**(error.extensions or {}), "code": code.value}
+            return False
+        return True
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)
@@ -103,6 +107,11 @@ class MaskInternalErrors(MaskErrors):
         if request_id:
             extensions["requestId"] = request_id
         return GraphQLError(
-            message, nodes=error.nodes, source=error.source, positions=error.positions,
-            path=error.path, original_error=None, extensions=extensions,
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions=extensions,
         )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 
 def serialize_datetime(value: datetime) -> str:
     value = value.astimezone(UTC)
-    text = value.replace(tzinfo=None).isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    text = value.replace(tzinfo=None).isoformat(
+        timespec="microseconds" if value.microsecond else "seconds"
+    )
     return text + "Z"
 
 
@@ -31,4 +35,4 @@ DateTime = strawberry.scalar(
     parse_value=parse_datetime,
 )
 
-SCALAR_MAP = {datetime: DateTime}
+SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: DateTime}

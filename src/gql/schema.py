@@ -14,7 +14,11 @@ from gql.scalars import SCALAR_MAP
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
-        extensions=[MaskInternalErrors, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+        extensions=[
+            MaskInternalErrors,
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+        ],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     )
 

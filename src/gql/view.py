@@ -55,7 +55,9 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         request_id = getattr(request.state, "request_id", None) or ""
         viewer = None
         if isinstance(request, Request):
-            viewer = await authenticate(services.db, bearer_token(request.headers.get("authorization")))
+            viewer = await authenticate(
+                services.db, bearer_token(request.headers.get("authorization"))
+            )
         user, memberships = viewer if viewer else (None, {})
         return Context(
             db=services.db,
@@ -79,7 +81,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             return ExecutionResult(data=None, errors=[error])
         return await super().execute_single(*args, **kwargs)
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
@@ -110,9 +112,14 @@ def _status_for(response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) 
     if isinstance(response_data, list) or response_data.get("data") is not None:
         return None
     for error in response_data.get("errors") or []:
-        code = (error.get("extensions") or {}).get("code")
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        code = extensions.get("code") if isinstance(extensions, dict) else None
         if code in _STATUS_BY_CODE:
             return _STATUS_BY_CODE[code]
-        if code in (TopLevelCode.GRAPHQL_VALIDATION_FAILED.value, TopLevelCode.QUERY_TOO_COMPLEX.value):
+        if code in (
+            TopLevelCode.GRAPHQL_VALIDATION_FAILED.value,
+            TopLevelCode.BAD_USER_INPUT.value,
+            TopLevelCode.QUERY_TOO_COMPLEX.value,
+        ):
             return 400
     return None

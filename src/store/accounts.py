@@ -20,7 +20,9 @@ def check_time_zone(name: str, field: tuple[str, ...] = ("timeZone",)) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise DomainError(
-            ErrorCode.VALIDATION, f"Unknown time zone {name!r}: use an IANA name such as Europe/Berlin.", field
+            ErrorCode.VALIDATION,
+            f"Unknown time zone {name!r}: use an IANA name such as Europe/Berlin.",
+            field,
         ) from exc
     return name
 
@@ -106,11 +108,17 @@ def check_team_settings(
     default_rate_cents: int | None = None,
 ) -> None:
     if week_start is not None and not 1 <= week_start <= 7:
-        raise DomainError(ErrorCode.VALIDATION, "weekStart is 1 (Monday) to 7 (Sunday).", ("weekStart",))
+        raise DomainError(
+            ErrorCode.VALIDATION, "weekStart is 1 (Monday) to 7 (Sunday).", ("weekStart",)
+        )
     if rounding is not None and rounding not in Rounding.__members__:
-        raise DomainError(ErrorCode.VALIDATION, "rounding is NONE, FLOOR, CEIL or NEAREST.", ("rounding",))
+        raise DomainError(
+            ErrorCode.VALIDATION, "rounding is NONE, FLOOR, CEIL or NEAREST.", ("rounding",)
+        )
     if rounding_minutes is not None and not 1 <= rounding_minutes <= 1440:
-        raise DomainError(ErrorCode.VALIDATION, "roundingMinutes is 1 to 1440.", ("roundingMinutes",))
+        raise DomainError(
+            ErrorCode.VALIDATION, "roundingMinutes is 1 to 1440.", ("roundingMinutes",)
+        )
     if default_rate_cents is not None and not 0 <= default_rate_cents <= 100_000_000:
         raise DomainError(
             ErrorCode.VALIDATION, "defaultRateCents is 0 to 100000000.", ("defaultRateCents",)

@@ -21,7 +21,9 @@ def async_url(url: str) -> str:
     elif driver in ("sqlite", "sqlite+aiosqlite"):
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     else:
-        raise ValueError(f"unsupported database URL scheme {driver!r}: use postgresql:// or sqlite://")
+        raise ValueError(
+            f"unsupported database URL scheme {driver!r}: use postgresql:// or sqlite://"
+        )
     return parsed.render_as_string(hide_password=False)
 
 

@@ -37,7 +37,9 @@ async def create_token(session: AsyncSession, *, user_id: str, name: str = "") -
     """Store a new token for ``user_id`` and return it in full; it cannot be read again."""
     prefix, secret = _random(12), _random(32)
     session.add(
-        AccessToken(id=new_id(), user_id=user_id, prefix=prefix, secret_hash=_hash(secret), name=name)
+        AccessToken(
+            id=new_id(), user_id=user_id, prefix=prefix, secret_hash=_hash(secret), name=name
+        )
     )
     await session.flush()
     return f"pc_{prefix}_{secret}"

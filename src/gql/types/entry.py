@@ -199,9 +199,7 @@ class TimeEntry:
     async def _rounded(self, info: Info) -> int:
         team = await info.context.loaders.team.load(self.row.team_id)
         assert team is not None
-        return rounded_seconds(
-            self.seconds(info.context.now), team.rounding, team.rounding_minutes
-        )
+        return rounded_seconds(self.seconds(info.context.now), team.rounding, team.rounding_minutes)
 
     @strawberry.field(description="`durationSeconds` rounded by the team's rounding rule.")
     async def rounded_seconds(self, info: Info) -> int:
@@ -273,7 +271,9 @@ class Comment:
 
     @classmethod
     def from_row(cls, row: models.Comment) -> Comment:
-        return cls(row=row, id=strawberry.ID(row.id), content=row.content, created_at=row.created_at)
+        return cls(
+            row=row, id=strawberry.ID(row.id), content=row.content, created_at=row.created_at
+        )
 
     @strawberry.field
     async def user(self, info: Info) -> UserT:

@@ -1,15 +1,16 @@
-"""GraphQL enums, named as the contract names them, backed by the store's values."""
+"""GraphQL enums, named as the contract names them, backed by the store's enums.
+
+``strawberry.enum`` registers the GraphQL definition on the store's classes, so fields are
+annotated with the store enums themselves and values pass through unconverted.
+"""
 
 from __future__ import annotations
 
 import strawberry
 
-from store import models
+from store.models import EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState
 
-Role = strawberry.enum(models.Role, name="Role")
-Rounding = strawberry.enum(models.Rounding, name="Rounding")
-TaskState = strawberry.enum(models.TaskState, name="TaskState")
-ScopeType = strawberry.enum(models.ScopeType, name="ScopeType")
-EntryStatus = strawberry.enum(models.EntryStatus, name="EntryStatus")
-InputType = strawberry.enum(models.InputType, name="InputType")
-Source = strawberry.enum(models.Source, name="Source")
+for _enum in (EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState):
+    strawberry.enum(_enum)
+
+__all__ = ["EntryStatus", "InputType", "Role", "Rounding", "ScopeType", "Source", "TaskState"]

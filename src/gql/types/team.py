@@ -39,9 +39,7 @@ async def task_connection(
 
     async def count() -> int:
         async with ctx.db.read() as session:
-            return await directory.count_tasks(
-                session, team_id=team_id, category_ids=category_ids
-            )
+            return await directory.count_tasks(session, team_id=team_id, category_ids=category_ids)
 
     return Connection.build(
         [Task.from_row(r) for r in rows],

@@ -1,0 +1,148 @@
+"""The HTTP surface: auth, GraphiQL, GET, health, CORS, masked errors, request ids."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.requests import Request
+
+from gql.app import create_app
+from gql.settings import Settings
+from store.db import Database
+from tests.factories import make_team
+
+VIEWER = "{ viewer { id } }"
+
+
+async def test_missing_or_bad_token_is_unauthenticated(app_client: httpx.AsyncClient) -> None:
+    for headers in (
+        {},
+        {"authorization": "Bearer nope"},
+        {"authorization": "Basic abc"},
+        {"authorization": "Bearer pc_AAAAAAAAAAAA_" + "B" * 32},
+    ):
+        response = await app_client.post("/graphql", json={"query": VIEWER}, headers=headers)
+        body = response.json()
+        assert response.status_code == 200
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_unauthenticated_is_401_for_graphql_response_json(
+    app_client: httpx.AsyncClient,
+) -> None:
+    response = await app_client.post(
+        "/graphql", json={"query": VIEWER}, headers={"accept": "application/graphql-response+json"}
+    )
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/graphql-response+json")
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_introspection_works_without_a_token(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.post(
+        "/graphql", json={"query": "{ __schema { queryType { name } } }"}
+    )
+    assert response.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    # ...but not as a way around auth.
+    response = await app_client.post("/graphql", json={"query": "{ __typename viewer { id } }"})
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_revoked_token_stops_working(db: Database, app_client: httpx.AsyncClient) -> None:
+    from store import tokens
+    from store.timeutil import utcnow
+
+    world = await make_team(db, "Acme", prefix="a")
+    headers = {"authorization": f"Bearer {world.member.token}"}
+    assert (await app_client.post("/graphql", json={"query": VIEWER}, headers=headers)).json()[
+        "data"
+    ]
+    prefix, _ = tokens.parse_token(world.member.token) or ("", "")
+    async with db.write() as s:
+        assert await tokens.revoke_token(s, prefix=prefix, at=utcnow())
+        await s.commit()
+    body = (await app_client.post("/graphql", json={"query": VIEWER}, headers=headers)).json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_get_query_and_graphiql(db: Database, app_client: httpx.AsyncClient) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    response = await app_client.get(
+        "/graphql",
+        params={"query": VIEWER},
+        headers={"authorization": f"Bearer {world.member.token}"},
+    )
+    assert response.json() == {"data": {"viewer": {"id": world.member.id}}}
+    page = await app_client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+async def test_health_and_readiness(app_client: httpx.AsyncClient) -> None:
+    assert (await app_client.get("/healthz")).json() == {"status": "ok"}
+    ready = await app_client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["database"] == "up"
+
+
+async def test_readiness_fails_when_the_database_is_gone(tmp_path: object) -> None:
+    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/none"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503 and response.json()["database"] == "down"
+
+
+async def test_request_id_is_echoed_or_made(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/healthz", headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    response = await app_client.get("/healthz")
+    assert len(response.headers["x-request-id"]) == 26
+
+
+async def test_cors_preflight(database_url: str) -> None:
+    app = create_app(Settings(database_url=database_url, cors_origins=["https://app.example"]))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        response = await client.options(
+            "/graphql",
+            headers={
+                "origin": "https://app.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization,content-type",
+            },
+        )
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        denied = await client.options(
+            "/graphql",
+            headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+        )
+        assert "access-control-allow-origin" not in denied.headers
+    await app.state.services.db.dispose()
+
+
+async def test_unexpected_failure_is_masked(
+    db: Database, app_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+
+    async def broken(*_: object, **__: object) -> object:
+        raise RuntimeError("secret /srv/path SELECT * FROM users")
+
+    monkeypatch.setattr("store.directory.teams_by_ids", broken)
+    response = await app_client.post(
+        "/graphql",
+        json={"query": "{ teams { id } }"},
+        headers={"authorization": f"Bearer {world.member.token}", "x-request-id": "req-1"},
+    )
+    body = response.json()
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "INTERNAL", "requestId": "req-1"}
+    assert error["message"] == "Internal error."
+    assert "secret" not in response.text and "SELECT" not in response.text
+
+
+def test_request_type_is_starlette() -> None:
+    # The view reads headers off Starlette's Request; keep the import honest.
+    assert Request.__module__.startswith("starlette")

@@ -1,0 +1,30 @@
+"""schema.graphql at the root is exported from the code; this fails when it drifts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gql.schema import export_sdl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_schema_graphql_matches_the_code() -> None:
+    committed = (ROOT / "schema.graphql").read_text()
+    assert committed == export_sdl(), (
+        "schema.graphql drifted: run `punchclock export-schema > schema.graphql`"
+    )
+
+
+def test_contract_names_are_in_the_schema() -> None:
+    sdl = export_sdl()
+    for name in (
+        "viewer: User!",
+        "teams: [Team!]!",
+        "team(id: ID!): Team",
+        "task(id: ID!): Task",
+        "category(id: ID!): Category",
+        "timeEntry(id: ID!): TimeEntry",
+        "timeEntries(filter: TimeEntryFilter!, first: Int = 50, after: String",
+    ):
+        assert name in sdl, name

@@ -1,0 +1,72 @@
+"""N+1 guard: a nested page costs a fixed number of SQL statements, whatever its size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from gql.app import create_app
+from gql.settings import Settings
+from store.db import Database
+from store.ids import new_id
+from store.models import Comment
+from tests.factories import add_entries, make_team
+
+NESTED = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, first: $first) {
+  nodes { id durationSeconds amountCents user { id nickname } team { id name }
+          task { id title category { id title parent { id title } } }
+          category { id } comments { id content user { nickname } } } } }"""
+
+
+async def test_nested_page_statement_count_does_not_grow(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    for user, task in ((world.member, "T-1"), (world.admin, "T-2"), (world.owner, "T-1")):
+        ids = await add_entries(
+            db, team_id=world.id, user_id=user.id, task_id=world.tasks[task], count=40
+        )
+        async with db.write() as s:
+            for entry_id in ids[:20]:
+                s.add(
+                    Comment(
+                        id=new_id(),
+                        time_entry_id=entry_id,
+                        team_id=world.id,
+                        user_id=user.id,
+                        content="c",
+                    )
+                )
+            await s.commit()
+
+    app = create_app(Settings(database_url=database_url))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    database = app.state.services.db
+    engines = {id(e): e for e in (database.engine, database.write_engine)}.values()
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+
+    async def run(first: int) -> int:
+        statements.clear()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            r = await c.post(
+                "/graphql",
+                json={"query": NESTED, "variables": {"f": {"teamId": world.id}, "first": first}},
+                headers={"authorization": f"Bearer {world.member.token}"},
+            )
+        body = r.json()
+        assert body.get("errors") is None, body
+        assert len(body["data"]["timeEntries"]["nodes"]) == first
+        return len(statements)
+
+    small, large = await run(5), await run(100)
+    print(f"SQL statements: page of 5 -> {small}, page of 100 -> {large}")
+    assert small == large
+    assert large <= 20
+    await database.dispose()
