@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gql.pubsub import EventBus
 from gql.schema import schema
 from gql.services import Services
 from gql.settings import Settings
@@ -52,7 +53,7 @@ class RequestIdMiddleware:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    services = Services(settings=settings, db=db, schema=schema)
+    services = Services(settings=settings, db=db, schema=schema, events=EventBus())
     graphql = PunchclockGraphQL(
         services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
     )

@@ -85,7 +85,11 @@ class MaskInternalErrors(MaskErrors):
             # Syntax and validation errors (no original), or variables that do not coerce
             # (a GraphQLError wrapping the scalar's message): the client's to fix.
             if not (error.extensions or {}).get("code"):
-                code = TopLevelCode.BAD_USER_INPUT if original else TopLevelCode.GRAPHQL_VALIDATION_FAILED
+                code = (
+                    TopLevelCode.BAD_USER_INPUT
+                    if original
+                    else TopLevelCode.GRAPHQL_VALIDATION_FAILED
+                )
                 error.extensions = {**(error.extensions or {}), "code": code.value}
             return False
         return True

@@ -23,6 +23,7 @@ class Loaders:
         self.task = self._by_key(directory.tasks_by_ids, None)
         self.category = self._by_key(directory.categories_by_ids, None)
         self.entry = self._by_key(entries.entries_by_ids, None)
+        self.comment = self._by_key(entries.comments_by_ids, None)
         self.team_categories: DataLoader[str, list[Category]] = self._grouped(
             directory.categories_by_team_ids, "team_ids"
         )

@@ -7,6 +7,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from gql.errors import MaskInternalErrors
+from gql.mutations import Mutation
 from gql.queries import Query
 from gql.scalars import SCALAR_MAP
 
@@ -14,6 +15,7 @@ from gql.scalars import SCALAR_MAP
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         extensions=[
             MaskInternalErrors,
             lambda: ParserCache(maxsize=512),

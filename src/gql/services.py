@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import strawberry
 
+from gql.pubsub import EventBus
 from gql.settings import Settings
 from store.db import Database
 
@@ -15,3 +16,4 @@ class Services:
     settings: Settings
     db: Database
     schema: strawberry.Schema
+    events: EventBus

@@ -155,3 +155,84 @@ async def add_member(
 
 async def user_by_email(session: AsyncSession, *, email: str) -> User | None:
     return (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
+
+
+async def _admin_membership(session: AsyncSession, *, team_id: str, actor_id: str) -> Team:
+    member = await session.get(Membership, (team_id, actor_id))
+    team = await session.get(Team, team_id) if member is not None else None
+    if team is None or member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such team.", ("input", "teamId"))
+    if member.role not in (Role.ADMIN.value, Role.OWNER.value):
+        raise DomainError(ErrorCode.FORBIDDEN, "Only admins change the team.", ("input", "teamId"))
+    return team
+
+
+async def update_team(
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    team_id: str,
+    changes: dict[str, object],
+    now: datetime,
+) -> Team:
+    """Apply ``changes`` (column name → value) to a team the actor administers."""
+    try:
+        team = await _admin_membership(session, team_id=team_id, actor_id=actor_id)
+    except DomainError as exc:
+        raise DomainError(exc.code, exc.message, ("input", "id")) from exc
+    check_team_settings(
+        week_start=changes.get("week_start"),  # type: ignore[arg-type]
+        rounding=changes.get("rounding"),  # type: ignore[arg-type]
+        rounding_minutes=changes.get("rounding_minutes"),  # type: ignore[arg-type]
+        default_rate_cents=changes.get("default_rate_cents"),  # type: ignore[arg-type]
+    )
+    if "name" in changes:
+        changes["name"] = check_name(str(changes["name"]), ("input", "name"))
+    if "time_zone" in changes:
+        check_time_zone(str(changes["time_zone"]), ("input", "timeZone"))
+    for name, value in changes.items():
+        setattr(team, name, value)
+    team.updated_at = now
+    session.add(team)
+    await session.flush()
+    return team
+
+
+async def add_member_as(
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    team_id: str,
+    user_id: str | None,
+    email: str | None,
+    role: str,
+    rate_cents: int | None,
+) -> Membership:
+    """An admin adds (or changes) a member; only owners grant or change OWNER."""
+    await _admin_membership(session, team_id=team_id, actor_id=actor_id)
+    actor = await session.get(Membership, (team_id, actor_id))
+    assert actor is not None
+    user: User | None = None
+    if user_id is not None:
+        user = await session.get(User, user_id)
+    elif email is not None:
+        user = await user_by_email(session, email=email)
+    else:
+        raise DomainError(ErrorCode.VALIDATION, "Give userId or email.", ("input", "userId"))
+    if user is None:
+        field = "userId" if user_id is not None else "email"
+        raise DomainError(ErrorCode.NOT_FOUND, "No such user.", ("input", field))
+    existing = await session.get(Membership, (team_id, user.id))
+    touches_owner = role == Role.OWNER.value or (
+        existing is not None and existing.role == Role.OWNER.value
+    )
+    if touches_owner and actor.role != Role.OWNER.value:
+        raise DomainError(
+            ErrorCode.FORBIDDEN, "Only owners grant or change OWNER.", ("input", "role")
+        )
+    try:
+        return await add_member(
+            session, team_id=team_id, user_id=user.id, role=role, rate_cents=rate_cents
+        )
+    except DomainError as exc:
+        raise DomainError(exc.code, exc.message, ("input", *exc.field)) from exc

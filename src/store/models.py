@@ -207,6 +207,9 @@ class TimeEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     version: int = Field(default=1)
+    # Hash of the create request when the client chose the id: a repeat with the same
+    # id must be the same request to be replayed.
+    request_hash: str | None = Field(default=None, max_length=64)
 
 
 class Comment(SQLModel, table=True):

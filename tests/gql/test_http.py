@@ -84,7 +84,7 @@ async def test_health_and_readiness(app_client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200 and ready.json()["database"] == "up"
 
 
-async def test_readiness_fails_when_the_database_is_gone(tmp_path: object) -> None:
+async def test_readiness_fails_when_the_database_is_gone() -> None:
     app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/none"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"

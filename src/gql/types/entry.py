@@ -205,7 +205,9 @@ class TimeEntry:
     async def rounded_seconds(self, info: Info) -> int:
         return await self._rounded(info)
 
-    @strawberry.field(description="round_half_up(rate × roundedSeconds / 3600) if billable.")
+    @strawberry.field(
+        description="round_half_up(rateSnapshotCents * roundedSeconds / 3600), 0 if not billable."
+    )
     async def amount_cents(self, info: Info) -> int:
         if not self.row.billable:
             return 0

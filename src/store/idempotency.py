@@ -1,0 +1,80 @@
+"""Idempotency records: (user, mutation, key) → the stored result, kept 24 hours.
+
+A record is inserted at the start of the mutation's own transaction and completed in it,
+so it commits together with the work or not at all. A concurrent repeat blocks on the
+unique key (PostgreSQL) or on the write lock (SQLite) until the first commits, then finds
+the record and replays it: the work runs once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.ids import new_id
+from store.models import IdempotencyRecord
+
+TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+def request_hash(mutation: str, payload: Any) -> str:
+    """A stable hash of a mutation's name and input (canonical JSON, sorted keys)."""
+    body = orjson.dumps([mutation, payload], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()
+
+
+async def find(
+    session: AsyncSession, *, user_id: str, mutation: str, key: str, now: datetime
+) -> IdempotencyRecord | None:
+    """The live record for the key; an expired one is deleted and not returned."""
+    stmt = select(IdempotencyRecord).where(
+        IdempotencyRecord.user_id == user_id,
+        IdempotencyRecord.mutation == mutation,
+        IdempotencyRecord.key == key,
+    )
+    record = (await session.exec(stmt)).first()
+    if record is not None and record.expires_at <= now:
+        await session.delete(record)
+        await session.flush()
+        return None
+    return record
+
+
+async def claim(
+    session: AsyncSession, *, user_id: str, mutation: str, key: str, digest: str, now: datetime
+) -> IdempotencyRecord:
+    record = IdempotencyRecord(
+        id=new_id(),
+        user_id=user_id,
+        mutation=mutation,
+        key=key,
+        request_hash=digest,
+        created_at=now,
+        expires_at=now + TTL,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def complete(session: AsyncSession, record: IdempotencyRecord, result: Any) -> None:
+    record.response = orjson.dumps(result).decode()
+    session.add(record)
+    await session.flush()
+
+
+def stored_result(record: IdempotencyRecord) -> Any:
+    return orjson.loads(record.response or "null")
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
+    result = await session.exec(
+        delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= now)
+    )
+    return int(result.rowcount or 0)
