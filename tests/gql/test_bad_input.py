@@ -1,0 +1,470 @@
+"""Bad input gets a coded error and changes nothing: the database dump is identical after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from store.db import Database
+from store.ids import new_id
+from store.models import metadata
+from tests.conftest import GQL
+from tests.factories import make_team
+from tests.gql.mutation_helpers import COMMENT, DELETE, LOCK, LOG, START, STOP, TRANSITION, UPDATE
+
+TEAM = """mutation($input: CreateTeamInput!) { createTeam(input: $input) { replayed userErrors { code field message } team { id } } }"""
+UPDATE_TEAM = """mutation($input: UpdateTeamInput!) { updateTeam(input: $input) { replayed userErrors { code field message } team { id } } }"""
+CATEGORY = """mutation($input: CreateCategoryInput!) { createCategory(input: $input) { replayed userErrors { code field message } category { id } } }"""
+UPDATE_CATEGORY = """mutation($input: UpdateCategoryInput!) { updateCategory(input: $input) { replayed userErrors { code field message } category { id } } }"""
+TASK = """mutation($input: CreateTaskInput!) { createTask(input: $input) { replayed userErrors { code field message } task { id } } }"""
+MEMBER = """mutation($input: AddTeamMemberInput!) { addTeamMember(input: $input) { replayed userErrors { code field message } member { role } } }"""
+
+
+async def dump(db: Database) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Every row of every table, in primary-key order."""
+    out = []
+    async with db.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows = (await conn.execute(select(table).order_by(*table.primary_key.columns))).all()
+            out.append((table.name, [tuple(r) for r in rows]))
+    return out
+
+
+async def test_bad_input_catalogue_changes_nothing(db: Database, gql: GQL) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    other = await make_team(db, "Other", prefix="b")
+    member = world.member.token
+    # Something to edit, a running timer, and a locked period.
+    logged = await gql(
+        LOG,
+        {
+            "input": {
+                "teamId": world.id,
+                "taskId": world.tasks["T-2"],
+                "startedAt": "2025-03-10T09:00:00Z",
+                "duration": "1h",
+            }
+        },
+        token=member,
+    )
+    entry_id = logged["data"]["logTimeEntry"]["timeEntry"]["id"]
+    old = await gql(
+        LOG,
+        {
+            "input": {
+                "teamId": world.id,
+                "taskId": world.tasks["T-2"],
+                "startedAt": "2025-01-10T09:00:00Z",
+                "duration": "1h",
+            }
+        },
+        token=member,
+    )
+    old_id = old["data"]["logTimeEntry"]["timeEntry"]["id"]
+    other_entry = await gql(
+        LOG,
+        {
+            "input": {
+                "teamId": other.id,
+                "taskId": other.tasks["T-2"],
+                "startedAt": "2025-03-10T09:00:00Z",
+                "duration": "1h",
+            }
+        },
+        token=other.member.token,
+    )
+    other_entry_id = other_entry["data"]["logTimeEntry"]["timeEntry"]["id"]
+    await gql(START, {"input": {"teamId": world.id, "taskId": world.tasks["T-1"]}}, token=member)
+    await gql(
+        LOCK,
+        {"input": {"teamId": world.id, "before": "2025-02-01T00:00:00Z"}},
+        token=world.admin.token,
+    )
+
+    log = {
+        "teamId": world.id,
+        "taskId": world.tasks["T-2"],
+        "startedAt": "2025-03-12T09:00:00Z",
+        "duration": "1h",
+    }
+    no_length = {k: v for k, v in log.items() if k != "duration"}
+    no_scope = {k: v for k, v in log.items() if k != "taskId"}
+    cases: list[tuple[str, str, dict[str, Any], str, list[str] | None]] = [
+        ("unknown task", LOG, {**log, "taskId": new_id()}, "NOT_FOUND", ["input", "taskId"]),
+        (
+            "task of another team",
+            LOG,
+            {**log, "taskId": other.tasks["T-2"]},
+            "NOT_FOUND",
+            ["input", "taskId"],
+        ),
+        (
+            "category of another team",
+            LOG,
+            {**no_scope, "categoryId": other.categories["dev"]},
+            "NOT_FOUND",
+            ["input", "categoryId"],
+        ),
+        ("team of another", LOG, {**log, "teamId": other.id}, "NOT_FOUND", ["input", "teamId"]),
+        ("unknown team", LOG, {**log, "teamId": new_id()}, "NOT_FOUND", ["input", "teamId"]),
+        (
+            "both task and category",
+            LOG,
+            {**log, "categoryId": world.categories["dev"]},
+            "VALIDATION",
+            None,
+        ),
+        ("neither task nor category", LOG, no_scope, "VALIDATION", ["input", "taskId"]),
+        ("no length", LOG, no_length, "VALIDATION", ["input"]),
+        (
+            "no start",
+            LOG,
+            {k: v for k, v in log.items() if k != "startedAt"},
+            "VALIDATION",
+            ["input", "startedAt"],
+        ),
+        (
+            "zero seconds",
+            LOG,
+            {**no_length, "durationSeconds": 0},
+            "VALIDATION",
+            ["input", "durationSeconds"],
+        ),
+        (
+            "negative seconds",
+            LOG,
+            {**no_length, "durationSeconds": -60},
+            "VALIDATION",
+            ["input", "durationSeconds"],
+        ),
+        (
+            "over 24 hours",
+            LOG,
+            {**no_length, "durationSeconds": 86_401},
+            "VALIDATION",
+            ["input", "durationSeconds"],
+        ),
+        ("zero minutes", LOG, {**no_length, "minutes": 0}, "VALIDATION", ["input", "minutes"]),
+        ("1441 minutes", LOG, {**no_length, "minutes": 1441}, "VALIDATION", ["input", "minutes"]),
+        ("hours not decimal", LOG, {**no_length, "hours": "2,5"}, "VALIDATION", ["input", "hours"]),
+        ("hours negative", LOG, {**no_length, "hours": "-1"}, "VALIDATION", ["input", "hours"]),
+        ("hours too many", LOG, {**no_length, "hours": "24.5"}, "VALIDATION", ["input", "hours"]),
+        ("bare number", LOG, {**no_length, "duration": "90"}, "VALIDATION", ["input", "duration"]),
+        (
+            "zero duration",
+            LOG,
+            {**no_length, "duration": "0m"},
+            "VALIDATION",
+            ["input", "duration"],
+        ),
+        ("25 hours", LOG, {**no_length, "duration": "25h"}, "VALIDATION", ["input", "duration"]),
+        (
+            "garbage duration",
+            LOG,
+            {**no_length, "duration": "soon"},
+            "VALIDATION",
+            ["input", "duration"],
+        ),
+        (
+            "huge duration string",
+            LOG,
+            {**no_length, "duration": "1" * 100_000 + "h"},
+            "VALIDATION",
+            ["input", "duration"],
+        ),
+        (
+            "stop before start",
+            LOG,
+            {**no_length, "stoppedAt": "2025-03-12T08:00:00Z"},
+            "VALIDATION",
+            ["input", "stoppedAt"],
+        ),
+        (
+            "far future",
+            LOG,
+            {**log, "startedAt": "2999-01-01T00:00:00Z"},
+            "VALIDATION",
+            ["input", "startedAt"],
+        ),
+        (
+            "locked period",
+            LOG,
+            {**log, "startedAt": "2025-01-15T09:00:00Z"},
+            "ENTRY_LOCKED",
+            ["input", "startedAt"],
+        ),
+        (
+            "huge description",
+            LOG,
+            {**log, "description": "x" * 10_001},
+            "VALIDATION",
+            ["input", "description"],
+        ),
+        ("bad client id", LOG, {**log, "id": "not-a-ulid"}, "VALIDATION", ["input", "id"]),
+        (
+            "taken client id",
+            LOG,
+            {**log, "id": other_entry_id},
+            "IDEMPOTENCY_CONFLICT",
+            ["input", "id"],
+        ),
+        (
+            "empty external ref",
+            LOG,
+            {**log, "externalRef": {"provider": "", "externalType": "t", "externalId": "1"}},
+            "VALIDATION",
+            ["input", "externalRef", "provider"],
+        ),
+        (
+            "huge idempotency key",
+            LOG,
+            {**log, "idempotencyKey": "k" * 256},
+            "VALIDATION",
+            ["input", "idempotencyKey"],
+        ),
+        ("others' user", LOG, {**log, "userId": world.admin.id}, "FORBIDDEN", ["input", "userId"]),
+        ("start: no scope", START, {"teamId": world.id}, "VALIDATION", None),
+        (
+            "start: future",
+            START,
+            {"teamId": world.id, "taskId": world.tasks["T-1"], "startedAt": "2999-01-01T00:00:00Z"},
+            "VALIDATION",
+            ["input", "startedAt"],
+        ),
+        (
+            "start: before running",
+            START,
+            {"teamId": world.id, "taskId": world.tasks["T-1"], "startedAt": "2025-03-01T00:00:00Z"},
+            "VALIDATION",
+            ["input", "startedAt"],
+        ),
+        (
+            "start: other team",
+            START,
+            {"teamId": other.id, "taskId": other.tasks["T-1"]},
+            "NOT_FOUND",
+            ["input", "teamId"],
+        ),
+        (
+            "start: huge key",
+            START,
+            {"teamId": world.id, "task": {"key": "k" * 1001}},
+            "VALIDATION",
+            ["input", "task", "key"],
+        ),
+        (
+            "stop: other team's entry",
+            STOP,
+            {"timeEntryId": other_entry_id},
+            "NOT_FOUND",
+            ["input", "timeEntryId"],
+        ),
+        ("stop: not running", STOP, {"timeEntryId": entry_id}, "TIMER_NOT_RUNNING", None),
+        (
+            "stop: in the future",
+            STOP,
+            {"stoppedAt": "2999-01-01T00:00:00Z"},
+            "VALIDATION",
+            ["input", "stoppedAt"],
+        ),
+        (
+            "update: other team's",
+            UPDATE,
+            {"id": other_entry_id, "duration": "2h"},
+            "NOT_FOUND",
+            ["input", "id"],
+        ),
+        (
+            "update: stale version",
+            UPDATE,
+            {"id": entry_id, "expectedVersion": 7, "duration": "2h"},
+            "VERSION_CONFLICT",
+            ["input", "expectedVersion"],
+        ),
+        (
+            "update: zero length",
+            UPDATE,
+            {"id": entry_id, "durationSeconds": 0},
+            "VALIDATION",
+            ["input", "durationSeconds"],
+        ),
+        (
+            "update: into locked period",
+            UPDATE,
+            {"id": entry_id, "startedAt": "2025-01-20T00:00:00Z"},
+            "ENTRY_LOCKED",
+            ["input", "startedAt"],
+        ),
+        (
+            "update: locked entry",
+            UPDATE,
+            {"id": old_id, "duration": "2h"},
+            "ENTRY_LOCKED",
+            ["input", "id"],
+        ),
+        (
+            "update: other team",
+            UPDATE,
+            {"id": entry_id, "teamId": other.id},
+            "VALIDATION",
+            ["input", "teamId"],
+        ),
+        ("delete: locked entry", DELETE, {"id": old_id}, "ENTRY_LOCKED", ["input", "id"]),
+        ("delete: unknown", DELETE, {"id": new_id()}, "NOT_FOUND", ["input", "id"]),
+        (
+            "comment: empty",
+            COMMENT,
+            {"timeEntryId": entry_id, "content": "   "},
+            "VALIDATION",
+            ["input", "content"],
+        ),
+        (
+            "comment: huge",
+            COMMENT,
+            {"timeEntryId": entry_id, "content": "x" * 10_001},
+            "VALIDATION",
+            ["input", "content"],
+        ),
+        (
+            "comment: other team",
+            COMMENT,
+            {"timeEntryId": other_entry_id, "content": "hi"},
+            "NOT_FOUND",
+            ["input", "timeEntryId"],
+        ),
+        (
+            "transition: invalid",
+            TRANSITION,
+            {"ids": [entry_id], "to": "INVOICED"},
+            "INVALID_TRANSITION",
+            ["input", "ids", "0"],
+        ),
+        (
+            "transition: other team",
+            TRANSITION,
+            {"ids": [other_entry_id], "to": "SUBMITTED"},
+            "NOT_FOUND",
+            ["input", "ids", "0"],
+        ),
+        (
+            "lock: member",
+            LOCK,
+            {"teamId": world.id, "before": "2025-03-01T00:00:00Z"},
+            "FORBIDDEN",
+            None,
+        ),
+        (
+            "team: bad zone",
+            TEAM,
+            {"name": "X", "timeZone": "Mars/Olympus"},
+            "VALIDATION",
+            ["input", "timeZone"],
+        ),
+        (
+            "team: weekStart 8",
+            TEAM,
+            {"name": "X", "weekStart": 8},
+            "VALIDATION",
+            ["input", "weekStart"],
+        ),
+        ("team: empty name", TEAM, {"name": "  "}, "VALIDATION", ["input", "name"]),
+        (
+            "team: rounding minutes 0",
+            TEAM,
+            {"name": "X", "roundingMinutes": 0},
+            "VALIDATION",
+            ["input", "roundingMinutes"],
+        ),
+        ("update team: member", UPDATE_TEAM, {"id": world.id, "name": "Mine"}, "FORBIDDEN", None),
+        (
+            "update team: other",
+            UPDATE_TEAM,
+            {"id": other.id, "name": "Mine"},
+            "NOT_FOUND",
+            ["input", "id"],
+        ),
+        ("category: member", CATEGORY, {"teamId": world.id, "title": "X"}, "FORBIDDEN", None),
+        (
+            "task: taken key",
+            TASK,
+            {"teamId": world.id, "key": "T-1", "title": "Again"},
+            "VALIDATION",
+            ["input", "key"],
+        ),
+        (
+            "task: other team's category",
+            TASK,
+            {"teamId": world.id, "key": "T-9", "title": "X", "categoryId": other.categories["dev"]},
+            "NOT_FOUND",
+            ["input", "categoryId"],
+        ),
+        (
+            "member: not admin",
+            MEMBER,
+            {"teamId": world.id, "email": "b-member@example.test"},
+            "FORBIDDEN",
+            None,
+        ),
+    ]
+    before = await dump(db)
+    for name, doc, data, code, field in cases:
+        body = await gql(doc, {"input": data}, token=member)
+        assert body.get("errors") is None, (name, body)
+        [payload] = body["data"].values()
+        assert payload["userErrors"], (name, payload)
+        error = payload["userErrors"][0]
+        assert error["code"] == code, (name, payload["userErrors"])
+        if field is not None:
+            assert error["field"] == field, (name, error)
+        assert error["message"], name
+        assert payload["replayed"] is False, name
+        assert await dump(db) == before, f"{name} changed the database"
+
+    admin_cases: list[tuple[str, str, dict[str, Any], str]] = [
+        (
+            "category: cycle",
+            UPDATE_CATEGORY,
+            {"id": world.categories["dev"], "parentId": world.categories["api"]},
+            "VALIDATION",
+        ),
+        (
+            "category: unknown parent",
+            CATEGORY,
+            {"teamId": world.id, "title": "X", "parentId": new_id()},
+            "NOT_FOUND",
+        ),
+        (
+            "member: unknown email",
+            MEMBER,
+            {"teamId": world.id, "email": "nobody@example.test"},
+            "NOT_FOUND",
+        ),
+        (
+            "member: admin grants owner",
+            MEMBER,
+            {"teamId": world.id, "email": "b-member@example.test", "role": "OWNER"},
+            "FORBIDDEN",
+        ),
+    ]
+    for name, doc, data, code in admin_cases:
+        body = await gql(doc, {"input": data}, token=world.admin.token)
+        [payload] = body["data"].values()
+        assert [e["code"] for e in payload["userErrors"]] == [code], (name, payload)
+        assert await dump(db) == before, f"{name} changed the database"
+
+
+async def test_wrong_types_are_refused_before_execution(db: Database, gql: GQL) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    before = await dump(db)
+    for bad in (
+        {"teamId": world.id, "taskId": world.tasks["T-2"], "durationSeconds": "ninety"},
+        {"teamId": world.id, "taskId": world.tasks["T-2"], "minutes": 1.5},
+        {"teamId": world.id, "taskId": world.tasks["T-2"], "billable": "yes"},
+        {"teamId": world.id, "taskId": world.tasks["T-2"], "inputType": "PSYCHIC"},
+        {"taskId": world.tasks["T-2"]},
+    ):
+        body = await gql(LOG, {"input": bad}, token=world.member.token)
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert await dump(db) == before
