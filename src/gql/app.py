@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,8 +21,10 @@ from gql.schema import schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
+from store import idempotency
 from store.db import Database
 from store.ids import new_id
+from store.timeutil import utcnow
 
 log = logging.getLogger("punchclock")
 
@@ -50,6 +53,23 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
 
 
+PURGE_EVERY_SECONDS = 600
+
+
+async def purge_idempotency_records(db: Database) -> None:
+    """Delete idempotency records past their 24 hours, every few minutes."""
+    while True:
+        try:
+            async with db.write() as session:
+                purged = await idempotency.purge_expired(session, now=utcnow())
+                await session.commit()
+            if purged:
+                log.info("purged %d expired idempotency records", purged)
+        except Exception as exc:  # a lost database must not end the loop
+            log.warning("idempotency purge failed: %r", exc)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
@@ -72,9 +92,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        purger = asyncio.create_task(purge_idempotency_records(db))
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             await db.dispose()
 
     app = Starlette(

@@ -10,8 +10,10 @@ from graphql.error import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from cross_web import HTTPException
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from gql.auth import authenticate, bearer_token
@@ -79,7 +81,15 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
             )
             return ExecutionResult(data=None, errors=[error])
-        return await super().execute_single(*args, **kwargs)
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            # GraphQL over HTTP: a mutation over GET is 405 Method Not Allowed, not 400.
+            if kwargs["request_adapter"].method == "GET" and isinstance(
+                exc.__cause__, InvalidOperationTypeError
+            ):
+                raise HTTPException(405, "Mutations need POST.") from exc
+            raise
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
