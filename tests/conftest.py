@@ -103,9 +103,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 async def app_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=database_url))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
         yield client
-    await app.state.services.db.dispose()
 
 
 @pytest.fixture

@@ -73,7 +73,9 @@ async def purge_idempotency_records(db: Database) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    services = Services(settings=settings, db=db, schema=schema, events=EventBus())
+    services = Services(
+        settings=settings, db=db, schema=schema, events=EventBus(settings.broadcast_url)
+    )
     graphql = PunchclockGraphQL(
         services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
     )
@@ -82,21 +84,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
+        database = "up"
         try:
             async with db.read() as session:
                 await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
         except Exception as exc:  # the reason goes to the log, not to the prober
             log.warning("readiness check failed: %r", exc)
-            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "up"})
+            database = "down"
+        broadcast = "up" if services.events.healthy else "down"
+        ok = database == "up" and broadcast == "up"
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "database": database, "broadcast": broadcast},
+            status_code=200 if ok else 503,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await services.events.start()
         purger = asyncio.create_task(purge_idempotency_records(db))
         try:
             yield
         finally:
             purger.cancel()
+            await services.events.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await db.dispose()

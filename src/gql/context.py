@@ -23,6 +23,8 @@ class Context:
     services: Any = None
     request: Any = None
     response: Any = None
+    token: str | None = None
+    connection_params: dict[str, Any] | None = None
 
     @property
     def viewer_id(self) -> str:

@@ -31,6 +31,8 @@ class TopLevelCode(StrEnum):
     VALIDATION = "VALIDATION"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 
 
 @strawberry.type(description="A refusal the client can act on.")

@@ -1,28 +1,72 @@
-"""The single place committed changes are published from."""
+"""The single place committed changes are published from, and where subscribers get them.
+
+``publish`` runs after a transaction commits: it calls in-process listeners and sends each
+event through the broadcast backend, so every server instance sharing it receives it. A
+broadcast failure (Redis down) is logged, never raised: the change is committed and the
+client's answer stands. Each instance runs one pump that reads the broadcast channel and
+fans events out to its own subscribers, each with a bounded queue.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 
+from broadcaster import Broadcast
+
+from gql.backends import RESYNC, make_backend
 from store.events import EntryEvent
 
 log = logging.getLogger("punchclock.pubsub")
 
+CHANNEL = "punchclock.entries"
+QUEUE_LIMIT = 256
+
 Listener = Callable[[EntryEvent], None]
 
 
+@dataclass(eq=False)
+class Subscriber:
+    """One live subscription of one team. ``queue`` holds events (None means: resync);
+    when it is full the subscriber is marked ``overflowed`` and gets nothing more."""
+
+    team_id: str
+    queue: asyncio.Queue[EntryEvent | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_LIMIT)
+    )
+    overflowed: bool = False
+
+    def offer(self, item: EntryEvent | None) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():  # free the memory now; the reader will stop
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
 class EventBus:
-    """Hands committed entry events to listeners (the subscription layer hooks in here).
-
-    ``publish`` is called only after a transaction commits, never for a rolled-back one.
-    A failing listener is logged and does not affect the mutation's answer.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, broadcast_url: str = "memory://") -> None:
+        self.broadcast_url = broadcast_url
+        self.broadcast = Broadcast(backend=make_backend(broadcast_url))
         self._listeners: list[Listener] = []
+        self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
+        self._pump: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.published = 0
+        self.publish_failures = 0
+
+    # -- publishing ------------------------------------------------------------------
 
     def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` in-process for every event this instance publishes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -33,3 +77,70 @@ class EventBus:
                     listener(event)
                 except Exception:
                     log.exception("event listener failed for %s", event)
+            if self._pump is None:  # not started (in-process use without a lifespan)
+                continue
+            try:
+                await self.broadcast.publish(CHANNEL, event.to_json())
+                self.published += 1
+            except Exception as exc:
+                self.publish_failures += 1
+                log.warning("could not broadcast %s %s: %r", event.kind, event.entry_id, exc)
+
+    # -- receiving -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broadcast.connect()
+        self._pump = asyncio.create_task(self._run_pump(), name="punchclock-pubsub-pump")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        with contextlib.suppress(Exception):
+            await self.broadcast.disconnect()
+
+    async def _run_pump(self) -> None:
+        async with self.broadcast.subscribe(CHANNEL) as subscription:
+            self._ready.set()
+            async for item in subscription:  # type: ignore[union-attr]
+                if item is None:
+                    continue
+                if item.message == RESYNC:
+                    for subscribers in list(self._subscribers.values()):
+                        for subscriber in list(subscribers):
+                            subscriber.offer(None)
+                    continue
+                try:
+                    event = EntryEvent.from_json(item.message)
+                except (ValueError, KeyError):
+                    log.warning("ignoring a malformed broadcast message")
+                    continue
+                for subscriber in list(self._subscribers.get(event.team_id, ())):
+                    subscriber.offer(event)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, team_id: str) -> AsyncIterator[Subscriber]:
+        subscriber = Subscriber(team_id)
+        self._subscribers[team_id].add(subscriber)
+        try:
+            yield subscriber
+        finally:
+            subscribers = self._subscribers.get(team_id)
+            if subscribers is not None:
+                subscribers.discard(subscriber)
+                if not subscribers:
+                    del self._subscribers[team_id]
+
+    @property
+    def healthy(self) -> bool:
+        """The pump runs and, for a networked backend, its listener is connected."""
+        if self._pump is None or self._pump.done():
+            return False
+        connected = getattr(self.broadcast._backend, "connected", None)
+        return connected is None or bool(connected.is_set())
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())

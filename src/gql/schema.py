@@ -10,12 +10,14 @@ from gql.errors import MaskInternalErrors
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.scalars import SCALAR_MAP
+from gql.subscriptions import Subscription
 
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             MaskInternalErrors,
             lambda: ParserCache(maxsize=512),

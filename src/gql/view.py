@@ -12,15 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
-from gql.auth import authenticate, bearer_token
+from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
 from gql.errors import TopLevelCode
 from gql.loaders import Loaders
 from gql.services import Services
+from gql.websocket import KeepAliveTransportWSHandler
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
@@ -48,6 +51,8 @@ def _introspection_only(query: str | None, operation_name: str | None) -> bool:
 
 
 class PunchclockGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services.schema, **kwargs)
         self.services = services
@@ -55,11 +60,10 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services = self.services
         request_id = getattr(request.state, "request_id", None) or ""
-        viewer = None
+        viewer, token = None, None
         if isinstance(request, Request):
-            viewer = await authenticate(
-                services.db, bearer_token(request.headers.get("authorization"))
-            )
+            token = bearer_token(request.headers.get("authorization"))
+            viewer = await authenticate(services.db, token)
         user, memberships = viewer if viewer else (None, {})
         return Context(
             db=services.db,
@@ -70,7 +74,19 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             services=services,
             request=request,
             response=response,
+            token=token,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate the WebSocket from ``connection_init``; a bad token closes it (4403)."""
+        token = token_from_init_payload(context.connection_params)
+        found = await authenticate(context.db, token)
+        if found is None:
+            raise ConnectionRejectionError()
+        context.viewer, context.memberships = found
+        context.token = token
+        unset: UnsetType = UNSET
+        return unset
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         context: Context = kwargs["context"]

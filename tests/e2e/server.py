@@ -21,10 +21,16 @@ def free_port() -> int:
         return port
 
 
+class Server(str):
+    """The base URL of a running server, which also knows the server's process id."""
+
+    pid: int
+
+
 @contextmanager
 def running_server(
     database_url: str, *, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> Iterator[str]:
+) -> Iterator[Server]:
     """A uvicorn process serving the app on a free port; yields its base URL."""
     port = free_port()
     environment = {
@@ -52,7 +58,8 @@ def running_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = Server(f"http://127.0.0.1:{port}")
+    base.pid = process.pid
     try:
         deadline = time.monotonic() + 30
         while True:

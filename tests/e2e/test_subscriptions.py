@@ -1,0 +1,326 @@
+"""Live timers across server instances, with real uvicorn processes, Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from store.db import Database
+from tests.e2e.server import free_port, running_server
+from tests.e2e.wsclient import GraphQLWS
+from tests.factories import make_team
+from tests.gql.mutation_helpers import COMMENT, LOG, START, STOP
+from tests.services import IN_CI, POSTGRES_URL, REDIS_URL, require
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = """subscription($team: ID!, $user: ID) { timerEvents(teamId: $team, userId: $user) {
+  kind occurredAt timeEntry { id running user { id } } } }"""
+RUNNING = "subscription($team: ID!) { runningTimers(teamId: $team) { id running user { id } } }"
+
+
+async def call(base: str, doc: str, data: dict[str, Any], token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        r = await client.post(
+            "/graphql",
+            json={"query": doc, "variables": {"input": data}},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    [payload] = r.json()["data"].values()
+    assert payload["userErrors"] == [], payload
+    result: dict[str, Any] = payload
+    return result
+
+
+async def expect_event(ws: GraphQLWS, kind: str, entry_id: str, within: float = 1.0) -> None:
+    started = time.monotonic()
+    data = await ws.next_data(timeout=within)
+    assert data["timerEvents"]["kind"] == kind, data
+    assert data["timerEvents"]["timeEntry"]["id"] == entry_id, data
+    assert time.monotonic() - started <= within
+
+
+async def _cross_instance(db: Database, database_url: str, broadcast_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    env = {"PUNCHCLOCK_BROADCAST_URL": broadcast_url}
+    with running_server(database_url, env=env) as a, running_server(database_url, env=env) as b:
+        ws = await GraphQLWS.open(a, world.owner.token)
+        assert (await ws.acked())["type"] == "connection_ack"
+        await ws.subscribe(EVENTS, {"team": world.id})
+        await asyncio.sleep(0.3)  # the subscription is registered before the first change
+        started = await call(
+            b, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
+        )
+        entry = started["timeEntry"]["id"]
+        await expect_event(ws, "STARTED", entry)
+        await call(b, STOP, {}, world.member.token)
+        await expect_event(ws, "STOPPED", entry)
+        logged = await call(
+            b,
+            LOG,
+            {
+                "teamId": world.id,
+                "taskId": world.tasks["T-2"],
+                "startedAt": "2025-03-10T09:00:00Z",
+                "duration": "1h",
+            },
+            world.member.token,
+        )
+        await expect_event(ws, "LOGGED", logged["timeEntry"]["id"])
+        await call(
+            b,
+            COMMENT,
+            {"timeEntryId": logged["timeEntry"]["id"], "content": "hi"},
+            world.admin.token,
+        )
+        await expect_event(ws, "COMMENTED", logged["timeEntry"]["id"])
+        await ws.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_events_cross_instances_through_redis(db: Database, database_url: str) -> None:
+    require(REDIS_URL, "redis")
+    await _cross_instance(db, database_url, REDIS_URL)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+async def test_events_cross_instances_through_postgres(db: Database, database_url: str) -> None:
+    await _cross_instance(db, database_url, POSTGRES_URL)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_running_timers_and_filters(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    with running_server(database_url) as base:
+        running = await GraphQLWS.open(base, world.owner.token)
+        await running.acked()
+        await running.subscribe(RUNNING, {"team": world.id})
+        assert (await running.next_data())["runningTimers"] == []
+        mine = await GraphQLWS.open(base, world.owner.token)
+        await mine.acked()
+        await mine.subscribe(EVENTS, {"team": world.id, "user": world.admin.id})
+        await asyncio.sleep(0.3)
+        started = await call(
+            base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
+        )
+        listed = (await running.next_data())["runningTimers"]
+        assert [e["id"] for e in listed] == [started["timeEntry"]["id"]]
+        admin = await call(
+            base, START, {"teamId": world.id, "taskId": world.tasks["T-2"]}, world.admin.token
+        )
+        listed = (await running.next_data())["runningTimers"]
+        assert {e["id"] for e in listed} == {started["timeEntry"]["id"], admin["timeEntry"]["id"]}
+        # The user filter: only the admin's change reached `mine`.
+        await expect_event(mine, "STARTED", admin["timeEntry"]["id"])
+        await call(base, STOP, {}, world.member.token)
+        listed = (await running.next_data())["runningTimers"]
+        assert [e["id"] for e in listed] == [admin["timeEntry"]["id"]]
+        await mine.nothing_for(0.5)
+        # A comment does not change the running list: nothing is sent.
+        await call(
+            base,
+            COMMENT,
+            {"timeEntryId": admin["timeEntry"]["id"], "content": "x"},
+            world.owner.token,
+        )
+        await running.nothing_for(0.5)
+        await running.close()
+        await mine.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_auth_and_tenancy(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    other = await make_team(db, "Other", prefix="b")
+    with running_server(database_url) as base:
+        for token in (None, "pc_AAAAAAAAAAAA_" + "B" * 32, "garbage"):
+            ws = await GraphQLWS.open(base, token)
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.receive()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        # Another team's subscription ends with an error and no data.
+        ws = await GraphQLWS.open(base, other.member.token)
+        await ws.acked()
+        op = await ws.subscribe(EVENTS, {"team": world.id})
+        message = await ws.receive()
+        assert message["id"] == op and message["type"] in ("error", "next"), message
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+        assert message["type"] == "error" or message["payload"].get("data") is None
+        # ...and a subscriber of its own team hears nothing of the first team.
+        await ws.subscribe(EVENTS, {"team": other.id})
+        await asyncio.sleep(0.3)
+        await call(
+            base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
+        )
+        await call(base, STOP, {}, world.member.token)
+        remaining = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                remaining.append(await ws.receive(0.7))
+        assert all(m["type"] == "complete" for m in remaining), remaining
+        await ws.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_websocket_origins_are_checked(db: Database, database_url: str) -> None:
+    await make_team(db, "Acme", prefix="a")
+    env = {"PUNCHCLOCK_CORS_ORIGINS": "https://app.example"}
+    with running_server(database_url, env=env) as base:
+        with pytest.raises(Exception, match="403"):
+            await GraphQLWS.open(base, None, origin="https://evil.example")  # type: ignore[arg-type]
+        ws = await GraphQLWS.open(base, None, origin="https://app.example")  # type: ignore[arg-type]
+        await ws.close()
+
+
+@contextlib.contextmanager
+def own_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                import socket
+
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_delivery_resumes_after_a_redis_restart(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    port = free_port()
+    env = {"PUNCHCLOCK_BROADCAST_URL": f"redis://127.0.0.1:{port}/0"}
+    with own_redis(port) as first, running_server(database_url, env=env) as base:
+        ws = await GraphQLWS.open(base, world.owner.token)
+        await ws.acked()
+        await ws.subscribe(EVENTS, {"team": world.id})
+        dash = await GraphQLWS.open(base, world.owner.token)
+        await dash.acked()
+        await dash.subscribe(RUNNING, {"team": world.id})
+        assert (await dash.next_data())["runningTimers"] == []
+        await asyncio.sleep(0.3)
+        started = await call(
+            base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
+        )
+        await expect_event(ws, "STARTED", started["timeEntry"]["id"])
+        assert len((await dash.next_data())["runningTimers"]) == 1
+
+        first.terminate()
+        first.wait(timeout=10)
+        # During the outage a mutation still succeeds and is committed.
+        stopped = await call(base, STOP, {}, world.member.token)
+        assert stopped["timeEntry"]["running"] is False
+        with own_redis(port):
+            # The dashboard is told the current list again once the backend is back.
+            resent = await dash.next_data(timeout=15)
+            assert resent["runningTimers"] == []
+            again = await call(
+                base, START, {"teamId": world.id, "taskId": world.tasks["T-2"]}, world.member.token
+            )
+            deadline = time.monotonic() + 10
+            while True:
+                data = await ws.next_data(timeout=max(0.1, deadline - time.monotonic()))
+                if data["timerEvents"]["timeEntry"]["id"] == again["timeEntry"]["id"]:
+                    break
+            assert data["timerEvents"]["kind"] == "STARTED"
+        await ws.close()
+        await dash.close()
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_a_client_that_never_reads_does_not_grow_the_server(
+    db: Database, database_url: str
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    with running_server(database_url) as base:
+        pid = base.pid
+        ws = await GraphQLWS.open(base, world.owner.token, max_size=None)
+        await ws.acked()
+        await ws.subscribe(
+            EVENTS.replace("running user { id }", "running description"), {"team": world.id}
+        )
+        await asyncio.sleep(0.3)
+        text = "x" * 10_000
+        async with httpx.AsyncClient(base_url=base) as client:
+
+            async def log(n: int) -> None:
+                r = await client.post(
+                    "/graphql",
+                    json={
+                        "query": LOG,
+                        "variables": {
+                            "input": {
+                                "teamId": world.id,
+                                "taskId": world.tasks["T-2"],
+                                "startedAt": "2025-03-10T09:00:00Z",
+                                "duration": "1m",
+                                "description": text,
+                            }
+                        },
+                    },
+                    headers={"authorization": f"Bearer {world.member.token}"},
+                )
+                assert r.json()["data"]["logTimeEntry"]["userErrors"] == [], n
+
+            for n in range(300):
+                await log(n)
+            middle = _rss_kb(pid)
+            for n in range(300, 600):
+                await log(n)
+            end = _rss_kb(pid)
+        # Another 300 events of 10 kB each would be 3 MB more if they were queued.
+        assert end - middle < 2_000, (middle, end)
+        # When the client finally reads, the server has given up on it: the subscription
+        # ended as too slow, or (when the client also stopped answering pings) the
+        # connection was closed.
+        codes, received = [], 0
+        try:
+            while True:
+                message = await ws.receive(2)
+                received += 1
+                if message["type"] == "error":
+                    codes.append(message["payload"][0]["extensions"]["code"])
+                    break
+                if message["type"] == "next" and message["payload"].get("errors"):
+                    codes.append(message["payload"]["errors"][0]["extensions"]["code"])
+                    break
+        except ConnectionClosed:
+            codes.append("CLOSED")
+        except TimeoutError:
+            codes.append(f"TIMEOUT after {received}")
+        print("slow client:", received, "messages then", codes)
+        assert codes in (["SUBSCRIBER_TOO_SLOW"], ["CLOSED"]), codes
+        assert received < 600
+        await ws.close()
