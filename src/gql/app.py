@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -54,6 +55,7 @@ class RequestIdMiddleware:
 
 
 PURGE_EVERY_SECONDS = 600
+DASHBOARD_HTML = (Path(__file__).parent / "static" / "dashboard.html").read_text()
 
 
 async def purge_idempotency_records(db: Database) -> None:
@@ -79,6 +81,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = PunchclockGraphQL(
         services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
     )
+
+    async def dashboard(_: Request) -> Response:
+        return HTMLResponse(DASHBOARD_HTML)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -115,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/dashboard", dashboard),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

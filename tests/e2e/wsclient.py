@@ -45,6 +45,7 @@ class GraphQLWS:
         """The next message that is not a keep-alive ping (pings are answered)."""
         while True:
             raw = await asyncio.wait_for(self.conn.recv(), timeout)
+            assert isinstance(raw, str), "graphql-transport-ws frames must be text"
             message: dict[str, Any] = json.loads(raw)
             if message.get("type") == "ping":
                 await self.conn.send(json.dumps({"type": "pong"}))
