@@ -43,6 +43,9 @@ class RequestIdMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        if scope["type"] == "websocket":  # no response headers to add; keep sends direct
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_id(message: dict[str, object]) -> None:
             if message["type"] == "http.response.start":

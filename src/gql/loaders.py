@@ -1,8 +1,13 @@
-"""Per-request DataLoaders: one per relation, built fresh for every request."""
+"""Per-request DataLoaders: one per relation, built fresh for every request.
+
+Each loader is created on first use, so a request (or a subscription delivery) pays only
+for the relations it actually touches.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -11,44 +16,69 @@ from store import directory, entries
 from store.db import Database
 from store.models import Category, Comment, Membership, Task, Team, TimeEntry, User
 
-K = TypeVar("K")
 V = TypeVar("V")
 
 
 class Loaders:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self.team = self._by_key(directory.teams_by_ids, None)
-        self.user = self._by_key(directory.users_by_ids, None)
-        self.task = self._by_key(directory.tasks_by_ids, None)
-        self.category = self._by_key(directory.categories_by_ids, None)
-        self.entry = self._by_key(entries.entries_by_ids, None)
-        self.comment = self._by_key(entries.comments_by_ids, None)
-        self.team_categories: DataLoader[str, list[Category]] = self._grouped(
-            directory.categories_by_team_ids, "team_ids"
-        )
-        self.team_members: DataLoader[str, list[Membership]] = self._grouped(
-            directory.members_by_team_ids, "team_ids"
-        )
-        self.user_memberships: DataLoader[str, list[Membership]] = self._grouped(
-            directory.memberships_by_user_ids, "user_ids"
-        )
-        self.entry_comments: DataLoader[str, list[Comment]] = self._grouped(
-            entries.comments_by_entry_ids, "entry_ids"
-        )
-        self.team_running: DataLoader[str, list[TimeEntry]] = self._grouped(
-            entries.running_by_team_ids, "team_ids"
-        )
-        self.user_running = self._by_key(entries.running_by_user_ids, "user_ids")
+
+    @cached_property
+    def team(self) -> DataLoader[str, Team | None]:
+        return self._by_key(directory.teams_by_ids)
+
+    @cached_property
+    def user(self) -> DataLoader[str, User | None]:
+        return self._by_key(directory.users_by_ids)
+
+    @cached_property
+    def task(self) -> DataLoader[str, Task | None]:
+        return self._by_key(directory.tasks_by_ids)
+
+    @cached_property
+    def category(self) -> DataLoader[str, Category | None]:
+        return self._by_key(directory.categories_by_ids)
+
+    @cached_property
+    def entry(self) -> DataLoader[str, TimeEntry | None]:
+        return self._by_key(entries.entries_by_ids)
+
+    @cached_property
+    def comment(self) -> DataLoader[str, Comment | None]:
+        return self._by_key(entries.comments_by_ids)
+
+    @cached_property
+    def user_running(self) -> DataLoader[str, TimeEntry | None]:
+        return self._by_key(entries.running_by_user_ids, "user_ids")
+
+    @cached_property
+    def team_categories(self) -> DataLoader[str, list[Category]]:
+        return self._grouped(directory.categories_by_team_ids, "team_ids")
+
+    @cached_property
+    def team_members(self) -> DataLoader[str, list[Membership]]:
+        return self._grouped(directory.members_by_team_ids, "team_ids")
+
+    @cached_property
+    def user_memberships(self) -> DataLoader[str, list[Membership]]:
+        return self._grouped(directory.memberships_by_user_ids, "user_ids")
+
+    @cached_property
+    def entry_comments(self) -> DataLoader[str, list[Comment]]:
+        return self._grouped(entries.comments_by_entry_ids, "entry_ids")
+
+    @cached_property
+    def team_running(self) -> DataLoader[str, list[TimeEntry]]:
+        return self._grouped(entries.running_by_team_ids, "team_ids")
 
     def _by_key(
-        self, fetch: Callable[..., Awaitable[dict[str, V]]], arg: str | None
+        self, fetch: Callable[..., Awaitable[dict[str, V]]], arg: str = "ids"
     ) -> DataLoader[str, V | None]:
-        db, name = self._db, arg or "ids"
+        db = self._db
 
         async def load(keys: Sequence[str]) -> list[V | None]:
             async with db.read() as session:
-                found = await fetch(session, **{name: list(keys)})
+                found = await fetch(session, **{arg: list(keys)})
             return [found.get(k) for k in keys]
 
         return DataLoader(load_fn=load)
@@ -68,6 +98,3 @@ class Loaders:
     def prime_entries(self, rows: Sequence[TimeEntry]) -> None:
         for row in rows:
             self.entry.prime(row.id, row)
-
-
-__all__ = ["Category", "Loaders", "Task", "Team", "User"]

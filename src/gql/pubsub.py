@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from broadcaster import Broadcast
 
@@ -52,6 +53,26 @@ class Subscriber:
             self.queue.put_nowait(None)
 
 
+class SharedReads:
+    """One database read per event, shared by every subscriber of this process.
+
+    Keyed by (entry id, version): a later change is a different key, so nobody gets a
+    stale row. Only the most recent keys are kept."""
+
+    def __init__(self, limit: int = 512) -> None:
+        self._futures: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
+        self._limit = limit
+
+    async def get(self, key: tuple[str, int], fetch: Callable[[], Awaitable[Any]]) -> Any:
+        future = self._futures.get(key)
+        if future is None:
+            future = asyncio.ensure_future(fetch())
+            self._futures[key] = future
+            if len(self._futures) > self._limit:
+                self._futures.popitem(last=False)
+        return await asyncio.shield(future)
+
+
 class EventBus:
     def __init__(self, broadcast_url: str = "memory://") -> None:
         self.broadcast_url = broadcast_url
@@ -60,6 +81,9 @@ class EventBus:
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._pump: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.reads = SharedReads()
+        self._generations: dict[str, int] = defaultdict(int)
+        self._resyncs = 0
         self.published = 0
         self.publish_failures = 0
 
@@ -108,6 +132,7 @@ class EventBus:
                 if item is None:
                     continue
                 if item.message == RESYNC:
+                    self._resyncs += 1
                     for subscribers in list(self._subscribers.values()):
                         for subscriber in list(subscribers):
                             subscriber.offer(None)
@@ -117,6 +142,7 @@ class EventBus:
                 except (ValueError, KeyError):
                     log.warning("ignoring a malformed broadcast message")
                     continue
+                self._generations[event.team_id] += 1
                 for subscriber in list(self._subscribers.get(event.team_id, ())):
                     subscriber.offer(event)
 
@@ -132,6 +158,10 @@ class EventBus:
                 subscribers.discard(subscriber)
                 if not subscribers:
                     del self._subscribers[team_id]
+
+    def generation(self, team_id: str) -> int:
+        """Grows with every event of the team (and every resync): a key for shared reads."""
+        return self._generations.get(team_id, 0) * 1_000_000 + self._resyncs
 
     @property
     def healthy(self) -> bool:

@@ -19,7 +19,7 @@ from gql.errors import CodedError, TopLevelCode
 from gql.loaders import Loaders
 from gql.pubsub import Subscriber
 from gql.types.entry import TimeEntry
-from store import entries
+from store import entries, models
 from store.events import EventKind
 from store.timeutil import utcnow
 
@@ -51,12 +51,17 @@ class _Gate:
     async def allowed(self) -> bool:
         if time.monotonic() - self.checked < REAUTHORISE_EVERY:
             return True
-        found = await authenticate(self.ctx.db, self.ctx.token)
+        ctx = self.ctx
+        # Subscribers with the same token share one check per period.
+        period = int(time.monotonic() // REAUTHORISE_EVERY)
+        found = await ctx.services.events.reads.get(
+            (f"auth:{ctx.token}", period), lambda: authenticate(ctx.db, ctx.token)
+        )
         self.checked = time.monotonic()
         if found is None:
             return False
         user, memberships = found
-        self.ctx.viewer, self.ctx.memberships = user, memberships
+        ctx.viewer, ctx.memberships = user, memberships
         return self.team_id in memberships
 
 
@@ -69,6 +74,16 @@ def _fresh(ctx: Context) -> None:
     """Each delivery reads current data: new loaders, the current instant."""
     ctx.loaders = Loaders(ctx.db)
     ctx.now = utcnow()
+
+
+async def _read_entry(ctx: Context, entry_id: str) -> models.TimeEntry | None:
+    async with ctx.db.read() as session:
+        return (await entries.entries_by_ids(session, ids=[entry_id])).get(entry_id)
+
+
+async def _read_running(ctx: Context, team_id: str) -> list[models.TimeEntry]:
+    async with ctx.db.read() as session:
+        return (await entries.running_by_team_ids(session, team_ids=[team_id])).get(team_id, [])
 
 
 def _too_slow(subscriber: Subscriber) -> CodedError:
@@ -111,9 +126,12 @@ class Subscription:
                 if not await gate.allowed():
                     raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
                 _fresh(ctx)
-                row = await ctx.loaders.entry.load(event.entry_id)
+                row = await ctx.services.events.reads.get(
+                    (event.entry_id, event.version), lambda e=event: _read_entry(ctx, e.entry_id)
+                )
                 if row is None or row.team_id != str(team_id):
                     continue
+                ctx.loaders.entry.prime(row.id, row)
                 yield TimerEvent(
                     kind=event.kind,
                     time_entry=TimeEntry.from_row(row),
@@ -133,6 +151,7 @@ class Subscription:
         async with ctx.services.events.subscribe(team) as subscriber:
             last: list[tuple[str, int]] | None = None
             force = True
+            generation = subscriber.generation
             while True:
                 _fresh(ctx)
                 async with ctx.db.read() as session:
