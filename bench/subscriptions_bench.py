@@ -32,7 +32,8 @@ from store.db import Database
 from store.models import metadata
 
 SUBSCRIPTION = "subscription($t: ID!) { timerEvents(teamId: $t) { kind timeEntry { id } } }"
-START = "mutation($i: StartTimerInput!) { startTimer(input: $i) { timeEntry { id } userErrors { code } } }"
+START = """mutation($i: StartTimerInput!) {
+  startTimer(input: $i) { timeEntry { id } userErrors { code } } }"""
 STOP = "mutation { stopTimer(input: {}) { timeEntry { id } userErrors { code } } }"
 
 
@@ -150,10 +151,12 @@ async def main() -> None:
     delays.sort()
     p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
     print(
-        f"subscribers: {args.subscribers}, events: {len(sent)}, deliveries: {len(delays)}/{expected}"
+        f"subscribers: {args.subscribers}, events: {len(sent)}, "
+        f"deliveries: {len(delays)}/{expected}"
     )
     print(
-        f"delay ms: p50 {p(0.50):.1f}  p99 {p(0.99):.1f}  max {delays[-1]:.1f}  mean {statistics.fmean(delays):.1f}"
+        f"delay ms: p50 {p(0.50):.1f}  p99 {p(0.99):.1f}  max {delays[-1]:.1f}  "
+        f"mean {statistics.fmean(delays):.1f}"
     )
     print(
         f"server RSS: idle {idle / 1024:.1f} MB, with subscribers {loaded / 1024:.1f} MB, "

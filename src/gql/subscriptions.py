@@ -151,13 +151,12 @@ class Subscription:
         async with ctx.services.events.subscribe(team) as subscriber:
             last: list[tuple[str, int]] | None = None
             force = True
-            generation = subscriber.generation
+            bus = ctx.services.events
             while True:
                 _fresh(ctx)
-                async with ctx.db.read() as session:
-                    rows = (await entries.running_by_team_ids(session, team_ids=[team])).get(
-                        team, []
-                    )
+                rows = await bus.reads.get(
+                    (f"running:{team}", bus.generation(team)), lambda: _read_running(ctx, team)
+                )
                 state = [(r.id, r.version) for r in rows]
                 if force or state != last:
                     ctx.loaders.prime_entries(rows)
