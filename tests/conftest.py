@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from gql.app import create_app
 from gql.settings import Settings
 from store.db import Database
+from store.migrate import upgrade
 from store.models import metadata
 from tests.services import POSTGRES_URL, require
 
@@ -23,10 +24,8 @@ GQL = Callable[..., Awaitable[dict[str, Any]]]
 
 
 async def _create_schema(url: str) -> None:
-    db = Database(url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await db.dispose()
+    """The schema as production gets it: through the migrations."""
+    await upgrade(url)
 
 
 @pytest.fixture(scope="session")

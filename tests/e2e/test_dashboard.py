@@ -94,41 +94,32 @@ def _drive(base: str, world: TeamWorld) -> None:
             print("status:", browser.find_element(By.ID, "status").text, browser.get_log("browser"))
             raise
 
+        def text_of(selector: str) -> str | None:
+            # One script call: the page re-renders every second, so element handles go stale.
+            found: str | None = browser.execute_script(
+                "const el = document.querySelector(arguments[0]); return el && el.innerText;",
+                selector,
+            )
+            return found
+
         started = _api(
             base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
         )
         entry = started["timeEntry"]["id"]
-        row = _wait(
-            "the timer on the page",
-            lambda: browser.find_elements(By.CSS_SELECTOR, f"#running tr[data-entry='{entry}']"),
-        )
-        assert "a Member" in row[0].text and "Cursor paging" in row[0].text
-        first = row[0].find_element(By.CSS_SELECTOR, ".elapsed").text
+        row = f"#running tr[data-entry='{entry}']"
+        shown = _wait("the timer on the page", lambda: text_of(row))
+        assert "a Member" in shown and "Cursor paging" in shown
+        first = text_of(row + " .elapsed")
         _wait(
-            "the timer to tick",
-            lambda: (
-                browser.find_element(
-                    By.CSS_SELECTOR, f"#running tr[data-entry='{entry}'] .elapsed"
-                ).text
-                != first
-            ),
-            timeout=5,
+            "the timer to tick", lambda: text_of(row + " .elapsed") not in (None, first), timeout=5
         )
 
         _api(base, STOP, {}, world.member.token)
-        _wait(
-            "the timer to go",
-            lambda: (
-                not browser.find_elements(By.CSS_SELECTOR, f"#running tr[data-entry='{entry}']")
-            ),
-        )
+        _wait("the timer to go", lambda: text_of(row) is None)
         total = _wait(
-            "today's total",
-            lambda: browser.find_elements(
-                By.CSS_SELECTOR, f"#totals tr[data-user='{world.member.id}']"
-            ),
+            "today's total", lambda: text_of(f"#totals tr[data-user='{world.member.id}']")
         )
-        assert "a Member" in total[0].text
+        assert "a Member" in total
     finally:
         browser.quit()
 

@@ -294,14 +294,15 @@ async def test_a_client_that_never_reads_does_not_grow_the_server(
                 )
                 assert r.json()["data"]["logTimeEntry"]["userErrors"] == [], n
 
-            for n in range(300):
+            # Warm up: the server's SQLite page caches fill while these 10 kB rows go in.
+            for n in range(500):
                 await log(n)
             middle = _rss_kb(pid)
-            for n in range(300, 600):
+            for n in range(500, 1000):
                 await log(n)
             end = _rss_kb(pid)
-        # Another 300 events of 10 kB each would be 3 MB more if they were queued.
-        assert end - middle < 2_000, (middle, end)
+        # Another 500 events of 10 kB each would be 5 MB more if they were held for it.
+        assert end - middle < 3_000, (middle, end)
         # When the client finally reads, the server has given up on it: the subscription
         # ended as too slow, or (when the client also stopped answering pings) the
         # connection was closed.
@@ -322,5 +323,5 @@ async def test_a_client_that_never_reads_does_not_grow_the_server(
             codes.append(f"TIMEOUT after {received}")
         print("slow client:", received, "messages then", codes)
         assert codes in (["SUBSCRIBER_TOO_SLOW"], ["CLOSED"]), codes
-        assert received < 600
+        assert received < 1000
         await ws.close()
