@@ -1,4 +1,9 @@
-"""The ``punchclock`` command: serve, migrate, seed demo data, manage users and tokens."""
+"""The ``punchclock`` command: serve, migrate, seed demo data, manage users and tokens.
+
+Every command that touches the database opens one :class:`store.db.Database`, runs its
+work with ``asyncio.run`` and disposes it. Expected failures (bad input, unknown e-mail,
+a bad URL, an unreachable database) print one line to stderr and exit with status 2.
+"""
 
 from __future__ import annotations
 
@@ -6,80 +11,86 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from store import accounts, tokens
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from gql.settings import Settings
+from store import accounts, demo, tokens
 from store.db import Database, is_sqlite
+from store.demo import DemoResult
 from store.errors import DomainError
 from store.models import Role
 from store.timeutil import utcnow
 
 T = TypeVar("T")
+EXIT_ERROR = 2
+Command = Callable[[argparse.Namespace], int]
 
 
 class CommandError(Exception):
-    """A failure to report in one line (exit status 2)."""
+    """A failure to report in one line."""
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from gql.settings import Settings
-
-    overrides: dict[str, Any] = {}
+def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url
-    return Settings(**overrides)
+        return Settings(database_url=args.database_url)
+    return Settings()
 
 
-async def _migrate(url: str) -> None:
+def _run(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def _migrate(url: str) -> None:
+    # Imported here: only the commands that migrate need alembic.
     from store.migrate import upgrade
 
-    await upgrade(url)
+    asyncio.run(upgrade(url))
 
 
-async def _with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
-    db = Database(url)
-    try:
-        return await work(db)
-    finally:
-        await db.dispose()
-
-
-def _print_demo(result: Any, base_url: str | None) -> None:
-    print(f"Demo team {result.team_id}: {result.entries} entries, one timer running.")
+def _print_demo(result: DemoResult) -> None:
+    print(f"Seeded the demo team {result.team_id}: {result.entries} entries, one timer running.")
+    print("Access tokens (send as 'Authorization: Bearer <token>'):")
     for user in result.users:
-        print(f"  {user.role:<6} {user.nickname:<14} {user.email:<28} token: {user.token}")
-    if base_url:
-        print(f"GraphiQL: {base_url}/graphql  (header: Authorization: Bearer <token>)")
-        print(f"Live dashboard: {base_url}/dashboard")
+        print(f"  {user.role:<6}  {user.nickname:<13} {user.email:<27} token: {user.token}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    host, port = args.host or settings.host, args.port or settings.port
+    host = args.host if args.host is not None else settings.host
+    port = args.port if args.port is not None else settings.port
     url = settings.database_url
     if is_sqlite(url):
-        asyncio.run(_migrate(url))
+        _migrate(url)
     if args.demo:
-        from store import demo
 
-        async def seed(db: Database) -> Any:
-            async with db.read() as s:
-                if await demo.has_any_team(s):
+        async def seed(db: Database) -> DemoResult | None:
+            async with db.read() as session:
+                if await demo.has_any_team(session):
                     return None
             return await demo.seed_demo(db, now=utcnow())
 
-        result = asyncio.run(_with_db(url, seed))
+        result = _run(url, seed)
         if result is None:
-            print("The database has teams already: not seeding demo data.")
+            print("The database has a team already: not seeding the demo.")
         else:
-            _print_demo(result, f"http://{host}:{port}")
-    # Workers are separate processes: they read the settings from the environment.
+            _print_demo(result)
+    # Workers are separate processes that build their settings from the environment.
     os.environ["PUNCHCLOCK_DATABASE_URL"] = url
     os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"] = host, str(port)
-    print(f"Serving on http://{host}:{port}/graphql", flush=True)
+    print(f"Serving Punchclock. GraphiQL: http://{host}:{port}/graphql", flush=True)
     uvicorn.run(
         "gql.app:create_app",
         factory=True,
@@ -95,92 +106,94 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    url = _settings(args).database_url
-    asyncio.run(_migrate(url))
-    print("Database is at the newest schema.")
+    _migrate(_settings(args).database_url)
+    print("The database is at the newest schema.")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from store import demo
-
     url = _settings(args).database_url
     if is_sqlite(url):
-        asyncio.run(_migrate(url))
+        _migrate(url)
     try:
-        result = asyncio.run(_with_db(url, lambda db: demo.seed_demo(db, now=utcnow())))
+        result = _run(url, lambda db: demo.seed_demo(db, now=utcnow()))
     except demo.DemoExists as exc:
         raise CommandError(str(exc)) from exc
-    _print_demo(result, None)
+    _print_demo(result)
     return 0
+
+
+async def _user_id(db: Database, email: str) -> str:
+    async with db.read() as session:
+        user = await accounts.user_by_email(session, email=email)
+    if user is None:
+        raise CommandError(f"No user with the e-mail {email!r}.")
+    return user.id
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     async def work(db: Database) -> str:
-        async with db.write() as s:
+        async with db.write() as session:
             user = await accounts.create_user(
-                s,
+                session,
                 nickname=args.nickname,
                 email=args.email,
                 time_zone=args.time_zone,
                 locale=args.locale,
             )
-            await s.commit()
+            await session.commit()
             return user.id
 
-    print(asyncio.run(_with_db(_settings(args).database_url, work)))
+    print(_run(_settings(args).database_url, work))
     return 0
-
-
-async def _user_id(db: Database, email: str) -> str:
-    async with db.read() as s:
-        user = await accounts.user_by_email(s, email=email)
-    if user is None:
-        raise CommandError(f"no user with e-mail {email!r}")
-    return user.id
 
 
 def cmd_team_create(args: argparse.Namespace) -> int:
     async def work(db: Database) -> str:
-        owner = await _user_id(db, args.owner_email)
-        async with db.write() as s:
+        owner_id = await _user_id(db, args.owner_email)
+        async with db.write() as session:
             team = await accounts.create_team(
-                s,
+                session,
                 name=args.name,
-                owner_id=owner,
+                owner_id=owner_id,
                 time_zone=args.time_zone,
                 week_start=args.week_start,
             )
-            await s.commit()
+            await session.commit()
             return team.id
 
-    print(asyncio.run(_with_db(_settings(args).database_url, work)))
+    print(_run(_settings(args).database_url, work))
     return 0
 
 
 def cmd_member_add(args: argparse.Namespace) -> int:
     async def work(db: Database) -> str:
-        user = await _user_id(db, args.email)
-        async with db.write() as s:
+        user_id = await _user_id(db, args.email)
+        async with db.write() as session:
             member = await accounts.add_member(
-                s, team_id=args.team_id, user_id=user, role=args.role, rate_cents=args.rate_cents
+                session,
+                team_id=args.team_id,
+                user_id=user_id,
+                role=args.role,
+                rate_cents=args.rate_cents,
             )
-            await s.commit()
-            return f"{member.user_id} is {member.role} of {member.team_id}"
+            await session.commit()
+            return f"{args.email} is {member.role} of team {member.team_id}."
 
-    print(asyncio.run(_with_db(_settings(args).database_url, work)))
+    print(_run(_settings(args).database_url, work))
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     async def work(db: Database) -> str:
-        user = await _user_id(db, args.email)
-        async with db.write() as s:
-            token = await tokens.create_token(s, user_id=user, name=args.name)
-            await s.commit()
+        user_id = await _user_id(db, args.email)
+        async with db.write() as session:
+            token = await tokens.create_token(session, user_id=user_id, name=args.name)
+            await session.commit()
             return token
 
-    print(asyncio.run(_with_db(_settings(args).database_url, work)))
+    # Only the token on stdout, so that scripts can capture it.
+    print(_run(_settings(args).database_url, work))
     return 0
 
 
@@ -191,110 +204,165 @@ def cmd_export_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="punchclock",
-        description="Punchclock: a GraphQL API server for time tracking. Settings come from "
-        "PUNCHCLOCK_* environment variables (see the README).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
-    def command(
-        parent: Any, name: str, help: str, run: Callable[[argparse.Namespace], int]
-    ) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
-        sub.set_defaults(run=run)
-        sub.add_argument(
+
+def _add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    run: Command,
+    *,
+    database: bool = True,
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=summary, description=summary)
+    parser.set_defaults(run=run)
+    if database:
+        parser.add_argument(
             "--database-url",
-            help="overrides PUNCHCLOCK_DATABASE_URL (sqlite:///… or postgresql://…)",
+            metavar="URL",
+            help="database to use, overriding PUNCHCLOCK_DATABASE_URL "
+            "(sqlite:///path or postgresql://user@host/db)",
         )
-        return sub
-
-    serve = command(commands, "serve", "Run the API server (migrates SQLite first).", cmd_serve)
-    serve.add_argument("--host", help="address to bind (default PUNCHCLOCK_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default PUNCHCLOCK_PORT or 8000)")
-    serve.add_argument(
-        "--demo", action="store_true", help="seed demo data into an empty database and print tokens"
-    )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="worker processes (default 1; see the README on sizing)",
-    )
-    command(
-        commands, "migrate", "Upgrade the configured database to the newest schema.", cmd_migrate
-    )
-    command(
-        commands,
-        "demo",
-        "Seed demo data (a team, 3 users, ~2,000 entries) and print tokens.",
-        cmd_demo,
-    )
-
-    user = commands.add_parser("user", help="Manage users.", description="Manage users.")
-    user_commands = user.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create_user = command(user_commands, "create", "Create a user; prints its id.", cmd_user_create)
-    create_user.add_argument("--nickname", required=True)
-    create_user.add_argument("--email", required=True)
-    create_user.add_argument("--time-zone", default="UTC", help="IANA name (default UTC)")
-    create_user.add_argument("--locale", default="en")
-
-    team = commands.add_parser("team", help="Manage teams.", description="Manage teams.")
-    team_commands = team.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create_team = command(team_commands, "create", "Create a team; prints its id.", cmd_team_create)
-    create_team.add_argument("--name", required=True)
-    create_team.add_argument("--owner-email", required=True, help="the owner's e-mail")
-    create_team.add_argument("--time-zone", default="UTC", help="IANA name (default UTC)")
-    create_team.add_argument("--week-start", type=int, default=1, help="1 (Monday) to 7 (Sunday)")
-
-    member = commands.add_parser(
-        "member", help="Manage memberships.", description="Manage memberships."
-    )
-    member_commands = member.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = command(
-        member_commands, "add", "Add a user to a team (or change the role).", cmd_member_add
-    )
-    add.add_argument("--team-id", required=True)
-    add.add_argument("--email", required=True)
-    add.add_argument("--role", default=Role.MEMBER.value, choices=[r.value for r in Role])
-    add.add_argument("--rate-cents", type=int, help="the member's hourly rate in cents")
-
-    token = commands.add_parser(
-        "token", help="Manage access tokens.", description="Manage access tokens."
-    )
-    token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create_token = command(
-        token_commands,
-        "create",
-        "Create a personal access token; prints it once.",
-        cmd_token_create,
-    )
-    create_token.add_argument("--email", required=True, help="the token's user")
-    create_token.add_argument("--name", default="", help="a label for the token")
-
-    export = commands.add_parser(
-        "export-schema",
-        help="Print the GraphQL SDL (schema.graphql).",
-        description="Print the GraphQL SDL (schema.graphql).",
-    )
-    export.set_defaults(run=cmd_export_schema)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _add_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    group = commands.add_parser(name, help=summary, description=summary)
+    return group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="punchclock",
+        description="Punchclock, a GraphQL API server for time tracking. Settings come from "
+        "PUNCHCLOCK_* environment variables and .env; options override them.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = _add_command(
+        commands, "serve", "Run the API server (migrating a SQLite database first).", cmd_serve
+    )
+    serve.add_argument("--host", help="address to bind (default: PUNCHCLOCK_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PUNCHCLOCK_PORT or 8000)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed demo data first if the database has no team, and print access tokens",
+    )
+    serve.add_argument(
+        "--workers", type=_positive, default=1, help="number of worker processes (default: 1)"
+    )
+
+    _add_command(commands, "migrate", "Upgrade the database to the newest schema.", cmd_migrate)
+    _add_command(
+        commands,
+        "demo",
+        "Seed a demo team (3 users, 30 tasks, ~2,000 entries) and print access tokens.",
+        cmd_demo,
+    )
+
+    users = _add_group(commands, "user", "Manage users.")
+    create_user = _add_command(users, "create", "Create a user; prints its id.", cmd_user_create)
+    create_user.add_argument("--nickname", required=True, help="the name others see")
+    create_user.add_argument("--email", required=True, help="e-mail address (unique)")
+    create_user.add_argument(
+        "--time-zone", default="UTC", help="IANA time zone, e.g. Europe/Berlin (default: UTC)"
+    )
+    create_user.add_argument("--locale", default="en", help="locale, e.g. de-DE (default: en)")
+
+    teams = _add_group(commands, "team", "Manage teams.")
+    create_team = _add_command(teams, "create", "Create a team; prints its id.", cmd_team_create)
+    create_team.add_argument("--name", required=True, help="the team's name")
+    create_team.add_argument(
+        "--owner-email", required=True, help="e-mail of the existing user who owns the team"
+    )
+    create_team.add_argument(
+        "--time-zone",
+        default="UTC",
+        help="IANA time zone that decides work dates, e.g. Europe/Berlin (default: UTC)",
+    )
+    create_team.add_argument(
+        "--week-start",
+        type=int,
+        default=1,
+        choices=range(1, 8),
+        metavar="1..7",
+        help="first day of the week, 1 (Monday) to 7 (Sunday) (default: 1)",
+    )
+
+    members = _add_group(commands, "member", "Manage team memberships.")
+    add_member = _add_command(
+        members, "add", "Add a user to a team, or change their role and rate.", cmd_member_add
+    )
+    add_member.add_argument("--team-id", required=True, help="the team's id")
+    add_member.add_argument("--email", required=True, help="e-mail of the existing user")
+    add_member.add_argument(
+        "--role",
+        default=Role.MEMBER.value,
+        choices=[role.value for role in Role],
+        help="role in the team (default: MEMBER)",
+    )
+    add_member.add_argument(
+        "--rate-cents",
+        type=int,
+        help="the member's hourly rate in cents; overrides category and team rates",
+    )
+
+    token_commands = _add_group(commands, "token", "Manage personal access tokens.")
+    create_token = _add_command(
+        token_commands,
+        "create",
+        "Create an access token and print it (only the token, and only this once).",
+        cmd_token_create,
+    )
+    create_token.add_argument("--email", required=True, help="e-mail of the token's user")
+    create_token.add_argument("--name", default="", help="a label for the token, e.g. laptop")
+
+    _add_command(
+        commands,
+        "export-schema",
+        "Print the GraphQL schema (SDL), as committed in schema.graphql.",
+        cmd_export_schema,
+        database=False,
+    )
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "bad setting: " + "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+    text = str(exc).strip()
+    if isinstance(exc, SQLAlchemyError):
+        # Drop the SQL and the "Background on this error" link that follow the message.
+        text = text.splitlines()[0] if text else ""
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            text += " (run `punchclock migrate` first)"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    run: Command = args.run
     try:
-        result: int = args.run(args)
-        return result
-    except DomainError as exc:
-        print(f"punchclock: {exc.message}", file=sys.stderr)
-    except CommandError as exc:
-        print(f"punchclock: {exc}", file=sys.stderr)
-    except ValueError as exc:  # e.g. an unsupported database URL
-        print(f"punchclock: {exc}", file=sys.stderr)
-    return 2
+        return run(args)
+    except (DomainError, CommandError) as exc:
+        message = _one_line(exc)
+    except ValueError as exc:  # a bad URL or setting (pydantic's errors are ValueErrors)
+        message = _one_line(exc)
+    except (SQLAlchemyError, OSError) as exc:  # no schema, unreachable or unwritable database
+        message = f"database error: {_one_line(exc)}"
+    print(f"punchclock: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

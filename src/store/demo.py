@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import accounts, tokens
@@ -38,6 +38,7 @@ from store.models import (
     Team,
     TimeEntry,
     User,
+    metadata,
 )
 from store.pricing import resolve_billable, resolve_rate_cents
 from store.rules import chain_from
@@ -122,6 +123,7 @@ COMMENTS = (
 DAY_STARTS = time(7, 30)
 DAY_ENDS = time(21, 30)
 RUNNING_FOR = timedelta(minutes=42)
+MAX_SECONDS = 4 * 3600
 
 
 class DemoExists(Exception):
@@ -170,9 +172,9 @@ async def seed_demo(
         s.add_all(tasks)
         await s.flush()
         entries = _entries(rng, team, users, categories, tasks, now=now)
-        await s.exec(insert(TimeEntry), params=[e.model_dump() for e in entries])
+        await s.exec(insert(_table(TimeEntry)), params=[e.model_dump() for e in entries])
         comments = _comments(rng, entries, users, now=now)
-        await s.exec(insert(Comment), params=[c.model_dump() for c in comments])
+        await s.exec(insert(_table(Comment)), params=[c.model_dump() for c in comments])
         demo_users = []
         for user, (_nickname, _email, role, _rate) in zip(users, PEOPLE, strict=True):
             token = await tokens.create_token(s, user_id=user.id, name="demo")
@@ -184,6 +186,12 @@ async def seed_demo(
         )
         await s.commit()
     return DemoResult(team_id=team.id, users=tuple(demo_users), entries=len(entries))
+
+
+def _table(model: type[SQLModel]) -> Table:
+    # Core, not ORM, inserts: the ORM splits a bulk insert wherever the set of null
+    # columns changes from one row to the next, which here is at almost every row.
+    return metadata.tables[str(model.__tablename__)]
 
 
 async def _team_and_users(s: AsyncSession, *, founded: datetime) -> tuple[Team, list[User]]:
@@ -201,7 +209,9 @@ async def _team_and_users(s: AsyncSession, *, founded: datetime) -> tuple[Team, 
         default_rate_cents=DEFAULT_RATE_CENTS,
     )
     for user, (_nickname, _email, role, rate) in zip(users, PEOPLE, strict=True):
-        await accounts.add_member(s, team_id=team.id, user_id=user.id, role=role.value, rate_cents=rate)
+        await accounts.add_member(
+            s, team_id=team.id, user_id=user.id, role=role.value, rate_cents=rate
+        )
     # The team predates its entries; whole seconds like every instant in the demo.
     team.created_at = team.updated_at = founded
     for user in users:
@@ -229,9 +239,7 @@ def _categories(team_id: str, created: datetime) -> list[Category]:
             created_at=created,
             updated_at=created,
         )
-        for position, (key, title, parent, color, billable, rate, archived) in enumerate(
-            CATEGORIES
-        )
+        for position, (key, title, parent, color, billable, rate, archived) in enumerate(CATEGORIES)
     ]
 
 
@@ -262,14 +270,17 @@ def _working_days(today: date) -> list[date]:
     return [day for day in days if day.weekday() < 5]
 
 
-def _minutes(rng: random.Random) -> int:
-    """Mostly short spans, some longer, a few long: 15 minutes to 4 hours."""
+def _duration(rng: random.Random) -> int:
+    """15 minutes to 4 hours, mostly short; half typed in whole minutes, half stopwatch exact."""
     roll = rng.random()
     if roll < 0.75:
-        return rng.randint(15, 35)
-    if roll < 0.95:
-        return rng.randint(35, 90)
-    return rng.randint(90, 240)
+        minutes = rng.randint(15, 30)
+    elif roll < 0.95:
+        minutes = rng.randint(30, 75)
+    else:
+        minutes = rng.randint(75, 240)
+    odd_seconds = rng.randint(0, 59) if rng.random() < 0.5 else 0
+    return min(minutes * 60 + odd_seconds, MAX_SECONDS)
 
 
 def _status(rng: random.Random, age: timedelta) -> EntryStatus:
@@ -318,7 +329,7 @@ def _entries(
             )
         assert category_id is not None
         chain = chains[category_id]
-        input_type = rng.choices(list(InputType), (55, 40, 5))[0]
+        input_type = rng.choices(list(InputType), (55, 40, 5))[0] if seconds else InputType.REALTIME
         stopped = started + timedelta(seconds=seconds) if seconds is not None else None
         return TimeEntry(
             id=new_id(),
@@ -337,9 +348,7 @@ def _entries(
                 else None
             ),
             billable=resolve_billable(None, chain, team.default_billable),
-            rate_snapshot_cents=resolve_rate_cents(
-                rates[user.id], chain, team.default_rate_cents
-            ),
+            rate_snapshot_cents=resolve_rate_cents(rates[user.id], chain, team.default_rate_cents),
             status=(_status(rng, now - started) if stopped else EntryStatus.DRAFT).value,
             input_type=input_type.value,
             source=(Source.API if input_type == InputType.AUTOMATION else Source.UI).value,
@@ -352,8 +361,8 @@ def _entries(
             start = datetime.combine(day, DAY_STARTS, zone).astimezone(UTC)
             cursor = start + timedelta(minutes=rng.randint(0, 120))
             closing = datetime.combine(day, DAY_ENDS, zone).astimezone(UTC)
-            for _ in range(rng.randint(15, 19)):
-                seconds = _minutes(rng) * 60 + rng.choice((0, rng.randint(0, 59)))
+            for _ in range(rng.randint(15, 20)):
+                seconds = _duration(rng)
                 if cursor + timedelta(seconds=seconds) > closing:
                     break
                 entries.append(entry(user, cursor, seconds))

@@ -1,40 +1,100 @@
-"""The ``punchclock`` command, run in-process on both databases."""
+"""The ``punchclock`` command, driven in-process on both databases.
+
+``main`` runs its own event loop (``asyncio.run``), so these tests are synchronous and
+check the database with ``asyncio.run`` too.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
+import os
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import uvicorn
 from sqlmodel import col, func, select
 
-from gql.cli import main
+from gql.cli import build_parser, main
 from gql.schema import export_sdl
-from store import tokens
+from store import demo, rules, tokens
 from store.db import Database
-from store.models import Task, TimeEntry, User
+from store.models import (
+    AccessToken,
+    Category,
+    Comment,
+    Membership,
+    ScopeType,
+    Task,
+    Team,
+    TimeEntry,
+    User,
+)
+
+COMMANDS = ("serve", "migrate", "demo", "user", "team", "member", "token", "export-schema")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
-    return code, out.strip(), err.strip()
+    return code, out, err
 
 
-def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+def on(url: str, work: Any) -> Any:
+    """Run ``work(session)`` in a read session of a fresh Database."""
+
+    async def go() -> Any:
+        database = Database(url)
+        try:
+            async with database.read() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(go())
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = sub
+                found.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    return found
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    for name in ("serve", "migrate", "demo", "user", "team", "member", "token", "export-schema"):
-        assert name in out
+    for name in COMMANDS:
+        assert f"    {name}" in out
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     out = capsys.readouterr().out
-    assert "--demo" in out and "--host" in out and "--port" in out and "--workers" in out
+    for option in ("--demo", "--host", "--port", "--workers", "--database-url"):
+        assert option in out
 
 
-def test_export_schema_is_schema_graphql(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_and_option_has_help() -> None:
+    commands = _subparsers(build_parser())
+    assert set(COMMANDS) <= set(commands)
+    assert {"user create", "team create", "member add", "token create"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description, name
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{name} {action.option_strings}"
+
+
+def test_export_schema_is_the_sdl_exactly(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export-schema"]) == 0
     assert capsys.readouterr().out == export_sdl()
 
@@ -42,11 +102,25 @@ def test_export_schema_is_schema_graphql(capsys: pytest.CaptureFixture[str]) -> 
 def test_user_team_member_token(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     db = ("--database-url", database_url)
     code, owner_id, _ = run(
-        capsys, "user", "create", "--nickname", "Owner", "--email", "o@x.test", *db
+        capsys, "user", "create", "--nickname", "Owner", "--email", "O@x.test", *db
     )
-    assert code == 0 and len(owner_id) == 26
-    code, _, _ = run(capsys, "user", "create", "--nickname", "Mia", "--email", "m@x.test", *db)
-    code, team_id, _ = run(
+    assert code == 0 and len(owner_id.strip()) == 26
+    code, mia_id, _ = run(
+        capsys,
+        "user",
+        "create",
+        "--nickname",
+        "Mia",
+        "--email",
+        "mia@x.test",
+        "--time-zone",
+        "Europe/Vienna",
+        "--locale",
+        "de-AT",
+        *db,
+    )
+    assert code == 0
+    code, out, _ = run(
         capsys,
         "team",
         "create",
@@ -56,9 +130,12 @@ def test_user_team_member_token(database_url: str, capsys: pytest.CaptureFixture
         "o@x.test",
         "--time-zone",
         "Europe/Berlin",
+        "--week-start",
+        "7",
         *db,
     )
-    assert code == 0 and len(team_id) == 26
+    team_id = out.strip()
+    assert code == 0 and out == team_id + "\n" and len(team_id) == 26
     code, out, _ = run(
         capsys,
         "member",
@@ -66,7 +143,7 @@ def test_user_team_member_token(database_url: str, capsys: pytest.CaptureFixture
         "--team-id",
         team_id,
         "--email",
-        "m@x.test",
+        "mia@x.test",
         "--role",
         "ADMIN",
         "--rate-cents",
@@ -74,66 +151,212 @@ def test_user_team_member_token(database_url: str, capsys: pytest.CaptureFixture
         *db,
     )
     assert code == 0 and "ADMIN" in out
-    code, token, _ = run(capsys, "token", "create", "--email", "m@x.test", "--name", "laptop", *db)
-    assert code == 0 and tokens.parse_token(token) is not None and "\n" not in token
+    code, out, err = run(
+        capsys, "token", "create", "--email", "mia@x.test", "--name", "laptop", *db
+    )
+    token = out.removesuffix("\n")
+    assert code == 0 and err == "" and "\n" not in token and tokens.parse_token(token)
 
-    async def who(t: str) -> User | None:
-        database = Database(database_url)
-        try:
-            async with database.read() as s:
-                return await tokens.authenticate(s, token=t)
-        finally:
-            await database.dispose()
+    async def check(session: Any) -> None:
+        user = await tokens.authenticate(session, token=token)
+        assert user is not None and user.id == mia_id.strip()
+        assert (user.nickname, user.time_zone, user.locale) == ("Mia", "Europe/Vienna", "de-AT")
+        team = await session.get(Team, team_id)
+        assert (team.name, team.time_zone, team.week_start) == ("Ops", "Europe/Berlin", 7)
+        roles = {
+            m.user_id: (m.role, m.rate_cents)
+            for m in (await session.exec(select(Membership))).all()
+        }
+        assert roles == {owner_id.strip(): ("OWNER", None), user.id: ("ADMIN", 9000)}
+        [stored] = (await session.exec(select(AccessToken))).all()
+        assert stored.name == "laptop" and token not in stored.secret_hash
 
-    user = asyncio.run(who(token))
-    assert user is not None and user.email == "m@x.test"
+    on(database_url, check)
 
 
 def test_errors_are_one_line_and_exit_2(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = ("--database-url", database_url)
-    code, _, err = run(capsys, "user", "create", "--nickname", "X", "--email", "not-an-email", *db)
-    assert code == 2 and err.startswith("punchclock: ") and "\n" not in err
-    code, _, err = run(capsys, "token", "create", "--email", "nobody@x.test", *db)
-    assert code == 2 and "nobody@x.test" in err
-    code, _, err = run(
-        capsys, "team", "create", "--name", "T", "--owner-email", "nobody@x.test", *db
+
+    def refused(*argv: str) -> str:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "", argv
+        assert err.startswith("punchclock: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err
+        return err
+
+    assert "e-mail" in refused("user", "create", "--nickname", "X", "--email", "not-an-email", *db)
+    assert run(capsys, "user", "create", "--nickname", "X", "--email", "x@x.test", *db)[0] == 0
+    assert "exists" in refused("user", "create", "--nickname", "Y", "--email", "x@x.test", *db)
+    assert "time zone" in refused(
+        "user", "create", "--nickname", "Y", "--email", "y@x.test", "--time-zone", "Mars/Base", *db
     )
-    assert code == 2
-    code, _, err = run(capsys, "migrate", "--database-url", "mysql://x/y")
-    assert code == 2 and "unsupported" in err
+    assert "nobody@x.test" in refused("token", "create", "--email", "nobody@x.test", *db)
+    assert "nobody@x.test" in refused(
+        "team", "create", "--name", "T", "--owner-email", "nobody@x.test", *db
+    )
+    assert "No such team" in refused(
+        "member", "add", "--team-id", "01JUNKNOWNTEAM0000000000000", "--email", "x@x.test", *db
+    )
+    assert "unsupported" in refused("migrate", "--database-url", "mysql://x/y")
+    assert "unsupported" in refused(
+        "token", "create", "--email", "x@x.test", "--database-url", "mysql://x/y"
+    )
 
 
-def test_demo_data(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unmigrated_database_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    code, _, err = run(capsys, "token", "create", "--email", "x@x.test", "--database-url", url)
+    assert code == 2 and "punchclock migrate" in err and err.count("\n") == 1
+    assert run(capsys, "migrate", "--database-url", url)[0] == 0
+    assert run(capsys, "migrate", "--database-url", url)[0] == 0  # a second time is a no-op
+    code, out, _ = run(
+        capsys, "user", "create", "--nickname", "A", "--email", "a@x.test", "--database-url", url
+    )
+    assert code == 0 and len(out.strip()) == 26
+
+
+async def _check_demo(session: Any, *, now: datetime) -> None:
+    """Everything the demo promises, read back from the database."""
+    [team] = (await session.exec(select(Team))).all()
+    assert team.name == "Punchclock Demo" and team.time_zone == "Europe/Berlin"
+    users = {u.id: u for u in (await session.exec(select(User))).all()}
+    members = {m.user_id: m for m in (await session.exec(select(Membership))).all()}
+    assert sorted(m.role for m in members.values()) == ["ADMIN", "MEMBER", "OWNER"]
+    assert set(members) == set(users)
+    categories = list((await session.exec(select(Category))).all())
+    assert sum(c.archived for c in categories) == 1
+    assert any(c.parent_id for c in categories) and any(c.billable is False for c in categories)
+    tasks = list((await session.exec(select(Task))).all())
+    assert len(tasks) == 30 and len({t.category_id for t in tasks}) >= 8
+    assert all(t.key.startswith("https://") for t in tasks)
+
+    rows = list(
+        (
+            await session.exec(
+                select(TimeEntry).order_by(col(TimeEntry.user_id), col(TimeEntry.started_at))
+            )
+        ).all()
+    )
+    assert 1800 <= len(rows) <= 2200
+    [running] = [r for r in rows if r.stopped_at is None]
+    assert running.duration_seconds is None and running.started_at <= now
+    zone = ZoneInfo(team.time_zone)
+    for row in rows:
+        assert row.started_at.tzinfo is not None and row.started_at.microsecond == 0
+        assert row.work_date == row.started_at.astimezone(zone).date()
+        assert row.started_at >= now - timedelta(weeks=8, days=1)
+        if row is not running:
+            assert row.stopped_at is not None and row.duration_seconds is not None
+            assert 15 * 60 <= row.duration_seconds <= 4 * 3600
+            assert row.stopped_at - row.started_at == timedelta(seconds=row.duration_seconds)
+            assert row.stopped_at.astimezone(zone).weekday() < 5
+        assert (row.scope_type == ScopeType.TASK.value) == (row.task_id is not None)
+        assert (row.scope_type == ScopeType.CATEGORY.value) == (row.category_id is not None)
+    for user_id, group in itertools.groupby(rows, key=lambda r: r.user_id):
+        for a, b in itertools.pairwise(group):
+            assert a.stopped_at is not None and a.stopped_at <= b.started_at, user_id
+    statuses = Counter(r.status for r in rows)
+    assert statuses["DRAFT"] + statuses["SUBMITTED"] + statuses["APPROVED"] > 0.95 * len(rows)
+    assert min(statuses[s] for s in ("DRAFT", "SUBMITTED", "APPROVED")) > 100
+    assert set(Counter(r.input_type for r in rows)) == {"REALTIME", "MANUAL", "AUTOMATION"}
+    assert min(Counter(r.scope_type for r in rows).values()) > 200
+
+    # Billable and rate as the contract resolves them for entries made through the API.
+    task_category = {t.id: t.category_id for t in tasks}
+    expected: dict[tuple[str, str | None], tuple[bool, int]] = {}
+    for row in rows:
+        category_id = task_category[row.task_id] if row.task_id else row.category_id
+        key = (row.user_id, category_id)
+        if key not in expected:
+            expected[key] = await rules.billing_defaults(
+                session,
+                team=team,
+                user_id=row.user_id,
+                category_id=category_id,
+                explicit_billable=None,
+            )
+        assert (row.billable, row.rate_snapshot_cents) == expected[key]
+    assert len({rate for _, rate in expected.values()}) >= 4
+    assert {billable for billable, _ in expected.values()} == {True, False}
+
+    comments = (await session.exec(select(Comment))).all()
+    assert len(comments) >= 5 and all(c.created_at <= now for c in comments)
+
+
+def test_demo_command(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    before = datetime.now(UTC)
     code, out, _ = run(capsys, "demo", "--database-url", database_url)
+    assert code == 0
+    printed = {
+        line.split()[0]: line.split("token: ")[1] for line in out.splitlines() if "token: " in line
+    }
+    assert set(printed) == {"OWNER", "ADMIN", "MEMBER"}
+
+    async def check(session: Any) -> None:
+        await _check_demo(session, now=datetime.now(UTC))
+        first = (await session.exec(select(func.min(TimeEntry.started_at)))).one()
+        assert first >= before.replace(microsecond=0) - timedelta(weeks=8)
+        roles = {m.user_id: m.role for m in (await session.exec(select(Membership))).all()}
+        for role, token in printed.items():
+            user = await tokens.authenticate(session, token=token)
+            assert user is not None and roles[user.id] == role
+
+    on(database_url, check)
+    code, out, err = run(capsys, "demo", "--database-url", database_url)
+    assert code == 2 and out == "" and "exists already" in err and err.count("\n") == 1
+
+
+async def test_seed_demo_with_a_session_factory(db: Database) -> None:
+    # The eight weeks span the switch to summer time (29 March): work dates are Berlin's.
+    now = datetime(2026, 4, 10, 6, 15, 3, 999, tzinfo=UTC)
+    async with db.read() as session:
+        assert not await demo.has_any_team(session)
+    result = await demo.seed_demo(db.write, now=now)
+    assert [u.role for u in result.users] == ["OWNER", "ADMIN", "MEMBER"]
+    assert len({u.token for u in result.users}) == 3 and 1800 <= result.entries <= 2200
+    async with db.read() as session:
+        assert await demo.has_any_team(session)
+        await _check_demo(session, now=now)
+        count = (await session.exec(select(func.count()).select_from(TimeEntry))).one()
+        assert count == result.entries
+    with pytest.raises(demo.DemoExists, match="exists already"):
+        await demo.seed_demo(db, now=now)
+
+
+def test_serve_migrates_seeds_and_starts_uvicorn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    for name in ("PUNCHCLOCK_DATABASE_URL", "PUNCHCLOCK_HOST", "PUNCHCLOCK_PORT"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    monkeypatch.setenv("PUNCHCLOCK_LOG_LEVEL", "WARNING")
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    argv = ["serve", "--demo", "--port", "8123", "--workers", "3", "--database-url", url]
+
+    code, out, _ = run(capsys, *argv)
     assert code == 0 and out.count("token: pc_") == 3
+    assert "http://127.0.0.1:8123/graphql" in out
+    [(app, options)] = calls
+    assert app == "gql.app:create_app" and options["factory"] is True
+    assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 3)
+    assert options["log_level"] == "warning"
+    assert os.environ["PUNCHCLOCK_DATABASE_URL"] == url
+    assert (os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"]) == ("127.0.0.1", "8123")
 
-    async def check() -> None:
-        database = Database(database_url)
-        try:
-            async with database.read() as s:
-                assert (await s.exec(select(func.count()).select_from(User))).one() == 3
-                assert (await s.exec(select(func.count()).select_from(Task))).one() == 30
-                rows = list(
-                    (
-                        await s.exec(
-                            select(TimeEntry).order_by(
-                                col(TimeEntry.user_id), col(TimeEntry.started_at)
-                            )
-                        )
-                    ).all()
-                )
-        finally:
-            await database.dispose()
-        assert 1800 <= len(rows) <= 2200
-        assert sum(r.stopped_at is None for r in rows) == 1
-        for user_id, group in itertools.groupby(rows, key=lambda r: r.user_id):
-            spans = list(group)
-            for a, b in itertools.pairwise(spans):
-                assert a.stopped_at is not None and a.stopped_at <= b.started_at, user_id
-        assert all(r.started_at.microsecond == 0 for r in rows)
+    code, out, _ = run(capsys, *argv)  # the database has a team now: no second demo
+    assert code == 0 and "token:" not in out and "not seeding" in out and len(calls) == 2
 
-    asyncio.run(check())
-    code, _, err = run(capsys, "demo", "--database-url", database_url)
-    assert code == 2 and "exists" in err
+    async def teams(session: Any) -> int:
+        count: int = (await session.exec(select(func.count()).select_from(Team))).one()
+        return count
+
+    assert on(url, teams) == 1
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--workers", "0"])
+    assert exited.value.code == 2
