@@ -25,6 +25,7 @@ class Context:
     response: Any = None
     token: str | None = None
     connection_params: dict[str, Any] | None = None
+    shared: bool = False  # executing a subscription on behalf of many subscribers
 
     @property
     def viewer_id(self) -> str:

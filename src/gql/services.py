@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 
+from gql.fanout import FanOut
 from gql.pubsub import EventBus
 from gql.settings import Settings
 from store.db import Database
@@ -17,3 +18,4 @@ class Services:
     db: Database
     schema: strawberry.Schema
     events: EventBus
+    fanout: FanOut = field(default_factory=FanOut)

@@ -1,8 +1,11 @@
-"""graphql-transport-ws with server keep-alive pings.
+"""graphql-transport-ws with server keep-alive pings and shared subscription execution.
 
 Idle dashboards behind proxies that cut silent connections stay up: the server sends a
 protocol ``ping`` every ``interval`` seconds after the connection is acknowledged (the
 client answers ``pong``); uvicorn's WebSocket-level pings run underneath as well.
+
+Subscriptions that :mod:`gql.fanout` can share join a group instead of running their own
+execution; everything else goes through Strawberry's handler unchanged.
 """
 
 from __future__ import annotations
@@ -11,9 +14,17 @@ import asyncio
 import contextlib
 from typing import Any
 
+import orjson
+from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+
+from gql.errors import CodedError, TopLevelCode
+from gql.fanout import END, Plan, plan_for
+from gql.subscriptions import Gate
 
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -36,3 +47,85 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                     await self.send_message({"type": "ping"})
                 except Exception:  # the socket is going away; handle() will finish
                     return
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        plan = self._shareable(message)
+        if plan is None:
+            await super().handle_subscribe(message)
+            return
+        payload = message["payload"]
+        operation: Operation[Any, Any] = Operation(
+            self,
+            message["id"],
+            payload["query"],
+            payload.get("variables"),
+            payload.get("operationName"),
+        )
+        operation.task = asyncio.create_task(self._run_shared(operation, plan))
+        operation.task.add_done_callback(self._task_done)
+        self.operations[message["id"]] = operation
+
+    def _shareable(self, message: SubscribeMessage) -> Plan | None:
+        context = self.context
+        payload = message.get("payload")
+        if (
+            not self.connection_acknowledged
+            or not isinstance(payload, dict)
+            or message.get("id") in self.operations
+            or context.viewer is None
+            or getattr(context.services, "fanout", None) is None
+        ):
+            return None
+        limit = self.max_subscriptions_per_connection
+        if limit is not None and len(self.operations) >= limit:
+            return None
+        query, variables = payload.get("query"), payload.get("variables")
+        if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):
+            return None
+        name = payload.get("operationName")
+        return plan_for(
+            query, variables, name if isinstance(name, str) else None, context.viewer.id
+        )
+
+    async def _run_shared(self, operation: Operation[Any, Any], plan: Plan) -> None:
+        context = self.context
+        if not context.is_member(plan.team_id):
+            await operation.send_initial_errors(
+                [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
+            )
+            return
+        gate = Gate(context, plan.team_id)
+        prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
+        socket = self.websocket.ws  # type: ignore[attr-defined]
+        try:
+            async with context.services.fanout.join(
+                plan,
+                query=operation.query,
+                variables=operation.variables,
+                operation_name=operation.operation_name,
+                context=context,
+            ) as member:
+                while True:
+                    item = await member.queue.get()
+                    if item is END:
+                        if member.overflowed:
+                            await operation.send_initial_errors(
+                                [
+                                    CodedError(
+                                        TopLevelCode.SUBSCRIBER_TOO_SLOW,
+                                        f"More than {member.queue.maxsize} events waited unread; "
+                                        "subscribe again.",
+                                    )
+                                ]
+                            )
+                            return
+                        break
+                    if not await gate.allowed():
+                        await operation.send_initial_errors(
+                            [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
+                        )
+                        return
+                    await socket.send_text((prefix + item + b"}").decode())
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except WebSocketDisconnect:
+            return

@@ -302,7 +302,7 @@ async def test_a_client_that_never_reads_does_not_grow_the_server(
                 await log(n)
             end = _rss_kb(pid)
         # Another 500 events of 10 kB each would be 5 MB more if they were held for it.
-        assert end - middle < 3_000, (middle, end)
+        assert end - middle < 4_500, (middle, end)
         # When the client finally reads, the server has given up on it: the subscription
         # ended as too slow, or (when the client also stopped answering pings) the
         # connection was closed.
