@@ -48,6 +48,10 @@ class Gate:
         self.ctx, self.team_id = ctx, team_id
         self.checked = time.monotonic()
 
+    def due(self) -> bool:
+        """Whether ``allowed`` would check again now (a cheap test before awaiting it)."""
+        return self.ctx.shared is False and time.monotonic() - self.checked >= REAUTHORISE_EVERY
+
     async def allowed(self) -> bool:
         if self.ctx.shared:  # a shared execution: each member is checked on its own
             return True

@@ -325,3 +325,64 @@ async def test_a_client_that_never_reads_does_not_grow_the_server(
         assert codes in (["SUBSCRIBER_TOO_SLOW"], ["CLOSED"]), codes
         assert received < 1000
         await ws.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_shared_execution_keeps_viewers_and_revocation_apart(
+    db: Database, database_url: str
+) -> None:
+    from store import tokens
+    from store.timeutil import utcnow
+
+    world = await make_team(db, "Acme", prefix="a")
+    doc = """subscription($team: ID!) { timerEvents(teamId: $team) { kind timeEntry { id user { email } } } }"""
+    plain = "subscription($team: ID!) { timerEvents(teamId: $team) { kind timeEntry { id } } }"
+    with running_server(database_url) as base:
+        clients = {}
+        for name, token, query in (
+            ("admin", world.admin.token, doc),
+            ("member", world.member.token, doc),
+            ("owner", world.owner.token, plain),
+            ("owner2", world.owner.token, plain),
+            ("member2", world.member.token, plain),
+        ):
+            ws = await GraphQLWS.open(base, token)
+            await ws.acked()
+            await ws.subscribe(query, {"team": world.id})
+            clients[name] = ws
+        await asyncio.sleep(0.3)
+        started = await call(
+            base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.owner.token
+        )
+        entry = started["timeEntry"]["id"]
+        got = {name: (await ws.next_data())["timerEvents"] for name, ws in clients.items()}
+        # The e-mail is visible to the admin only, although both ran the same document.
+        assert got["admin"]["timeEntry"]["user"]["email"] == world.owner.email
+        assert got["member"]["timeEntry"]["user"]["email"] is None
+        assert (
+            got["owner"]
+            == got["owner2"]
+            == got["member2"]
+            == {"kind": "STARTED", "timeEntry": {"id": entry}}
+        )
+
+        # Revoke the member's token: its subscriptions end, the others go on.
+        prefix, _ = tokens.parse_token(world.member.token) or ("", "")
+        async with db.write() as s:
+            assert await tokens.revoke_token(s, prefix=prefix, at=utcnow())
+            await s.commit()
+        await asyncio.sleep(5.5)  # past the re-check period
+        await call(base, STOP, {}, world.owner.token)
+        assert (await clients["owner"].next_data())["timerEvents"]["kind"] == "STOPPED"
+        assert (await clients["admin"].next_data())["timerEvents"]["kind"] == "STOPPED"
+        for name in ("member", "member2"):
+            message = await clients[name].receive()
+            assert message["type"] in ("error", "next"), message
+            errors = (
+                message["payload"]
+                if message["type"] == "error"
+                else message["payload"].get("errors")
+            )
+            assert errors and errors[0]["extensions"]["code"] == "NOT_FOUND", (name, message)
+        for ws in clients.values():
+            await ws.close()

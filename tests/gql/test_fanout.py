@@ -1,0 +1,46 @@
+"""Which subscriptions share one execution, and under which key."""
+
+from __future__ import annotations
+
+from gql.fanout import plan_for
+
+EVENTS = "subscription($t: ID!) { timerEvents(teamId: $t) { kind timeEntry { id } } }"
+WITH_EMAIL = (
+    "subscription($t: ID!) { timerEvents(teamId: $t) { kind timeEntry { user { email } } } }"
+)
+
+
+def test_same_document_and_variables_share_a_key_across_viewers() -> None:
+    a = plan_for(EVENTS, {"t": "T1"}, None, "viewer-a")
+    b = plan_for(EVENTS, {"t": "T1"}, None, "viewer-b")
+    assert a is not None and b is not None
+    assert a.key == b.key and a.team_id == "T1" and a.field == "timerEvents"
+    other_team = plan_for(EVENTS, {"t": "T2"}, None, "viewer-a")
+    assert other_team is not None and other_team.key != a.key
+
+
+def test_viewer_dependent_documents_are_keyed_by_viewer() -> None:
+    a = plan_for(WITH_EMAIL, {"t": "T1"}, None, "viewer-a")
+    b = plan_for(WITH_EMAIL, {"t": "T1"}, None, "viewer-b")
+    assert a is not None and b is not None and a.key != b.key
+
+
+def test_literal_team_argument() -> None:
+    plan = plan_for('subscription { runningTimers(teamId: "T9") { id } }', None, None, "v")
+    assert plan is not None and plan.team_id == "T9" and plan.field == "runningTimers"
+
+
+def test_what_is_not_shared() -> None:
+    for query, variables in [
+        ("{ viewer { id } }", None),  # not a subscription
+        ("subscription { timerEvents(teamId: 1) { kind } }", None),  # invalid: left to Strawberry
+        ("subscription($t: ID!) { timerEvents(teamId: $t) { kind } }", {"t": 5}),  # not a string
+        ("subscription($t: ID!) { timerEvents(teamId: $t) @skip(if: false) { kind } }", {"t": "T"}),
+        ("subscription {", None),  # syntax error
+        (
+            "subscription A($t: ID!) { timerEvents(teamId: $t) { kind } } "
+            "subscription B($t: ID!) { runningTimers(teamId: $t) { id } }",
+            {"t": "T"},
+        ),  # which one?
+    ]:
+        assert plan_for(query, variables, None, "v") is None, query
