@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +55,19 @@ async def _admin_team(session: AsyncSession, *, team_id: str, actor_id: str) -> 
     if not rules.is_admin(member):
         raise DomainError(ErrorCode.FORBIDDEN, "Only admins manage categories.", _f("teamId"))
     return team
+
+
+async def _as_not_found(check: Awaitable[Team] | None, message: str) -> None:
+    """Run the team check of an update; a missing row or a team the actor is not in
+    both read as the row not existing (field ``input.id``)."""
+    if check is None:
+        raise DomainError(ErrorCode.NOT_FOUND, message, _f("id"))
+    try:
+        await check
+    except DomainError as exc:
+        if exc.code == ErrorCode.NOT_FOUND:
+            raise DomainError(ErrorCode.NOT_FOUND, message, _f("id")) from exc
+        raise
 
 
 @dataclass
@@ -129,14 +143,11 @@ async def update_category(
     session: AsyncSession, *, actor_id: str, category_id: str, fields: CategoryFields, now: datetime
 ) -> Category:
     category = await session.get(Category, category_id)
-    if category is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such category.", _f("id"))
-    try:
-        await _admin_team(session, team_id=category.team_id, actor_id=actor_id)
-    except DomainError as exc:
-        if exc.code == ErrorCode.NOT_FOUND:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such category.", _f("id")) from exc
-        raise
+    await _as_not_found(
+        _admin_team(session, team_id=category.team_id, actor_id=actor_id) if category else None,
+        "No such category.",
+    )
+    assert category is not None
     await _apply_category(session, category, fields, team_id=category.team_id)
     category.updated_at = now
     session.add(category)
@@ -224,14 +235,11 @@ async def update_task(
     session: AsyncSession, *, actor_id: str, task_id: str, fields: TaskFields, now: datetime
 ) -> Task:
     task = await session.get(Task, task_id)
-    if task is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such task.", _f("id"))
-    try:
-        await _task_team(session, team_id=task.team_id, actor_id=actor_id)
-    except DomainError as exc:
-        if exc.code == ErrorCode.NOT_FOUND:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such task.", _f("id")) from exc
-        raise
+    await _as_not_found(
+        _task_team(session, team_id=task.team_id, actor_id=actor_id) if task else None,
+        "No such task.",
+    )
+    assert task is not None
     await _apply_task(session, task, fields)
     task.updated_at = now
     session.add(task)

@@ -10,7 +10,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.errors import DomainError, ErrorCode
-from store.models import Category, EntryStatus, Membership, Role, Task, Team, TimeEntry, User
+from store.ids import new_id
+from store.models import (
+    Category,
+    EntryStatus,
+    Membership,
+    Role,
+    ScopeType,
+    Task,
+    Team,
+    TimeEntry,
+    User,
+)
 from store.pricing import resolve_billable, resolve_rate_cents
 from store.timeutil import utcnow_precise
 
@@ -155,3 +166,55 @@ def touch(entry: TimeEntry, now: datetime) -> None:
     """Record a change: version grows by one, updated_at moves (never backwards)."""
     entry.version += 1
     entry.updated_at = max(utcnow_precise(), now)
+
+
+async def new_entry(
+    session: AsyncSession,
+    *,
+    team: Team,
+    user_id: str,
+    entry_id: str | None,
+    task_id: str | None,
+    category_id: str | None,
+    defaults_category: str | None,
+    started_at: datetime,
+    description: str | None,
+    explicit_billable: bool | None,
+    input_type: str,
+    source: str,
+    digest: str,
+    now: datetime,
+    external_ref: tuple[str, str, str] | None = None,
+) -> TimeEntry:
+    """A new (running) entry with its billing defaults resolved; the caller adds it.
+
+    ``request_hash`` is kept only when the client chose the id (see check_client_id)."""
+    billable, rate = await billing_defaults(
+        session,
+        team=team,
+        user_id=user_id,
+        category_id=defaults_category,
+        explicit_billable=explicit_billable,
+    )
+    provider, ext_type, ext_id = external_ref or (None, None, None)
+    return TimeEntry(
+        id=entry_id or new_id(),
+        team_id=team.id,
+        user_id=user_id,
+        scope_type=ScopeType.TASK.value if task_id else ScopeType.CATEGORY.value,
+        task_id=task_id,
+        category_id=category_id,
+        started_at=started_at,
+        work_date=work_date_of(team, started_at),
+        description=description,
+        billable=billable,
+        rate_snapshot_cents=rate,
+        input_type=input_type,
+        source=source,
+        ext_provider=provider,
+        ext_type=ext_type,
+        ext_id=ext_id,
+        request_hash=digest if entry_id else None,
+        created_at=now,
+        updated_at=now,
+    )

@@ -12,7 +12,7 @@ from store.accounts import check_name
 from store.errors import DomainError, ErrorCode
 from store.events import EventKind, EventLog
 from store.ids import is_ulid, new_id
-from store.models import Category, InputType, Membership, ScopeType, Source, Task, Team, TimeEntry
+from store.models import Category, InputType, Membership, Source, Task, Team, TimeEntry
 from store.timesheet import check_client_id
 from store.timeutil import utcnow
 
@@ -174,30 +174,21 @@ async def start_timer(
         _stop(stopped, started_at, now, events)
         await session.flush()  # the running-entry index admits the new one only after this
 
-    billable, rate = await rules.billing_defaults(
+    entry = await rules.new_entry(
         session,
         team=team,
         user_id=actor_id,
-        category_id=defaults_category,
-        explicit_billable=data.billable,
-    )
-    entry = TimeEntry(
-        id=data.entry_id or new_id(),
-        team_id=team.id,
-        user_id=actor_id,
-        scope_type=ScopeType.TASK.value if task_id else ScopeType.CATEGORY.value,
+        entry_id=data.entry_id,
         task_id=task_id,
         category_id=category_id,
+        defaults_category=defaults_category,
         started_at=started_at,
-        work_date=rules.work_date_of(team, started_at),
         description=description,
-        billable=billable,
-        rate_snapshot_cents=rate,
+        explicit_billable=data.billable,
         input_type=InputType.REALTIME.value,
         source=Source.API.value,
-        request_hash=digest if data.entry_id else None,
-        created_at=now,
-        updated_at=now,
+        digest=digest,
+        now=now,
     )
     session.add(entry)
     await session.flush()

@@ -248,33 +248,23 @@ async def log_entry(
             await session.flush()
             events.add(EventKind.UPDATED, existing, now)
             return existing, False
-    billable, rate = await rules.billing_defaults(
+    ref = data.external_ref
+    entry = await rules.new_entry(
         session,
         team=team,
         user_id=user_id,
-        category_id=defaults_category,
-        explicit_billable=data.billable,
-    )
-    entry = TimeEntry(
-        id=data.entry_id or new_id(),
-        team_id=team.id,
-        user_id=user_id,
-        scope_type=scope_type,
+        entry_id=data.entry_id,
         task_id=task_id,
         category_id=category_id,
+        defaults_category=defaults_category,
         started_at=started_at,
-        work_date=started_at.date(),
         description=description,
-        billable=billable,
-        rate_snapshot_cents=rate,
+        explicit_billable=data.billable,
         input_type=data.input_type,
         source=data.source,
-        ext_provider=data.external_ref.provider if data.external_ref else None,
-        ext_type=data.external_ref.external_type if data.external_ref else None,
-        ext_id=data.external_ref.external_id if data.external_ref else None,
-        request_hash=digest if data.entry_id else None,
-        created_at=now,
-        updated_at=now,
+        digest=digest,
+        now=now,
+        external_ref=(ref.provider, ref.external_type, ref.external_id) if ref else None,
     )
     _set_span(entry, team, started_at, seconds)
     session.add(entry)
