@@ -386,3 +386,55 @@ async def test_shared_execution_keeps_viewers_and_revocation_apart(
             assert errors and errors[0]["extensions"]["code"] == "NOT_FOUND", (name, message)
         for ws in clients.values():
             await ws.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_legacy_graphql_ws_protocol(db: Database, database_url: str) -> None:
+    import json
+
+    import websockets
+
+    world = await make_team(db, "Acme", prefix="a")
+    with running_server(database_url) as base:
+        url = base.replace("http://", "ws://") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {world.owner.token}"},
+                    }
+                )
+            )
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "start",
+                        "payload": {"query": EVENTS, "variables": {"team": world.id}},
+                    }
+                )
+            )
+            await asyncio.sleep(0.3)
+            started = await call(
+                base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
+            )
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if message["type"] == "ka":  # the legacy protocol's keep-alive
+                    continue
+                break
+            assert message["type"] == "data" and message["id"] == "1"
+            assert (
+                message["payload"]["data"]["timerEvents"]["timeEntry"]["id"]
+                == started["timeEntry"]["id"]
+            )
+        async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
