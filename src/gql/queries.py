@@ -7,6 +7,7 @@ import strawberry
 from gql.context import Context
 from gql.types.entry import TimeEntry, TimeEntryFilter, entry_connection, store_filter
 from gql.types.pagination import Connection
+from gql.types.report import GroupBy, TimeReport, resolve_time_report
 from gql.types.team import Category, Task, Team
 from gql.types.user import User
 
@@ -60,3 +61,20 @@ class Query:
         ids = [team_id] if info.context.is_member(team_id) else []
         ef = await store_filter(info.context, filter, team_ids=ids)
         return await entry_connection(info.context, ef, first, after)
+
+    @strawberry.field(
+        description="A team's entries summed per group of 1 to 3 keys; days, weeks and months "
+        "in `timeZone` (default: the team's), weeks starting on `weekStart` (1=Monday..7=Sunday, "
+        "default: the team's)."
+    )
+    async def time_report(
+        self,
+        info: Info,
+        filter: TimeEntryFilter,
+        group_by: list[GroupBy],
+        time_zone: str | None = None,
+        week_start: int | None = None,
+    ) -> TimeReport:
+        return await resolve_time_report(
+            info, filter=filter, group_by=group_by, time_zone=time_zone, week_start=week_start
+        )

@@ -40,6 +40,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # The local day/week/month of an instant, for reports (SQLite has no time zones).
+    from store.reports import register_sqlite_functions
+
+    register_sqlite_functions(dbapi_connection)
     # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling defers
     # it and cannot take the write lock up front).
     dbapi_connection.isolation_level = None

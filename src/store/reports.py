@@ -56,6 +56,9 @@ SQLITE_BUCKET_FUNCTION: Final = "pc_local_bucket"
 _REGISTERED: Final = "punchclock_report_functions"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
+_SECOND: Final = timedelta(seconds=1)
+_DAY: Final = timedelta(days=1)
+_LAST_OF_HOUR: Final = timedelta(hours=1) - _MICROSECOND
 _ENTRIES: Final = metadata.tables["time_entries"]
 _TASKS: Final = metadata.tables["tasks"]
 _TEAMS: Final = metadata.tables["teams"]
@@ -133,12 +136,43 @@ def bucket_date(local: date, kind: str, week_start: int) -> date:
     raise ValueError(f"unknown bucket kind {kind!r}")
 
 
+@lru_cache(maxsize=65_536)
+def _hour_plan(utc_hour: str, tz: str, kind: str, week_start: int) -> tuple[str, int, str] | None:
+    """For the UTC hour ``utc_hour`` ('YYYY-MM-DD HH'): the bucket of its first instant, the
+    second of the hour at which the local date turns (3600 or more: it does not), and the
+    bucket after that. None when the zone's offset changes within the hour.
+
+    tzdata offsets are whole seconds and never change twice within an hour, so equal offsets
+    at both ends mean one offset all through, and the local date turns at most once.
+    """
+    start = datetime.strptime(utc_hour, "%Y-%m-%d %H").replace(tzinfo=UTC)
+    z = zone(tz)
+    offset = start.astimezone(z).utcoffset()
+    if offset is None or offset != (start + _LAST_OF_HOUR).astimezone(z).utcoffset():
+        return None
+    local = (start + offset).replace(tzinfo=None)
+    first = local.date()
+    turns = (datetime.combine(first + _DAY, datetime.min.time()) - local) // _SECOND
+    return (
+        bucket_date(first, kind, week_start).isoformat(),
+        turns,
+        bucket_date(first + _DAY, kind, week_start).isoformat(),
+    )
+
+
 def local_bucket(utc_text: str | None, tz: str, kind: str, week_start: int) -> str | None:
-    """SQLite's bucket function: naive UTC text as stored -> the bucket's local date as text."""
+    """SQLite's bucket function: naive UTC text as stored ('YYYY-MM-DD HH:MM:SS.ffffff')
+    -> the local date that starts the bucket, as text. Called once per entry: the work per
+    UTC hour is cached, leaving a lookup and a comparison."""
     if utc_text is None:
         return None
-    instant = datetime.fromisoformat(utc_text).replace(tzinfo=UTC)
-    return bucket_date(instant.astimezone(zone(tz)).date(), kind, week_start).isoformat()
+    plan = _hour_plan(utc_text[:13], tz, kind, week_start)
+    if plan is None:
+        instant = datetime.fromisoformat(utc_text).replace(tzinfo=UTC)
+        return bucket_date(instant.astimezone(zone(tz)).date(), kind, week_start).isoformat()
+    before, turns, after = plan
+    second = int(utc_text[14:16]) * 60 + int(utc_text[17:19])
+    return before if second < turns else after
 
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:
@@ -161,10 +195,10 @@ def _ensure_sqlite_functions(connection: Connection) -> None:
 
 def _started_utc_microseconds_sqlite() -> ColumnElement[int]:
     # The column is 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC): whole seconds, then micros.
+    # strftime() alone would round the fraction to milliseconds (.9999995 s up to a second).
     started = _ENTRIES.c.started_at
-    return cast(func.strftime("%s", started), Integer) * 1_000_000 + cast(
-        func.substr(started, 21, 6), Integer
-    )
+    whole = cast(func.strftime("%s", func.substr(started, 1, 19)), Integer)
+    return whole * 1_000_000 + cast(func.substr(started, 21, 6), Integer)
 
 
 def _running_seconds(dialect: str, now: datetime) -> ColumnElement[int]:

@@ -1,0 +1,540 @@
+"""timeReport against a plain-Python reference, on random teams and entries.
+
+Entries cluster around DST changes (Europe/Berlin, America/New_York) and year ends (also
+Asia/Tokyo); they are running or stopped, deleted or not, billable or not, at various rates,
+under every rounding mode. Every groupBy of one or two keys must match the reference exactly,
+buckets in the same order: through the store with a fixed instant, and through the API, where
+the running entries' seconds come from the same request (they share its instant).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from store.db import Database
+from store.entries import EntryFilter
+from store.ids import new_id
+from store.models import EntryStatus, InputType, Task, TimeEntry
+from store.money import amount_cents, rounded_seconds
+from store.reports import local_bucket, time_report
+from tests.conftest import GQL
+from tests.factories import TeamWorld, make_team
+
+ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo")
+KEYS: tuple[str, ...] = ("USER", "TEAM", "TASK", "CATEGORY", "SCOPE", "DAY", "WEEK", "MONTH")
+KEYS += ("BILLABLE", "STATUS", "INPUT_TYPE")
+ONE_OR_TWO = [(k,) for k in KEYS] + list(itertools.combinations(KEYS, 2))
+ORDERED = [(k,) for k in KEYS] + list(itertools.permutations(KEYS, 2))
+# DST changes in Berlin and New York, local midnights at year ends in all three zones.
+ANCHORS = [
+    datetime(2024, 3, 31, 1, tzinfo=UTC),
+    datetime(2024, 10, 27, 1, tzinfo=UTC),
+    datetime(2025, 3, 30, 1, tzinfo=UTC),
+    datetime(2025, 10, 26, 1, tzinfo=UTC),
+    datetime(2024, 3, 10, 7, tzinfo=UTC),
+    datetime(2024, 11, 3, 6, tzinfo=UTC),
+    datetime(2025, 3, 9, 7, tzinfo=UTC),
+    datetime(2025, 11, 2, 6, tzinfo=UTC),
+    datetime(2024, 12, 31, 15, tzinfo=UTC),
+    datetime(2024, 12, 31, 23, tzinfo=UTC),
+    datetime(2025, 1, 1, 5, tzinfo=UTC),
+    datetime(2025, 12, 31, 15, tzinfo=UTC),
+    datetime(2026, 1, 1, 5, tzinfo=UTC),
+]
+# The store test's instants: after most entries, before some running ones (those count 0).
+NOWS = [
+    datetime(2025, 11, 1, 12, 0, 0, 250_000, tzinfo=UTC),
+    datetime(2025, 3, 30, 1, 0, 0, tzinfo=UTC),
+    datetime(2026, 2, 1, 0, 0, 0, 999_999, tzinfo=UTC),
+]
+STATUSES = [s.value for s in EntryStatus]
+INPUT_TYPES = [i.value for i in InputType]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One generated entry, before it has ids."""
+
+    user: int
+    scope: int  # 0..2 a task (2 has no category), 3..4 a category
+    started_at: datetime
+    seconds: int | None  # None: running
+    billable: bool
+    rate: int
+    status: str
+    input_type: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class Case:
+    zone: str
+    week_start: int
+    rounding: str
+    rounding_minutes: int
+    specs: list[Spec]
+    request_zone: str | None
+    request_week_start: int | None
+    include_deleted: bool
+    now: datetime
+
+
+instants = st.builds(
+    lambda anchor, offset, micros: anchor + timedelta(seconds=offset, microseconds=micros),
+    st.sampled_from(ANCHORS),
+    st.integers(min_value=-3 * 86400, max_value=3 * 86400),
+    st.sampled_from([0, 1, 499_999, 500_000, 999_999]),
+)
+specs = st.builds(
+    Spec,
+    user=st.integers(0, 2),
+    scope=st.integers(0, 4),
+    started_at=instants,
+    seconds=st.one_of(st.none(), st.integers(1, 86400), st.sampled_from([449, 450, 900, 1799])),
+    billable=st.booleans(),
+    rate=st.sampled_from([0, 1, 2, 1799, 3600, 6000, 12345]),
+    status=st.sampled_from(STATUSES),
+    input_type=st.sampled_from(INPUT_TYPES),
+    deleted=st.booleans(),
+)
+cases = st.builds(
+    Case,
+    zone=st.sampled_from(ZONES),
+    week_start=st.integers(1, 7),
+    rounding=st.sampled_from(["NONE", "FLOOR", "CEIL", "NEAREST"]),
+    rounding_minutes=st.sampled_from([1, 6, 15, 60, 7]),
+    specs=st.lists(specs, max_size=25),
+    request_zone=st.one_of(st.none(), st.sampled_from(ZONES)),
+    request_week_start=st.one_of(st.none(), st.integers(1, 7)),
+    include_deleted=st.booleans(),
+    now=st.sampled_from(NOWS),
+)
+
+
+@dataclass(frozen=True)
+class Built:
+    world: TeamWorld
+    users: list[str]
+    tasks: list[str]
+    task_category: dict[str, str | None]
+    categories: list[str]
+    entries: list[TimeEntry]
+
+
+async def build(db: Database, case: Case) -> Built:
+    """A team with the case's settings and its entries, inserted in one batch.
+
+    A user has at most one running entry (the database enforces it): later ones stop.
+    """
+    world = await make_team(
+        db,
+        "Property",
+        prefix=new_id().lower(),
+        time_zone=case.zone,
+        week_start=case.week_start,
+        rounding=case.rounding,
+        rounding_minutes=case.rounding_minutes,
+    )
+    loose = Task(id=new_id(), team_id=world.id, category_id=None, key="T-3", title="Loose")
+    users = [world.owner.id, world.admin.id, world.member.id]
+    tasks = [world.tasks["T-1"], world.tasks["T-2"], loose.id]
+    categories = [world.categories["dev"], world.categories["api"]]
+    task_category = {tasks[0]: categories[1], tasks[1]: categories[0], tasks[2]: None}
+    running_users: set[int] = set()
+    entries = []
+    for spec in case.specs:
+        seconds = spec.seconds
+        if seconds is None and spec.user in running_users:
+            seconds = 600
+        if seconds is None:
+            running_users.add(spec.user)
+        task_id = tasks[spec.scope] if spec.scope < 3 else None
+        entries.append(
+            TimeEntry(
+                id=new_id(),
+                team_id=world.id,
+                user_id=users[spec.user],
+                scope_type="TASK" if task_id else "CATEGORY",
+                task_id=task_id,
+                category_id=None if task_id else categories[spec.scope - 3],
+                started_at=spec.started_at,
+                stopped_at=None
+                if seconds is None
+                else spec.started_at + timedelta(seconds=seconds),
+                duration_seconds=seconds,
+                work_date=spec.started_at.date(),
+                billable=spec.billable,
+                rate_snapshot_cents=spec.rate,
+                status=spec.status,
+                input_type=spec.input_type,
+                deleted_at=spec.started_at + timedelta(days=1) if spec.deleted else None,
+            )
+        )
+    async with db.write() as s:
+        s.add(loose)
+        s.add_all(entries)
+        await s.commit()
+    return Built(world, users, tasks, task_category, categories, entries)
+
+
+# --- the reference -----------------------------------------------------------------------
+
+Key = str | date | bool | None
+
+
+def reference(
+    built: Built,
+    case: Case,
+    group_by: Sequence[str],
+    *,
+    zone: str,
+    week_start: int,
+    seconds_of: Callable[[TimeEntry], int],
+) -> list[tuple[tuple[Key, ...], tuple[int, int, int, int, int]]]:
+    """Buckets as (keys, (seconds, rounded, cents, count, running)), in the API's order."""
+    tz = ZoneInfo(zone)
+
+    def key(e: TimeEntry, name: str) -> Key:
+        local = e.started_at.astimezone(tz).date()
+        if name == "USER":
+            return e.user_id
+        if name == "TEAM":
+            return e.team_id
+        if name == "TASK":
+            return e.task_id
+        if name == "CATEGORY":
+            return built.task_category[e.task_id] if e.task_id else e.category_id
+        if name == "SCOPE":
+            return e.scope_type
+        if name == "DAY":
+            return local
+        if name == "WEEK":
+            # Step back to the most recent week_start day (isoweekday: Monday 1 .. Sunday 7).
+            back = 0
+            while (local - timedelta(days=back)).isoweekday() != week_start:
+                back += 1
+            return local - timedelta(days=back)
+        if name == "MONTH":
+            return date(local.year, local.month, 1)
+        if name == "BILLABLE":
+            return e.billable
+        if name == "STATUS":
+            return e.status
+        return e.input_type
+
+    groups: dict[tuple[Key, ...], list[int]] = {}
+    for e in built.entries:
+        if e.deleted_at is not None and not case.include_deleted:
+            continue
+        seconds = seconds_of(e)
+        rounded = rounded_seconds(seconds, case.rounding, case.rounding_minutes)
+        cents = amount_cents(e.rate_snapshot_cents, rounded, billable=e.billable)
+        sums = groups.setdefault(tuple(key(e, k) for k in group_by), [0, 0, 0, 0, 0])
+        for i, v in enumerate((seconds, rounded, cents, 1, int(e.stopped_at is None))):
+            sums[i] += v
+
+    enum_orders = {"SCOPE": ["TASK", "CATEGORY"], "STATUS": STATUSES, "INPUT_TYPE": INPUT_TYPES}
+
+    def order(keys: tuple[Key, ...]) -> list[tuple[bool, Any]]:
+        out: list[tuple[bool, Any]] = []
+        for name, value in zip(group_by, keys, strict=True):
+            if value is None:
+                out.append((True, 0))
+            elif name in enum_orders:
+                out.append((False, enum_orders[name].index(str(value))))
+            else:
+                out.append((False, value))
+        return out
+
+    return [
+        (k, (s[0], s[1], s[2], s[3], s[4]))
+        for k, s in sorted(groups.items(), key=lambda kv: order(kv[0]))
+    ]
+
+
+def stored_seconds(now: datetime) -> Callable[[TimeEntry], int]:
+    def seconds(e: TimeEntry) -> int:
+        if e.duration_seconds is not None:
+            return e.duration_seconds
+        return max(0, int((now - e.started_at).total_seconds()))
+
+    return seconds
+
+
+def _spec(user: int, scope: int, at: datetime, seconds: int | None, **kw: Any) -> Spec:
+    fields: dict[str, Any] = {
+        "billable": True,
+        "rate": 2,
+        "status": "DRAFT",
+        "input_type": "MANUAL",
+        "deleted": False,
+    }
+    return Spec(user, scope, at, seconds, **{**fields, **kw})
+
+
+# Written out, so that every run has them: running entries with a fraction of a second
+# (SQLite's strftime() once rounded .9995 s and up to a whole second), a running entry that
+# starts after the instant, half cents, a task without category, a deleted entry, DST nights.
+HANDPICKED = Case(
+    zone="Europe/Berlin",
+    week_start=7,
+    rounding="NEAREST",
+    rounding_minutes=15,
+    specs=[
+        _spec(0, 0, datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC), None),
+        _spec(1, 2, datetime(2025, 10, 25, 22, 0, 0, 500_000, tzinfo=UTC), None, rate=12345),
+        _spec(2, 3, datetime(2026, 1, 5, 0, 0, 0, 1, tzinfo=UTC), None),
+        _spec(2, 4, datetime(2025, 10, 26, 0, 30, tzinfo=UTC), 450, billable=False),
+        _spec(0, 1, datetime(2024, 12, 31, 23, 0, tzinfo=UTC), 900, deleted=True),
+        _spec(1, 0, datetime(2025, 3, 9, 7, 0, tzinfo=UTC), 1799, status="LOCKED"),
+    ],
+    request_zone="America/New_York",
+    request_week_start=None,
+    include_deleted=True,
+    now=NOWS[0],
+)
+
+
+PROPERTY = settings(
+    max_examples=25,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+# --- through the store, a fixed instant, every ordered pair ------------------------------
+
+ATTRS = {
+    "USER": "user_id",
+    "TEAM": "team_id",
+    "TASK": "task_id",
+    "CATEGORY": "category_id",
+    "SCOPE": "scope_type",
+    "DAY": "day",
+    "WEEK": "week",
+    "MONTH": "month",
+    "BILLABLE": "billable",
+    "STATUS": "status",
+    "INPUT_TYPE": "input_type",
+}
+
+
+@PROPERTY
+@given(case=cases)
+@example(case=HANDPICKED)
+@example(case=replace(HANDPICKED, now=NOWS[2], include_deleted=False, request_zone=None))
+async def test_store_report_matches_the_reference(db: Database, case: Case) -> None:
+    built = await build(db, case)
+    zone = case.request_zone or case.zone
+    week_start = case.request_week_start or case.week_start
+    f = EntryFilter(team_ids=[built.world.id], include_deleted=case.include_deleted)
+    async with db.read() as session:
+        for group_by in ORDERED:
+            rows = await time_report(
+                session,
+                filter=f,
+                group_by=group_by,
+                time_zone=zone,
+                week_start=week_start,
+                now=case.now,
+                dialect=db.dialect,
+            )
+            got = [
+                (
+                    tuple(getattr(b, ATTRS[k]) for k in group_by),
+                    (
+                        b.sums.total_seconds,
+                        b.sums.rounded_seconds,
+                        b.sums.total_cents,
+                        b.sums.entry_count,
+                        b.sums.running_count,
+                    ),
+                )
+                for b in rows.buckets
+            ]
+            expected = reference(
+                built,
+                case,
+                group_by,
+                zone=zone,
+                week_start=week_start,
+                seconds_of=stored_seconds(case.now),
+            )
+            assert got == expected, group_by
+            totals = [sum(s[i] for _, s in expected) for i in range(5)]
+            t = rows.totals
+            assert [
+                t.total_seconds,
+                t.rounded_seconds,
+                t.total_cents,
+                t.entry_count,
+                t.running_count,
+            ] == totals
+
+
+# --- through the API: every combination of one or two keys -------------------------------
+
+FIELDS = {
+    "USER": "user { id }",
+    "TEAM": "team { id }",
+    "TASK": "task { id }",
+    "CATEGORY": "category { id }",
+    "SCOPE": "scopeType",
+    "DAY": "day",
+    "WEEK": "week",
+    "MONTH": "month",
+    "BILLABLE": "billable",
+    "STATUS": "status",
+    "INPUT_TYPE": "inputType",
+}
+SUMS = "totalSeconds roundedSeconds totalCents entryCount runningCount"
+API = f"""query($f: TimeEntryFilter!, $running: TimeEntryFilter!, $g: [GroupBy!]!,
+                $tz: String, $ws: Int) {{
+  running: timeEntries(filter: $running, first: 100) {{ nodes {{ id durationSeconds }} }}
+  timeReport(filter: $f, groupBy: $g, timeZone: $tz, weekStart: $ws) {{
+    timeZone weekStart
+    buckets {{ {" ".join(FIELDS.values())} {SUMS} }}
+    totals {{ {SUMS} }} }} }}"""
+
+
+def api_key(bucket: dict[str, Any], name: str) -> Key:
+    field = FIELDS[name].split(" ")[0]
+    value = bucket[field]
+    if isinstance(value, dict):
+        return str(value["id"])
+    if name in ("DAY", "WEEK", "MONTH") and value is not None:
+        return date.fromisoformat(value)
+    return value  # type: ignore[no-any-return]
+
+
+# Each example is 66 HTTP requests: report the failing example as found, unshrunk (the store
+# test above shrinks the same data quickly).
+@settings(PROPERTY, max_examples=8, phases=[Phase.explicit, Phase.generate])
+@given(case=cases)
+@example(case=HANDPICKED)
+async def test_api_report_matches_the_reference(gql: GQL, db: Database, case: Case) -> None:
+    built = await build(db, case)
+    f = {"teamId": built.world.id, "includeDeleted": case.include_deleted}
+    variables: dict[str, Any] = {
+        "f": f,
+        "running": {**f, "running": True},
+        "tz": case.request_zone,
+        "ws": case.request_week_start,
+    }
+    for group_by in ONE_OR_TWO:
+        body = await gql(API, {**variables, "g": list(group_by)}, token=built.world.member.token)
+        assert body.get("errors") is None, body["errors"]
+        report = body["data"]["timeReport"]
+        assert report["timeZone"] == (case.request_zone or case.zone)
+        assert report["weekStart"] == (case.request_week_start or case.week_start)
+        # Running entries count up to the request's instant, which the entries share.
+        elapsed = {n["id"]: n["durationSeconds"] for n in body["data"]["running"]["nodes"]}
+
+        def seconds_of(e: TimeEntry, elapsed: dict[str, int] = elapsed) -> int:
+            return e.duration_seconds if e.duration_seconds is not None else elapsed[e.id]
+
+        expected = reference(
+            built,
+            case,
+            group_by,
+            zone=report["timeZone"],
+            week_start=report["weekStart"],
+            seconds_of=seconds_of,
+        )
+        got = [
+            (
+                tuple(api_key(b, k) for k in group_by),
+                tuple(b[s] for s in SUMS.split()),
+            )
+            for b in report["buckets"]
+        ]
+        assert got == expected, group_by
+        for b in report["buckets"]:
+            assert all(api_key(b, k) is None for k in KEYS if k not in group_by), b
+        assert tuple(report["totals"][s] for s in SUMS.split()) == tuple(
+            sum(s[i] for _, s in expected) for i in range(5)
+        )
+
+
+# --- SQLite's bucket function, against zoneinfo directly ---------------------------------
+
+ODD_ZONES = [
+    *ZONES,
+    "UTC",
+    "Asia/Kolkata",  # +05:30
+    "Asia/Kathmandu",  # +05:45
+    "America/St_Johns",  # -03:30 with DST
+    "Australia/Lord_Howe",  # a 30-minute DST change
+    "Pacific/Apia",  # skipped December 30, 2011
+    "Africa/Monrovia",  # -00:44:30 until 1972
+    "Europe/Amsterdam",  # +00:19:32 until 1937
+    "America/Havana",  # DST changes at midnight
+]
+
+
+@functools.cache
+def transitions(zone: str) -> list[datetime]:
+    """The zone's offset changes between 2010 and 2027, to the hour (daily scan, refined)."""
+    z = ZoneInfo(zone)
+    out = []
+    day = datetime(2010, 1, 1, tzinfo=UTC)
+    while day < datetime(2027, 1, 1, tzinfo=UTC):
+        if day.astimezone(z).utcoffset() != (day + timedelta(days=1)).astimezone(z).utcoffset():
+            hour = day
+            while hour.astimezone(z).utcoffset() == day.astimezone(z).utcoffset():
+                hour += timedelta(hours=1)
+            out.append(hour)
+        day += timedelta(days=1)
+    return out or [datetime(2025, 1, 1, tzinfo=UTC)]
+
+
+@st.composite
+def zoned_instants(draw: st.DrawFn) -> tuple[datetime, str]:
+    zone = draw(st.sampled_from(ODD_ZONES))
+    where = draw(st.sampled_from(["anywhere", "transition", "midnight"]))
+    if where == "midnight":
+        # A local midnight, give or take nothing, a microsecond or a second.
+        day = draw(st.dates(min_value=date(1900, 1, 2), max_value=date(2099, 12, 31)))
+        midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
+        nudge = draw(st.sampled_from([0, 0, 1, -1, 10**6, -(10**6)]))
+        return midnight.astimezone(UTC) + timedelta(microseconds=nudge), zone
+    if where == "anywhere":
+        anywhere = st.datetimes(
+            min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+        )
+        return draw(anywhere), zone
+    near = draw(st.sampled_from(transitions(zone)))
+    offset = draw(st.integers(-3 * 3600 * 10**6, 3 * 3600 * 10**6))
+    return near + timedelta(microseconds=offset), zone
+
+
+@settings(max_examples=3000, derandomize=True, database=None, deadline=None)
+@given(
+    at=zoned_instants(),
+    kind=st.sampled_from(["DAY", "WEEK", "MONTH"]),
+    week_start=st.integers(1, 7),
+)
+def test_sqlite_bucket_function_matches_zoneinfo(
+    at: tuple[datetime, str], kind: str, week_start: int
+) -> None:
+    instant, zone = at
+    text = instant.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    local = instant.astimezone(ZoneInfo(zone)).date()
+    if kind == "DAY":
+        expected = local
+    elif kind == "MONTH":
+        expected = local.replace(day=1)
+    else:
+        expected = local - timedelta(days=(local.isoweekday() - week_start) % 7)
+    assert local_bucket(text, zone, kind, week_start) == expected.isoformat()
