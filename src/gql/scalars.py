@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NewType
 
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
@@ -35,4 +36,21 @@ DateTime = strawberry.scalar(
     parse_value=parse_datetime,
 )
 
-SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: DateTime}
+
+def _parse_big_int(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("BigInt must be an integer")
+
+
+# A year of a team's cents passes Int's 2^31 - 1 (21 million in currency units) quickly.
+BigInt = NewType("BigInt", int)
+BIG_INT = strawberry.scalar(
+    name="BigInt",
+    description="A signed integer beyond Int's 32 bits, as a JSON number "
+    "(exact in JavaScript up to 2^53 - 1).",
+    serialize=int,
+    parse_value=_parse_big_int,
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: DateTime, BigInt: BIG_INT}

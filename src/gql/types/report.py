@@ -6,13 +6,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
-from typing import NewType
 
 import strawberry
 
 from gql.context import Context
 from gql.errors import CodedError, TopLevelCode
-from gql.scalars import SCALAR_MAP
+from gql.scalars import BigInt
 from gql.types.entry import TimeEntryFilter, store_filter
 from gql.types.enums import EntryStatus, InputType, ScopeType
 from gql.types.team import Category, Task, Team
@@ -22,24 +21,6 @@ from store.reports import ReportError, ReportRow, ReportRows, ReportSums
 
 Info = strawberry.Info[Context, None]
 
-
-def _parse_big_int(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise ValueError("BigInt must be an integer")
-
-
-# A year of a team's cents passes Int's 2^31 - 1 (21 million in currency units) quickly.
-BigInt = NewType("BigInt", int)
-BIG_INT = strawberry.scalar(
-    name="BigInt",
-    description="A signed integer beyond Int's 32 bits, as a JSON number "
-    "(exact in JavaScript up to 2^53 - 1).",
-    serialize=int,
-    parse_value=_parse_big_int,
-)
-# Scalars are configured in gql.scalars.SCALAR_MAP (the schema's scalar_map); this adds one.
-SCALAR_MAP.setdefault(BigInt, BIG_INT)
 
 DEFAULT_TIME_ZONE = "UTC"  # for a team the viewer cannot see: nothing of it is revealed
 DEFAULT_WEEK_START = 1
