@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 
 import httpx
-import websockets
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+from websockets.uri import WebSocketURI, parse_uri
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,40 +48,95 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def subscriber(
-    url: str,
-    token: str,
-    team: str,
-    ready: asyncio.Event,
-    arrivals: dict[str, list[float]],
-    counter: list[int],
-    total: int,
-) -> None:
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_queue=None) as ws:  # type: ignore[list-item]
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
-        )
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": SUBSCRIPTION, "variables": {"t": team}},
-                }
-            )
-        )
-        counter[0] += 1
-        if counter[0] == total:
-            ready.set()
-        async for raw in ws:
-            now = time.perf_counter()
-            message = json.loads(raw)
-            if message.get("type") == "ping":
-                await ws.send(json.dumps({"type": "pong"}))
-            elif message.get("type") == "next":
+class Subscriber(asyncio.Protocol):
+    """One graphql-transport-ws subscriber on websockets' sans-I/O protocol.
+
+    Receipt is stamped when the bytes reach this subscriber's socket and the frames are
+    decoded after the run. With websockets' asyncio client, 2,000 subscribers in one process
+    spent ~150 ms of CPU per event decoding each other's frames (py-spy), so the last
+    subscriber's "receipt" measured the load generator's queue, not the server.
+    """
+
+    def __init__(self, uri: WebSocketURI, token: str, team: str) -> None:
+        self.ws = ClientProtocol(uri, subprotocols=[Subprotocol("graphql-transport-ws")])
+        self.token, self.team = token, team
+        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.received: list[tuple[float, bytes]] = []
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.ws.send_request(self.ws.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Response):
+                if event.status_code != 101:
+                    self._fail(f"handshake refused: {event.status_code}")
+                    return
+                self._send(
+                    {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {self.token}"},
+                    }
+                )
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                if self.subscribed.done():
+                    self.received.append((now, event.data))
+                    if b'"type":"ping"' in event.data:
+                        self._send({"type": "pong"})
+                elif json.loads(event.data).get("type") == "connection_ack":
+                    self._send(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": SUBSCRIPTION, "variables": {"t": self.team}},
+                        }
+                    )
+                    self.subscribed.set_result(None)
+                else:
+                    self._fail(f"not acknowledged: {event.data!r}")
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"connection lost: {exc!r}")
+
+    def arrivals(self) -> list[tuple[str, float]]:
+        """(kind:entry id, receipt time) of every event this subscriber received."""
+        found = []
+        for at, data in self.received:
+            message = json.loads(data)
+            if message.get("type") == "next":
                 event = message["payload"]["data"]["timerEvents"]
-                arrivals.setdefault(f"{event['kind']}:{event['timeEntry']['id']}", []).append(now)
+                found.append((f"{event['kind']}:{event['timeEntry']['id']}", at))
+        return found
+
+    def _send(self, message: dict[str, object]) -> None:
+        self.ws.send_text(json.dumps(message).encode())
+
+    def _flush(self) -> None:
+        if self.transport is not None:
+            for chunk in self.ws.data_to_send():
+                if chunk:
+                    self.transport.write(chunk)
+
+    def _fail(self, reason: str) -> None:
+        if not self.subscribed.done():
+            self.subscribed.set_exception(RuntimeError(reason))
+
+
+async def subscribe(url: str, token: str, team: str) -> Subscriber:
+    uri = parse_uri(url)
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_connection(
+        lambda: Subscriber(uri, token, team), uri.host, uri.port
+    )
+    await asyncio.wait_for(protocol.subscribed, 30)
+    return protocol
 
 
 async def main() -> None:
@@ -99,25 +158,12 @@ async def main() -> None:
     with running_server(url, env={"PUNCHCLOCK_LOG_LEVEL": "warning"}) as base:
         ws_url = base.replace("http://", "ws://") + "/graphql"
         idle = rss_kb(base.pid)
-        ready, arrivals, counter = asyncio.Event(), {}, [0]
-        tasks = []
-        for n in range(args.subscribers):
-            tasks.append(
-                asyncio.create_task(
-                    subscriber(
-                        ws_url,
-                        world.owner.token,
-                        world.id,
-                        ready,
-                        arrivals,
-                        counter,
-                        args.subscribers,
-                    )
-                )
+        subscribers: list[Subscriber] = []
+        for start in range(0, args.subscribers, 100):
+            batch = range(start, min(start + 100, args.subscribers))
+            subscribers += await asyncio.gather(
+                *(subscribe(ws_url, world.owner.token, world.id) for _ in batch)
             )
-            if n % 100 == 99:
-                await asyncio.sleep(0.05)
-        await asyncio.wait_for(ready.wait(), 300)
         await asyncio.sleep(1)
         loaded = rss_kb(base.pid)
         sent: dict[str, float] = {}
@@ -143,11 +189,15 @@ async def main() -> None:
                 print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr, end="\r")
         await asyncio.sleep(3)
         delays = [
-            (t - sent[key]) * 1000 for key, times in arrivals.items() if key in sent for t in times
+            (at - sent[key]) * 1000
+            for sub in subscribers
+            for key, at in sub.arrivals()
+            if key in sent
         ]
         expected = len(sent) * args.subscribers
-        for t in tasks:
-            t.cancel()
+        for sub in subscribers:
+            if sub.transport is not None:
+                sub.transport.close()
     delays.sort()
     p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
     print(
