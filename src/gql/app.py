@@ -18,7 +18,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql.pubsub import EventBus
-from gql.schema import schema
+from gql.ratelimit import LeakyBucket
+from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
@@ -79,7 +80,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     services = Services(
-        settings=settings, db=db, schema=schema, events=EventBus(settings.broadcast_url)
+        settings=settings,
+        db=db,
+        schema=build_schema(max_batch=settings.max_batch_size)
+        if settings.batching_enabled
+        else schema,
+        events=EventBus(settings.broadcast_url),
+        limits=Services.limits_from(settings),
+        rate_limiter=(
+            LeakyBucket(settings.rate_limit_points, settings.rate_limit_per_second)
+            if settings.rate_limit_enabled
+            else None
+        ),
     )
     graphql = PunchclockGraphQL(
         services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins

@@ -124,12 +124,21 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response = super().create_response(response_data, sub_response)
         request: Request | None = getattr(sub_response, "_punchclock_request", None)
         accept = request.headers.get("accept", "") if request is not None else ""
-        if GRAPHQL_RESPONSE_JSON in accept:
+        modern = GRAPHQL_RESPONSE_JSON in accept
+        status = _status_for(response_data)
+        if modern and status is not None and status < 500 and isinstance(response_data, dict):
+            # GraphQL over HTTP: a request error (nothing executed) has no `data` entry.
+            response_data.pop("data", None)
+        response = super().create_response(response_data, sub_response)
+        retry_after = _retry_after(response_data)
+        if retry_after is not None:
+            # The contract promises 429 with Retry-After whichever media type was asked for.
+            response.status_code = 429
+            response.headers["retry-after"] = str(retry_after)
+        if modern:
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
-            status = _status_for(response_data)
             if status is not None:
                 response.status_code = status
         return response
@@ -145,6 +154,17 @@ _STATUS_BY_CODE = {
     TopLevelCode.UNAVAILABLE.value: 503,
     TopLevelCode.RATE_LIMITED.value: 429,
 }
+
+
+def _retry_after(response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> int | None:
+    if isinstance(response_data, list):
+        return None
+    for error in response_data.get("errors") or []:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(extensions, dict) and extensions.get("code") == "RATE_LIMITED":
+            seconds = extensions.get("retryAfter")
+            return seconds if isinstance(seconds, int) else 1
+    return None
 
 
 def _status_for(response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> int | None:

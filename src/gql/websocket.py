@@ -15,6 +15,7 @@ import contextlib
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -22,6 +23,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
+from gql.admission import admit, limits_of, parse_limited
 from gql.errors import CodedError, TopLevelCode
 from gql.fanout import END, Plan, plan_for
 from gql.subscriptions import Gate
@@ -87,8 +89,26 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             query, variables, name if isinstance(name, str) else None, context.viewer.id
         )
 
+    def _admit(self, operation: Operation[Any, Any]) -> list[GraphQLError]:
+        """The limits and the rate limit, which a shared subscription would otherwise skip
+        (it starts no Strawberry execution of its own, so no schema extension runs)."""
+        context = self.context
+        try:
+            document = parse_limited(operation.query, limits_of(context).max_tokens)
+        except GraphQLError as exc:
+            return [CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)]
+        schema = context.services.schema._schema
+        _, _, errors = admit(
+            context, schema, document, operation.operation_name, operation.variables
+        )
+        return errors
+
     async def _run_shared(self, operation: Operation[Any, Any], plan: Plan) -> None:
         context = self.context
+        refused = self._admit(operation)
+        if refused:
+            await operation.send_initial_errors(refused)
+            return
         if not context.is_member(plan.team_id):
             await operation.send_initial_errors(
                 [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
