@@ -120,6 +120,18 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 raise HTTPException(405, "Mutations need POST.") from exc
             raise
 
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException as exc:
+            # GraphQL over HTTP: a body in a media type the server does not read is
+            # 415 Unsupported Media Type, not a generic 400.
+            if exc.status_code == 400 and exc.reason == "Unsupported content type":
+                raise HTTPException(
+                    415, "Unsupported content type: send application/json."
+                ) from exc
+            raise
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
