@@ -166,6 +166,8 @@ class OperationGuard(SchemaExtension):
             )
             if errors:
                 execution_context.pre_execution_errors = errors
+            if self.found is not None and hasattr(execution_context.context, "cost"):
+                execution_context.context.cost = self.found.cost
         yield
 
     def get_results(self) -> dict[str, Any]:

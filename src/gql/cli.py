@@ -67,6 +67,9 @@ def _print_demo(result: DemoResult) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from gql.shutdown import GracefulServer
 
     settings = _settings(args)
     host = args.host if args.host is not None else settings.host
@@ -91,17 +94,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["PUNCHCLOCK_DATABASE_URL"] = url
     os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"] = host, str(port)
     print(f"Serving Punchclock. GraphiQL: http://{host}:{port}/graphql", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "gql.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=None,  # the app's factory sends every logger through gql.logs
         # Deflating tiny JSON frames costs CPU per subscriber and saves next to nothing.
         ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+    if config.workers > 1:
+        # uvicorn's worker processes run its own Server: WebSockets close with 1012
+        # (service restart) there instead of 1001; requests still drain.
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        GracefulServer(config).run()
     return 0
 
 

@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from gql.admission import LimitedParserCache, LimitedValidationCache, OperationGuard
 from gql.errors import MaskInternalErrors
 from gql.mutations import Mutation
+from gql.observe import OperationObserver
 from gql.queries import Query
 from gql.scalars import SCALAR_MAP
 from gql.subscriptions import Subscription
@@ -20,6 +21,7 @@ def build_schema(*, max_batch: int | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            OperationObserver,  # first in, last out: it sees the masked, coded errors
             MaskInternalErrors,
             LimitedParserCache,
             LimitedValidationCache,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
 
@@ -23,6 +24,19 @@ class Services:
     fanout: FanOut = field(default_factory=FanOut)
     limits: Limits = field(default_factory=Limits)
     rate_limiter: LeakyBucket | None = None
+    metrics: Any = None  # gql.metrics.Metrics
+    # The WebSocket protocol handlers now running: for the live-subscription gauge and
+    # so that shutdown can close their sockets with 1001 (going away).
+    websockets: set[Any] = field(default_factory=set)
+    draining: bool = False
+
+    def live_subscriptions(self) -> float:
+        return float(
+            sum(
+                len(getattr(h, "operations", None) or getattr(h, "tasks", {}))
+                for h in self.websockets
+            )
+        )
 
     @classmethod
     def limits_from(cls, settings: Settings) -> Limits:

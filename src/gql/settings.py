@@ -52,7 +52,7 @@ class Settings(BaseSettings):
 
     # Observability.
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
-    slow_operation_ms: int = Field(
+    slow_operation_ms: float = Field(
         default=1000, ge=0, description="Log operations slower than this (0: off)."
     )
     shutdown_timeout: int = Field(

@@ -25,7 +25,7 @@ from gql.context import Context
 from gql.errors import TopLevelCode
 from gql.loaders import Loaders
 from gql.services import Services
-from gql.websocket import KeepAliveTransportWSHandler
+from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
@@ -64,6 +64,7 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 class PunchclockGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
+    graphql_ws_handler_class = TrackedLegacyWSHandler
     websocket_adapter_class = TextWebSocketAdapter
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
@@ -105,6 +106,8 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         context: Context = kwargs["context"]
         data = kwargs["request_data"]
         if context.viewer is None and not _introspection_only(data.query, data.operation_name):
+            if self.services.metrics is not None:  # refused before any schema extension runs
+                self.services.metrics.errors.labels(TopLevelCode.UNAUTHENTICATED.value).inc()
             error = GraphQLError(
                 "Authentication required: send `Authorization: Bearer <token>`.",
                 extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
@@ -131,6 +134,24 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                     415, "Unsupported content type: send application/json."
                 ) from exc
             raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        request_id = getattr(request.state, "request_id", None)
+        # Every error names its request, so a report from a client finds the log lines.
+        for error in response.get("errors") or []:
+            if request_id and isinstance(error, dict):
+                error["extensions"] = {**(error.get("extensions") or {}), "requestId": request_id}
+        return response
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, WebSocket) and self.services.draining:
+            # Shutting down: a new WebSocket would only be cut again in a moment.
+            await request.close(1001, "Server shutting down")
+            return None
+        return await super().run(request, context, root_value)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

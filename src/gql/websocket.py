@@ -22,6 +22,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gql.admission import admit, limits_of, parse_limited
 from gql.errors import CodedError, TopLevelCode
@@ -34,12 +35,20 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle(self) -> None:
         pinger = asyncio.create_task(self._ping_forever())
+        live = self.context.services.websockets
+        live.add(self)
         try:
             await super().handle()
         finally:
+            live.discard(self)
             pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pinger
+
+    async def going_away(self) -> None:
+        """Close with 1001 (going away): the server is shutting down; reconnect elsewhere."""
+        with contextlib.suppress(Exception):
+            await self.websocket.close(1001, "Server shutting down")
 
     async def _ping_forever(self) -> None:
         while True:
@@ -151,3 +160,19 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except WebSocketDisconnect:
             return
+
+
+class TrackedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other."""
+
+    async def handle(self) -> None:
+        live = self.context.services.websockets
+        live.add(self)
+        try:
+            await super().handle()
+        finally:
+            live.discard(self)
+
+    async def going_away(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(1001, "Server shutting down")
