@@ -49,7 +49,8 @@ async def test_sigterm_under_load_loses_nothing(db: Database, database_url: str)
         text=True,
     )
     lines: list[str] = []
-    threading.Thread(target=_collect, args=(process.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=_collect, args=(process.stdout, lines), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while not any("Application startup complete" in line for line in lines):
@@ -137,6 +138,9 @@ async def test_sigterm_under_load_loses_nothing(db: Database, database_url: str)
         if process.poll() is None:
             process.kill()
             process.wait()
+        reader.join(timeout=5)
+        if process.stdout:
+            process.stdout.close()
 
     # JSON log lines, each with a request id (or "-" outside requests).
     records = [json.loads(line) for line in lines if line.startswith("{")]
