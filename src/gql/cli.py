@@ -67,9 +67,8 @@ def _print_demo(result: DemoResult) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
-    from gql.shutdown import GracefulServer
+    from gql import shutdown
 
     settings = _settings(args)
     host = args.host if args.host is not None else settings.host
@@ -106,12 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
-    if config.workers > 1:
-        # uvicorn's worker processes run its own Server: WebSockets close with 1012
-        # (service restart) there instead of 1001; requests still drain.
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
-    else:
-        GracefulServer(config).run()
+    shutdown.serve_forever(config)
     return 0
 
 

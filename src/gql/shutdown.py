@@ -49,3 +49,15 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await going_away()
         await super().shutdown(sockets)
+
+
+def serve_forever(config: uvicorn.Config) -> None:
+    """Run the server until a signal ends it (what ``punchclock serve`` does)."""
+    if config.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        # uvicorn's worker processes run its own Server: WebSockets close with 1012
+        # (service restart) there instead of 1001; requests still drain.
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        GracefulServer(config).run()
