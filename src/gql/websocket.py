@@ -60,6 +60,12 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                     return
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        refused = self._over_token_limit(message)
+        if refused is not None:
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [refused.formatted]}
+            )
+            return
         plan = self._shareable(message)
         if plan is None:
             await super().handle_subscribe(message)
@@ -75,6 +81,21 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         operation.task = asyncio.create_task(self._run_shared(operation, plan))
         operation.task.add_done_callback(self._task_done)
         self.operations[message["id"]] = operation
+
+    def _over_token_limit(self, message: SubscribeMessage) -> CodedError | None:
+        """Checked before anything parses the document without the limit (the shared
+        path's analysis, Strawberry's handler, which would close the socket with 4400
+        instead of refusing just this operation)."""
+        payload = message.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        if not isinstance(query, str) or self.context.services is None:
+            return None
+        try:
+            parse_limited(query, limits_of(self.context).max_tokens)
+        except GraphQLError as exc:
+            if exc.message.endswith("tokens. Parsing aborted."):
+                return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)
+        return None
 
     def _shareable(self, message: SubscribeMessage) -> Plan | None:
         context = self.context

@@ -35,6 +35,14 @@ async def test_subscriptions_are_refused_over_the_limits(db: Database, database_
             [error] = message["payload"]
             assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", error
             assert "Depth 5 exceeds the limit of 3" in error["message"]
+        # Too many tokens: refused before the shared path's analysis parses it.
+        op = await ws.subscribe(
+            DEEP.replace("{ id }", "{ id " + "id " * 3000 + "}"), {"t": world.id}
+        )
+        message = await ws.receive()
+        assert message["type"] == "error" and message["id"] == op, message
+        assert message["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", message
+        assert "more than 2000 tokens" in message["payload"][0]["message"]
         # Within the limits the same connection subscribes fine.
         await ws.subscribe(DEEP.replace("task { category { id } }", "id"), {"t": world.id})
         await ws.nothing_for(0.3)  # no error: it runs, waiting for events
