@@ -53,7 +53,7 @@ async def test_sigterm_under_load_loses_nothing(db: Database, database_url: str)
     reader.start()
     try:
         deadline = time.monotonic() + 30
-        while not any("Application startup complete" in line for line in lines):
+        while not any("Uvicorn running on" in line for line in lines):  # listening
             assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
             await asyncio.sleep(0.1)
 
