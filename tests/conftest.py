@@ -124,3 +124,24 @@ def gql(app_client: httpx.AsyncClient) -> GQL:
         return body
 
     return run
+
+
+@pytest.fixture
+async def make_client(
+    database_url: str,
+) -> AsyncIterator[Any]:
+    """A client of an app built with the given settings (limits under test)."""
+    clients: list[tuple[Any, httpx.AsyncClient]] = []
+
+    async def make(**settings: Any) -> httpx.AsyncClient:
+        app = create_app(Settings(database_url=database_url, **settings))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        clients.append((lifespan, client))
+        return client
+
+    yield make
+    for lifespan, client in clients:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)

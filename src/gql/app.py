@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,8 +18,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gql import logs, shutdown
+from gql.metrics import Metrics
 from gql.pubsub import EventBus
-from gql.schema import schema
+from gql.ratelimit import LeakyBucket
+from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
@@ -43,6 +47,13 @@ class RequestIdMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        bound = logs.request_id.set(request_id)
+        try:
+            await self._serve(scope, receive, send, request_id)
+        finally:
+            logs.request_id.reset(bound)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         if scope["type"] == "websocket":  # no response headers to add; keep sends direct
             await self.app(scope, receive, send)
             return
@@ -76,11 +87,25 @@ async def purge_idempotency_records(db: Database) -> None:
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
+    if settings is None:  # the server's own factory: this process logs our way
+        settings = Settings()
+        logs.configure(settings.log_format, settings.log_level)
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     services = Services(
-        settings=settings, db=db, schema=schema, events=EventBus(settings.broadcast_url)
+        settings=settings,
+        db=db,
+        schema=build_schema(max_batch=settings.max_batch_size)
+        if settings.batching_enabled
+        else schema,
+        events=EventBus(settings.broadcast_url),
+        limits=Services.limits_from(settings),
+        rate_limiter=(
+            LeakyBucket(settings.rate_limit_points, settings.rate_limit_per_second)
+            if settings.rate_limit_enabled
+            else None
+        ),
     )
+    services.metrics = Metrics(db, services.live_subscriptions)
     graphql = PunchclockGraphQL(
         services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
     )
@@ -91,7 +116,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     async def readyz(_: Request) -> Response:
+        if services.draining:  # load balancers stop sending before the process goes
+            return JSONResponse({"status": "draining"}, status_code=503)
         database = "up"
         try:
             async with db.read() as session:
@@ -110,9 +140,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await services.events.start()
         purger = asyncio.create_task(purge_idempotency_records(db))
+        shutdown.register(services)
         try:
             yield
         finally:
+            shutdown.unregister(services)
             purger.cancel()
             await services.events.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/dashboard", dashboard),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -68,6 +68,8 @@ def _print_demo(result: DemoResult) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gql import shutdown
+
     settings = _settings(args)
     host = args.host if args.host is not None else settings.host
     port = args.port if args.port is not None else settings.port
@@ -91,17 +93,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["PUNCHCLOCK_DATABASE_URL"] = url
     os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"] = host, str(port)
     print(f"Serving Punchclock. GraphiQL: http://{host}:{port}/graphql", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "gql.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=args.workers,
         log_level=settings.log_level,
+        log_config=None,  # the app's factory sends every logger through gql.logs
         # Deflating tiny JSON frames costs CPU per subscriber and saves next to nothing.
         ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+    shutdown.serve_forever(config)
     return 0
 
 

@@ -87,11 +87,12 @@ class MaskInternalErrors(MaskErrors):
             # Syntax and validation errors (no original), or variables that do not coerce
             # (a GraphQLError wrapping the scalar's message): the client's to fix.
             if not (error.extensions or {}).get("code"):
-                code = (
-                    TopLevelCode.BAD_USER_INPUT
-                    if original
-                    else TopLevelCode.GRAPHQL_VALIDATION_FAILED
-                )
+                if original:
+                    code = TopLevelCode.BAD_USER_INPUT
+                elif error.message.endswith("tokens. Parsing aborted."):
+                    code = TopLevelCode.QUERY_TOO_COMPLEX  # graphql-core's max_tokens
+                else:
+                    code = TopLevelCode.GRAPHQL_VALIDATION_FAILED
                 error.extensions = {**(error.extensions or {}), "code": code.value}
             return False
         return True

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
 
 from gql.fanout import FanOut
+from gql.limits import Limits
 from gql.pubsub import EventBus
+from gql.ratelimit import LeakyBucket
 from gql.settings import Settings
 from store.db import Database
 
@@ -19,3 +22,27 @@ class Services:
     schema: strawberry.Schema
     events: EventBus
     fanout: FanOut = field(default_factory=FanOut)
+    limits: Limits = field(default_factory=Limits)
+    rate_limiter: LeakyBucket | None = None
+    metrics: Any = None  # gql.metrics.Metrics
+    # The WebSocket protocol handlers now running: for the live-subscription gauge and
+    # so that shutdown can close their sockets with 1001 (going away).
+    websockets: set[Any] = field(default_factory=set)
+    draining: bool = False
+
+    def live_subscriptions(self) -> float:
+        return float(
+            sum(
+                len(getattr(h, "operations", None) or getattr(h, "tasks", {}))
+                for h in self.websockets
+            )
+        )
+
+    @classmethod
+    def limits_from(cls, settings: Settings) -> Limits:
+        return Limits(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            max_nodes=settings.max_nodes,
+        )

@@ -31,6 +31,34 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL pool size.")
 
+    # Query limits, checked before anything executes (QUERY_TOO_COMPLEX).
+    max_depth: int = Field(default=10, ge=1, description="Deepest field nesting.")
+    max_aliases: int = Field(default=30, ge=0, description="Aliases in one operation.")
+    max_tokens: int = Field(default=2000, ge=100, description="Lexical tokens in a document.")
+    max_nodes: int = Field(
+        default=10_000, ge=100, description="Nodes an operation may return (nested `first`s)."
+    )
+
+    # Rate limiting: a leaky bucket of points per token, in each process.
+    rate_limit_enabled: bool = Field(default=False, description="Refuse with RATE_LIMITED.")
+    rate_limit_points: int = Field(default=1000, ge=1, description="Bucket capacity.")
+    rate_limit_per_second: float = Field(
+        default=10.0, gt=0, description="Points the bucket leaks (regains) per second."
+    )
+
+    # GraphQL over HTTP.
+    batching_enabled: bool = Field(default=False, description="Accept a JSON array of requests.")
+    max_batch_size: int = Field(default=10, ge=1, description="Operations in one batch.")
+
+    # Observability.
+    log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
+    slow_operation_ms: float = Field(
+        default=1000, ge=0, description="Log operations slower than this (0: off)."
+    )
+    shutdown_timeout: int = Field(
+        default=10, ge=1, description="Seconds SIGTERM waits for in-flight requests."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -38,7 +66,7 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

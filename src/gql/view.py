@@ -25,7 +25,7 @@ from gql.context import Context
 from gql.errors import TopLevelCode
 from gql.loaders import Loaders
 from gql.services import Services
-from gql.websocket import KeepAliveTransportWSHandler
+from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
@@ -64,6 +64,7 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 class PunchclockGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
+    graphql_ws_handler_class = TrackedLegacyWSHandler
     websocket_adapter_class = TextWebSocketAdapter
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
@@ -105,6 +106,8 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         context: Context = kwargs["context"]
         data = kwargs["request_data"]
         if context.viewer is None and not _introspection_only(data.query, data.operation_name):
+            if self.services.metrics is not None:  # refused before any schema extension runs
+                self.services.metrics.errors.labels(TopLevelCode.UNAUTHENTICATED.value).inc()
             error = GraphQLError(
                 "Authentication required: send `Authorization: Bearer <token>`.",
                 extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
@@ -120,16 +123,55 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 raise HTTPException(405, "Mutations need POST.") from exc
             raise
 
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException as exc:
+            # GraphQL over HTTP: a body in a media type the server does not read is
+            # 415 Unsupported Media Type, not a generic 400.
+            if exc.status_code == 400 and exc.reason == "Unsupported content type":
+                raise HTTPException(
+                    415, "Unsupported content type: send application/json."
+                ) from exc
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        request_id = getattr(request.state, "request_id", None)
+        # Every error names its request, so a report from a client finds the log lines.
+        for error in response.get("errors") or []:
+            if request_id and isinstance(error, dict):
+                error["extensions"] = {**(error.get("extensions") or {}), "requestId": request_id}
+        return response
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if isinstance(request, WebSocket) and self.services.draining:
+            # Shutting down: a new WebSocket would only be cut again in a moment.
+            await request.close(1001, "Server shutting down")
+            return None
+        return await super().run(request, context, root_value)
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response = super().create_response(response_data, sub_response)
         request: Request | None = getattr(sub_response, "_punchclock_request", None)
         accept = request.headers.get("accept", "") if request is not None else ""
-        if GRAPHQL_RESPONSE_JSON in accept:
+        modern = GRAPHQL_RESPONSE_JSON in accept
+        status = _status_for(response_data)
+        if modern and status is not None and status < 500 and isinstance(response_data, dict):
+            # GraphQL over HTTP: a request error (nothing executed) has no `data` entry.
+            response_data.pop("data", None)
+        response = super().create_response(response_data, sub_response)
+        retry_after = _retry_after(response_data)
+        if retry_after is not None:
+            # The contract promises 429 with Retry-After whichever media type was asked for.
+            response.status_code = 429
+            response.headers["retry-after"] = str(retry_after)
+        if modern:
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
-            status = _status_for(response_data)
             if status is not None:
                 response.status_code = status
         return response
@@ -145,6 +187,17 @@ _STATUS_BY_CODE = {
     TopLevelCode.UNAVAILABLE.value: 503,
     TopLevelCode.RATE_LIMITED.value: 429,
 }
+
+
+def _retry_after(response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> int | None:
+    if isinstance(response_data, list):
+        return None
+    for error in response_data.get("errors") or []:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(extensions, dict) and extensions.get("code") == "RATE_LIMITED":
+            seconds = extensions.get("retryAfter")
+            return seconds if isinstance(seconds, int) else 1
+    return None
 
 
 def _status_for(response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse]) -> int | None:

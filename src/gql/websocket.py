@@ -15,13 +15,16 @@ import contextlib
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from gql.admission import admit, limits_of, parse_limited
 from gql.errors import CodedError, TopLevelCode
 from gql.fanout import END, Plan, plan_for
 from gql.subscriptions import Gate
@@ -32,12 +35,20 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle(self) -> None:
         pinger = asyncio.create_task(self._ping_forever())
+        live = self.context.services.websockets
+        live.add(self)
         try:
             await super().handle()
         finally:
+            live.discard(self)
             pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pinger
+
+    async def going_away(self) -> None:
+        """Close with 1001 (going away): the server is shutting down; reconnect elsewhere."""
+        with contextlib.suppress(Exception):
+            await self.websocket.close(1001, "Server shutting down")
 
     async def _ping_forever(self) -> None:
         while True:
@@ -49,6 +60,12 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                     return
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        refused = self._over_token_limit(message)
+        if refused is not None:
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [refused.formatted]}
+            )
+            return
         plan = self._shareable(message)
         if plan is None:
             await super().handle_subscribe(message)
@@ -64,6 +81,21 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         operation.task = asyncio.create_task(self._run_shared(operation, plan))
         operation.task.add_done_callback(self._task_done)
         self.operations[message["id"]] = operation
+
+    def _over_token_limit(self, message: SubscribeMessage) -> CodedError | None:
+        """Checked before anything parses the document without the limit (the shared
+        path's analysis, Strawberry's handler, which would close the socket with 4400
+        instead of refusing just this operation)."""
+        payload = message.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        if not isinstance(query, str) or self.context.services is None:
+            return None
+        try:
+            parse_limited(query, limits_of(self.context).max_tokens)
+        except GraphQLError as exc:
+            if exc.message.endswith("tokens. Parsing aborted."):
+                return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)
+        return None
 
     def _shareable(self, message: SubscribeMessage) -> Plan | None:
         context = self.context
@@ -87,8 +119,26 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             query, variables, name if isinstance(name, str) else None, context.viewer.id
         )
 
+    def _admit(self, operation: Operation[Any, Any]) -> list[GraphQLError]:
+        """The limits and the rate limit, which a shared subscription would otherwise skip
+        (it starts no Strawberry execution of its own, so no schema extension runs)."""
+        context = self.context
+        try:
+            document = parse_limited(operation.query, limits_of(context).max_tokens)
+        except GraphQLError as exc:
+            return [CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)]
+        schema = context.services.schema._schema
+        _, _, errors = admit(
+            context, schema, document, operation.operation_name, operation.variables
+        )
+        return errors
+
     async def _run_shared(self, operation: Operation[Any, Any], plan: Plan) -> None:
         context = self.context
+        refused = self._admit(operation)
+        if refused:
+            await operation.send_initial_errors(refused)
+            return
         if not context.is_member(plan.team_id):
             await operation.send_initial_errors(
                 [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
@@ -131,3 +181,19 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except WebSocketDisconnect:
             return
+
+
+class TrackedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other."""
+
+    async def handle(self) -> None:
+        live = self.context.services.websockets
+        live.add(self)
+        try:
+            await super().handle()
+        finally:
+            live.discard(self)
+
+    async def going_away(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(1001, "Server shutting down")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +22,12 @@ def free_port() -> int:
         return port
 
 
+def serve_command() -> list[str]:
+    """The ``punchclock`` command of this environment."""
+    script = shutil.which("punchclock", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "gql.cli"]
+
+
 class Server(str):
     """The base URL of a running server, which also knows the server's process id."""
 
@@ -29,9 +36,16 @@ class Server(str):
 
 @contextmanager
 def running_server(
-    database_url: str, *, env: dict[str, str] | None = None, cwd: Path | None = None
+    database_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    serve: bool = False,
 ) -> Iterator[Server]:
-    """A uvicorn process serving the app on a free port; yields its base URL."""
+    """A uvicorn process serving the app on a free port; yields its base URL.
+
+    ``serve=True`` starts it as production does, with ``punchclock serve``.
+    """
     port = free_port()
     environment = {
         **os.environ,
@@ -39,8 +53,18 @@ def running_server(
         "PUNCHCLOCK_LOG_LEVEL": "warning",
         **(env or {}),
     }
+    command = [
+        *serve_command(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
-        [
+        command
+        if serve
+        else [
             sys.executable,
             "-m",
             "uvicorn",

@@ -43,7 +43,7 @@ async def test_introspection_works_without_a_token(app_client: httpx.AsyncClient
     response = await app_client.post(
         "/graphql", json={"query": "{ __schema { queryType { name } } }"}
     )
-    assert response.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    assert response.json()["data"] == {"__schema": {"queryType": {"name": "Query"}}}
     # ...but not as a way around auth.
     response = await app_client.post("/graphql", json={"query": "{ __typename viewer { id } }"})
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -73,7 +73,7 @@ async def test_get_query_and_graphiql(db: Database, app_client: httpx.AsyncClien
         params={"query": VIEWER},
         headers={"authorization": f"Bearer {world.member.token}"},
     )
-    assert response.json() == {"data": {"viewer": {"id": world.member.id}}}
+    assert response.json()["data"] == {"viewer": {"id": world.member.id}}
     page = await app_client.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
@@ -146,3 +146,49 @@ async def test_unexpected_failure_is_masked(
 def test_request_type_is_starlette() -> None:
     # The view reads headers off Starlette's Request; keep the import honest.
     assert Request.__module__.startswith("starlette")
+
+
+async def test_http_statuses_follow_graphql_over_http(
+    db: Database, app_client: httpx.AsyncClient
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    auth = {"authorization": f"Bearer {world.member.token}"}
+    response = await app_client.post(
+        "/graphql",
+        content=b'{"query": "{ viewer { id } }"}',
+        headers={**auth, "content-type": "text/plain"},
+    )
+    assert response.status_code == 415
+    response = await app_client.get(
+        "/graphql", params={"query": "mutation { stopTimer(input: {}) { replayed } }"}, headers=auth
+    )
+    assert response.status_code == 405
+    response = await app_client.post(
+        "/graphql", content=b"{not json", headers={**auth, "content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    # Validation failure: 400 and no data entry for graphql-response+json ...
+    modern = {**auth, "accept": "application/graphql-response+json"}
+    response = await app_client.post("/graphql", json={"query": "{ nope }"}, headers=modern)
+    assert response.status_code == 400 and "data" not in response.json()
+    # ... but 200 for application/json, where the status carries no GraphQL meaning.
+    response = await app_client.post("/graphql", json={"query": "{ nope }"}, headers=auth)
+    assert response.status_code == 200
+    assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_batching_is_off_unless_enabled(db: Database, make_client: object) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    auth = {"authorization": f"Bearer {world.member.token}"}
+    batch = [{"query": "{ viewer { id } }"}, {"query": "{ a: viewer { id } }"}]
+    default: httpx.AsyncClient = await make_client()  # type: ignore[operator]
+    response = await default.post("/graphql", json=batch, headers=auth)
+    assert response.status_code == 400 and "Batching is not enabled" in response.text
+    enabled: httpx.AsyncClient = await make_client(batching_enabled=True, max_batch_size=2)  # type: ignore[operator]
+    response = await enabled.post("/graphql", json=batch, headers=auth)
+    assert [r["data"] for r in response.json()] == [
+        {"viewer": {"id": world.member.id}},
+        {"a": {"id": world.member.id}},
+    ]
+    response = await enabled.post("/graphql", json=batch * 2, headers=auth)
+    assert response.status_code == 400

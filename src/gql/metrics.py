@@ -1,0 +1,86 @@
+"""Prometheus metrics of one process, served at ``/metrics``.
+
+Each app has a registry of its own (tests build many apps in one process). Operation
+names come from clients, so only the first ``MAX_OPERATION_NAMES`` distinct names get a
+label of their own; later ones are counted as ``(other)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from store.db import Database
+
+MAX_OPERATION_NAMES = 200
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class PoolCollector(Collector):
+    """Connections of the database pools, read when scraped."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "punchclock_db_pool_connections",
+            "Database connections by pool and state.",
+            labels=["pool", "state"],
+        )
+        engines = {"read": self.db.engine, "write": self.db.write_engine}
+        for name, engine in engines.items():
+            if name == "write" and engine is self.db.engine:
+                continue  # PostgreSQL reads and writes share one pool
+            pool: Any = engine.pool
+            for state in ("size", "checkedout", "overflow", "checkedin"):
+                measure = getattr(pool, state, None)
+                if callable(measure):
+                    family.add_metric([name, state], float(measure()))
+        yield family
+
+
+class Metrics:
+    def __init__(self, db: Database, live_subscriptions: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operations = Counter(
+            "punchclock_operations",
+            "GraphQL operations by name and type.",
+            ["operation", "type"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "punchclock_operation_duration_seconds",
+            "Time to answer a GraphQL query or mutation, by name.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "punchclock_errors",
+            "Top-level GraphQL errors by extensions.code.",
+            ["code"],
+            registry=self.registry,
+        )
+        live = Gauge(
+            "punchclock_live_subscriptions",
+            "Subscriptions running on this process.",
+            registry=self.registry,
+        )
+        live.set_function(live_subscriptions)
+        self.registry.register(PoolCollector(db))
+        self._names: set[str] = set()
+
+    def label(self, operation_name: str | None) -> str:
+        if not operation_name:
+            return "(anonymous)"
+        if operation_name in self._names:
+            return operation_name
+        if len(self._names) >= MAX_OPERATION_NAMES or len(operation_name) > 100:
+            return "(other)"
+        self._names.add(operation_name)
+        return operation_name

@@ -1,0 +1,62 @@
+"""Per-operation observation: metrics (count, latency, errors by code) and the slow log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import OperationType
+from strawberry.extensions import SchemaExtension
+
+from gql.limits import select_operation
+
+log = logging.getLogger("punchclock.slow")
+
+
+def _operation(execution_context: Any) -> tuple[str | None, str]:
+    """The operation's name and type, when the document says."""
+    document = execution_context.graphql_document
+    if document is None:
+        return execution_context.operation_name, "unknown"
+    operation = select_operation(document, execution_context.operation_name)
+    if operation is None:
+        return execution_context.operation_name, "unknown"
+    name = operation.name.value if operation.name is not None else None
+    return name, operation.operation.value
+
+
+class OperationObserver(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        execution_context = self.execution_context
+        services: Any = getattr(execution_context.context, "services", None)
+        metrics = getattr(services, "metrics", None)
+        if metrics is None:
+            return
+        name, kind = _operation(execution_context)
+        label = metrics.label(name)
+        metrics.operations.labels(label, kind).inc()
+        result = execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            code = (error.extensions or {}).get("code") or "UNKNOWN"
+            metrics.errors.labels(str(code)).inc()
+        if kind == OperationType.SUBSCRIPTION.value:
+            return  # lives as long as the client listens: no latency to speak of
+        seconds = time.perf_counter() - started
+        metrics.latency.labels(label).observe(seconds)
+        threshold = services.settings.slow_operation_ms
+        if threshold and seconds * 1000 >= threshold:
+            log.warning(
+                "slow operation %s took %d ms",
+                name or "(anonymous)",
+                seconds * 1000,
+                extra={
+                    "operation": name,
+                    "operation_type": kind,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "cost": getattr(execution_context.context, "cost", None),
+                },
+            )

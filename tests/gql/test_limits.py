@@ -1,0 +1,178 @@
+"""Query limits: depth, aliases, tokens, page size and total nodes, before execution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from graphql import get_introspection_query
+
+from store.db import Database
+from tests.factories import make_team
+
+MODERN = {"accept": "application/graphql-response+json"}
+
+
+async def post(
+    client: httpx.AsyncClient,
+    query: str,
+    token: str | None,
+    variables: dict[str, Any] | None = None,
+) -> httpx.Response:
+    headers = {**MODERN, **({"authorization": f"Bearer {token}"} if token else {})}
+    return await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+
+
+def refused(response: httpx.Response) -> str:
+    """The message of a QUERY_TOO_COMPLEX refusal; asserts nothing ran."""
+    body = response.json()
+    assert response.status_code == 400, body
+    assert "data" not in body, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
+    message: str = error["message"]
+    return message
+
+
+DEEP = "{ viewer { teams { categories { parent { parent { parent { parent { parent { parent { parent { id } } } } } } } } } } }"
+
+
+async def test_depth_over_the_limit_is_refused(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    assert "Depth 11 exceeds the limit of 10" in refused(
+        await post(client, DEEP, world.owner.token)
+    )
+    shallow = DEEP.replace("parent { id }", "id")
+    body = (await post(client, shallow, world.owner.token)).json()
+    assert body["data"]["viewer"]["teams"][0]["categories"], body
+
+    tight = await make_client(max_depth=2)
+    assert "Depth 3 exceeds the limit of 2" in refused(
+        await post(tight, "{ viewer { teams { id } } }", world.owner.token)
+    )
+
+
+async def test_aliases_over_the_limit_are_refused(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    many = "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(31)) + " }"
+    assert "31 aliases exceed the limit of 30" in refused(
+        await post(client, many, world.owner.token)
+    )
+    thirty = "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(30)) + " }"
+    body = (await post(client, thirty, world.owner.token)).json()
+    assert body["data"]["a29"] == {"id": world.owner.id}
+
+
+async def test_aliases_in_fragments_count_per_use(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client(max_aliases=3)
+    doc = "{ a: viewer { ...F } b: viewer { ...F } } fragment F on User { x: id }"
+    assert "4 aliases exceed the limit of 3" in refused(await post(client, doc, world.owner.token))
+
+
+async def test_tokens_over_the_limit_are_refused(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client(max_tokens=100)
+    doc = "{ viewer { " + "id " * 120 + "} }"
+    assert "more than 100 tokens" in refused(await post(client, doc, world.owner.token))
+
+
+async def test_page_size_over_100_is_refused_before_execution(
+    db: Database, make_client: Any
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    doc = (
+        "query($f: TimeEntryFilter!, $n: Int) { timeEntries(filter: $f, first: $n) { totalCount } }"
+    )
+    message = refused(
+        await post(client, doc, world.owner.token, {"f": {"teamId": world.id}, "n": 101})
+    )
+    assert "`first` may not exceed 100 (got 101)" in message
+    body = (
+        await post(client, doc, world.owner.token, {"f": {"teamId": world.id}, "n": 100})
+    ).json()
+    assert body["data"] == {"timeEntries": {"totalCount": 0}}
+
+
+NESTED = """query($f: TimeEntryFilter!, $outer: Int, $inner: Int) {
+  timeEntries(filter: $f, first: $outer) { nodes { task { timeEntries(first: $inner) { nodes { id } } } } } }"""
+
+
+async def test_total_nodes_multiply_nested_pages(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    f = {"teamId": world.id}
+    # 100 entries x 100 entries of their tasks: more than 10,000 nodes.
+    message = refused(
+        await post(client, NESTED, world.owner.token, {"f": f, "outer": 100, "inner": 100})
+    )
+    assert "more than the limit of 10000" in message
+    # 40 x 50 fits, and the response says what it cost.
+    body = (
+        await post(client, NESTED, world.owner.token, {"f": f, "outer": 40, "inner": 50})
+    ).json()
+    assert body["data"] == {"timeEntries": {"nodes": []}}
+    # timeEntries 40 + nodes 40 + task 40 + timeEntries 40*50 + nodes 2000
+    assert body["extensions"]["cost"] == {
+        "requestedQueryCost": 42,
+        "nodes": 4120,
+        "maximumNodes": 10000,
+    }
+    # The argument's default (50) counts when `first` is left out.
+    tight = await make_client(max_nodes=2000)
+    message = refused(
+        await post(
+            tight, NESTED.replace(", first: $inner", ""), world.owner.token, {"f": f, "outer": 40}
+        )
+    )
+    assert "may return 4120 nodes" in message
+
+
+async def test_every_response_reports_its_cost(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    body = (await post(client, "{ viewer { id } }", world.owner.token)).json()
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 1
+    mutation = (
+        'mutation { createTask(input: {teamId: "%s", key: "K", title: "T"}) { task { id } } }'
+    )
+    body = (await post(client, mutation % world.id, world.owner.token)).json()
+    assert body["data"]["createTask"]["task"]["id"]
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 11  # 1 + 10 per mutation
+
+
+async def test_introspection_works_and_counts_toward_the_limits(make_client: Any) -> None:
+    client = await make_client()
+    query = get_introspection_query(descriptions=True, input_value_deprecation=True)
+    response = await post(client, query, None)
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+    assert body["extensions"]["cost"]["requestedQueryCost"] >= 1
+    tight = await make_client(max_depth=3)
+    assert "exceeds the limit of 3" in refused(await post(tight, query, None))
+
+
+async def test_field_suggestions_only_for_signed_in_clients(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    typo = "{ __schema { qeryType { name } } }"
+    anonymous = (await post(client, typo, None)).json()["errors"][0]["message"]
+    signed_in = (await post(client, typo, world.owner.token)).json()["errors"][0]["message"]
+    assert anonymous == "Cannot query field 'qeryType' on type '__Schema'."
+    assert "Did you mean 'queryType'?" in signed_in
+
+
+async def test_syntax_errors_are_request_errors(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+    response = await post(client, "{", world.owner.token)
+    body = response.json()
+    assert response.status_code == 400
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
