@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gql.bodylimit import BodyLimitMiddleware
 from gql.pubsub import EventBus
 from gql.schema import schema
 from gql.services import Services
@@ -82,7 +83,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings=settings, db=db, schema=schema, events=EventBus(settings.broadcast_url)
     )
     graphql = PunchclockGraphQL(
-        services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
+        services,
+        keep_alive=True,
+        keep_alive_interval=15,
+        allowed_origins=settings.cors_origins,
+        max_subscriptions_per_connection=settings.ws_max_operations,
     )
 
     async def dashboard(_: Request) -> Response:
@@ -129,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,

@@ -68,6 +68,8 @@ def _print_demo(result: DemoResult) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gql import httpguard
+
     settings = _settings(args)
     host = args.host if args.host is not None else settings.host
     port = args.port if args.port is not None else settings.port
@@ -101,6 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Deflating tiny JSON frames costs CPU per subscriber and saves next to nothing.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
+        http=httpguard.PROTOCOL,  # slow or endless request headers are cut off
     )
     return 0
 

@@ -33,6 +33,8 @@ class TopLevelCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     NOT_FOUND = "NOT_FOUND"
     SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 
 
 @strawberry.type(description="A refusal the client can act on.")

@@ -26,9 +26,13 @@ from gql.errors import CodedError, TopLevelCode
 from gql.fanout import END, Plan, plan_for
 from gql.subscriptions import Gate
 
+# 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
+TOO_MANY_OPERATIONS_CLOSE = 4429
+
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     interval: float = 15.0
+    refused = 0
 
     async def handle(self) -> None:
         pinger = asyncio.create_task(self._ping_forever())
@@ -49,6 +53,10 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                     return
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if self.connection_acknowledged and limit is not None and len(self.operations) >= limit:
+            await self._refuse_over_limit(message, limit)
+            return
         plan = self._shareable(message)
         if plan is None:
             await super().handle_subscribe(message)
@@ -65,6 +73,21 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         operation.task.add_done_callback(self._task_done)
         self.operations[message["id"]] = operation
 
+    async def _refuse_over_limit(self, message: SubscribeMessage, limit: int) -> None:
+        """Refuse an operation past the per-connection limit with a coded error; a client
+        that keeps sending them (a flood) is disconnected instead of answered forever."""
+        self.refused += 1
+        if self.refused > limit:
+            await self.websocket.close(TOO_MANY_OPERATIONS_CLOSE, "Too many operations")
+            return
+        error = CodedError(
+            TopLevelCode.TOO_MANY_OPERATIONS,
+            f"At most {limit} operations may run at once on one connection; complete one first.",
+        )
+        await self.send_message(
+            {"id": message["id"], "type": "error", "payload": [error.formatted]}
+        )
+
     def _shareable(self, message: SubscribeMessage) -> Plan | None:
         context = self.context
         payload = message.get("payload")
@@ -75,9 +98,6 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             or context.viewer is None
             or getattr(context.services, "fanout", None) is None
         ):
-            return None
-        limit = self.max_subscriptions_per_connection
-        if limit is not None and len(self.operations) >= limit:
             return None
         query, variables = payload.get("query"), payload.get("variables")
         if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):
