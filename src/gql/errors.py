@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 
 import strawberry
@@ -80,10 +80,22 @@ class MaskInternalErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=self._should_mask)
 
+    def on_validate(self) -> Iterator[None]:
+        yield
+        # Every validation error is the client's to fix, including a literal that a
+        # scalar refuses (`before: ""`): graphql-core keeps the scalar's ValueError as
+        # the original error, which would otherwise be masked as INTERNAL.
+        for error in self.execution_context.pre_execution_errors or []:
+            if not (error.extensions or {}).get("code"):
+                code = TopLevelCode.GRAPHQL_VALIDATION_FAILED.value
+                error.extensions = {**(error.extensions or {}), "code": code}
+
     @staticmethod
     def _should_mask(error: GraphQLError) -> bool:
         original = error.original_error
         if isinstance(original, CodedError):
+            return False
+        if (error.extensions or {}).get("code") == TopLevelCode.GRAPHQL_VALIDATION_FAILED.value:
             return False
         if original is None or isinstance(original, GraphQLError):
             # Syntax and validation errors (no original), or variables that do not coerce

@@ -468,3 +468,32 @@ async def test_wrong_types_are_refused_before_execution(db: Database, gql: GQL) 
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
     assert await dump(db) == before
+
+
+async def test_a_literal_a_scalar_refuses_is_a_validation_error_not_internal(
+    db: Database, gql: GQL, app_client: Any
+) -> None:
+    """Regression (found by tests/reliability/test_fuzz.py): an inline literal that our
+    DateTime/Date/BigInt scalars refuse came back as INTERNAL, logged as a crash."""
+    world = await make_team(db, "Acme", prefix="a")
+    token = world.owner.token
+    before = await dump(db)
+    for document in (
+        f'mutation {{ lockTeamEntries(input: {{teamId: "{world.id}", before: ""}}) {{ replayed }} }}',
+        f'{{ timeEntries(filter: {{teamId: "{world.id}", from: "yesterday"}}) {{ totalCount }} }}',
+        f'{{ timeEntries(filter: {{teamId: "{world.id}", updatedSince: 5}}) {{ totalCount }} }}',
+    ):
+        body = await gql(document, token=token)
+        assert body["data"] is None, body
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
+        assert "DateTime" in error["message"]
+    response = await app_client.post(
+        "/graphql",
+        json={
+            "query": f'{{ timeEntries(filter: {{teamId: "{world.id}", from: "x"}}) {{ totalCount }} }}'
+        },
+        headers={"authorization": f"Bearer {token}", "accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 400
+    assert await dump(db) == before
