@@ -26,6 +26,7 @@ class Context:
     token: str | None = None
     connection_params: dict[str, Any] | None = None
     shared: bool = False  # executing a subscription on behalf of many subscribers
+    unavailable: bool = False  # the database could not be reached to authenticate
 
     @property
     def viewer_id(self) -> str:

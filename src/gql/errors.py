@@ -60,7 +60,8 @@ def user_errors(errors: Sequence[DomainError]) -> list[UserError]:
     return [UserError.from_domain(e) for e in errors]
 
 
-def _is_unavailable(exc: BaseException | None) -> bool:
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the database being out of reach."""
     while exc is not None:
         if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
             if isinstance(exc, DBAPIError) and "locked" in str(exc):
@@ -112,7 +113,7 @@ class MaskInternalErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)
-        if _is_unavailable(error.original_error):
+        if is_unavailable(error.original_error):
             code, message = TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later."
             log.warning("database unavailable: %r", error.original_error)
         else:
