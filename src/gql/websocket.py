@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
 from typing import Any
 
 import orjson
@@ -22,12 +24,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
+from gql.auth import authenticate
 from gql.errors import CodedError, TopLevelCode
 from gql.fanout import END, Plan, plan_for
-from gql.subscriptions import Gate
+from gql.subscriptions import REAUTHORISE_EVERY, Gate
 
 # 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
 TOO_MANY_OPERATIONS_CLOSE = 4429
+# What a bad token gets at connection_init too.
+FORBIDDEN_CLOSE = 4403
 
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -35,13 +40,40 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     refused = 0
 
     async def handle(self) -> None:
-        pinger = asyncio.create_task(self._ping_forever())
+        helpers = [
+            asyncio.create_task(self._ping_forever()),
+            asyncio.create_task(self._watch_token()),
+        ]
         try:
             await super().handle()
         finally:
-            pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pinger
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+
+    async def _watch_token(self) -> None:
+        """Close the connection (4403) within one period of its token being revoked,
+        whether or not any event flows: an idle socket must not outlive its token, nor
+        accept new operations on it."""
+        while True:
+            await asyncio.sleep(REAUTHORISE_EVERY)
+            context = self.context
+            if not self.connection_acknowledged or context.token is None:
+                continue
+            period = int(time.monotonic() // REAUTHORISE_EVERY)
+            token = context.token
+            try:
+                found = await context.services.events.reads.get(
+                    (f"auth:{token}", period), functools.partial(authenticate, context.db, token)
+                )
+            except Exception:  # the database is out of reach: keep serving, check again
+                continue
+            if found is None:
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(FORBIDDEN_CLOSE, "Token revoked")
+                return
 
     async def _ping_forever(self) -> None:
         while True:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,7 +54,7 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, *, log_level: str = "warning") -> None:
+    def start(self, *, log_level: str = "warning", args: Sequence[str] = ()) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -73,6 +73,7 @@ class ServerProcess:
                     "false",
                     "--http",
                     "gql.httpguard:GuardedHttpToolsProtocol",
+                    *args,
                 ],
                 env={**self.env, "PUNCHCLOCK_LOG_LEVEL": log_level},
                 stdout=log,
