@@ -104,6 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
         http=httpguard.PROTOCOL,  # slow or endless request headers are cut off
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is bounded like a body
     )
     return 0
 

@@ -71,8 +71,11 @@ class ServerProcess:
                     log_level,
                     "--ws-per-message-deflate",
                     "false",
+                    # As `punchclock serve` runs it.
                     "--http",
                     "gql.httpguard:GuardedHttpToolsProtocol",
+                    "--ws-max-size",
+                    self.env.get("PUNCHCLOCK_MAX_BODY_BYTES", str(1024 * 1024)),
                     *args,
                 ],
                 env={**self.env, "PUNCHCLOCK_LOG_LEVEL": log_level},

@@ -212,6 +212,13 @@ async def test_a_websocket_subscribe_flood_is_capped_then_cut_off(
         except ConnectionClosed as exc:
             closed = exc.rcvd.code if exc.rcvd else None
         assert closed == 4429
+        # One huge message (2 MiB of variables) closes the socket: 1009, message too big.
+        huge = await GraphQLWS.open(server.base, world.owner.token)
+        await huge.acked()
+        with pytest.raises(ConnectionClosed) as too_big:
+            await huge.subscribe(EVENTS, {"team": world.id, "blob": "x" * 2 * MIB})
+            await huge.receive(5)
+        assert too_big.value.rcvd is not None and too_big.value.rcvd.code == 1009
         grown = rss_kb(server.pid) - before
         assert grown < 8_000, grown
         # The server goes on serving others.
