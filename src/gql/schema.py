@@ -7,6 +7,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from gql.errors import MaskInternalErrors
+from gql.inputguard import RefuseNulCharacters
 from gql.mutations import Mutation
 from gql.queries import Query
 from gql.scalars import SCALAR_MAP
@@ -22,6 +23,7 @@ def build_schema() -> strawberry.Schema:
             MaskInternalErrors,
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            RefuseNulCharacters,
         ],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     )

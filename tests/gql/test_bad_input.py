@@ -497,3 +497,44 @@ async def test_a_literal_a_scalar_refuses_is_a_validation_error_not_internal(
     )
     assert response.status_code == 400
     assert await dump(db) == before
+
+
+async def test_a_nul_character_is_refused_before_it_reaches_the_database(
+    db: Database, gql: GQL
+) -> None:
+    """Regression (found by tests/reliability/test_fuzz.py): PostgreSQL text cannot hold
+    NUL, so a NUL in an id or a string failed in the database as INTERNAL (SQLite kept it)."""
+    world = await make_team(db, "Acme", prefix="a")
+    token = world.owner.token
+    before = await dump(db)
+    literal = 'mutation { logTimeEntry(input: {teamId: "\\u0000", billable: null}) { replayed } }'
+    body = await gql(literal, token=token)
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "NUL" in body["errors"][0]["message"]
+    cases: list[tuple[str, dict[str, Any]]] = [
+        (
+            LOG,
+            {
+                "input": {
+                    "teamId": world.id,
+                    "taskId": world.tasks["T-1"],
+                    "duration": "1h",
+                    "description": "a\x00b",
+                }
+            },
+        ),
+        ("query($id: ID!) { team(id: $id) { id } }", {"id": world.id + "\x00"}),
+        (
+            "query($f: TimeEntryFilter!) { timeEntries(filter: $f) { totalCount } }",
+            {"f": {"teamId": world.id, "status": ["DRAFT"], "userId": "\x00"}},
+        ),
+    ]
+    for document, variables in cases:
+        body = await gql(document, variables, token=token)
+        assert body["data"] is None, body
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    # The same document without the NUL goes through (nothing cached the refusal).
+    ok = await gql("query($id: ID!) { team(id: $id) { id } }", {"id": world.id}, token=token)
+    assert ok == {"data": {"team": {"id": world.id}}}
+    assert await dump(db) == before
