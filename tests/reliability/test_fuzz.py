@@ -105,6 +105,7 @@ async def test_generated_operations_never_crash_the_server(
         def run(document: str) -> None:
             response = client.post("/graphql", json={"query": document}, headers=headers)
             counts["operations"] += 1
+            assert response.status_code < 500, (response.status_code, document, response.text)
             body = response.json()
             counts["errors" if body.get("errors") else "data"] += 1
             _check(body, response.status_code, document)
