@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -538,3 +539,23 @@ async def test_a_nul_character_is_refused_before_it_reaches_the_database(
     ok = await gql("query($id: ID!) { team(id: $id) { id } }", {"id": world.id}, token=token)
     assert ok == {"data": {"team": {"id": world.id}}}
     assert await dump(db) == before
+
+
+async def test_an_error_that_nulls_a_parent_does_not_crash_a_sibling_sharing_its_loads(
+    db: Database, gql: GQL
+) -> None:
+    """Regression (found by tests/reliability/test_fuzz.py): graphql-core cancels the
+    siblings of a field whose error nulls their parent; a sibling's cancelled DataLoader
+    future was shared with another field, whose CancelledError escaped as a bare 500."""
+    world = await make_team(db, "Acme", prefix="a")
+    for document in (
+        "{ viewer { teams { id categories { id } tasks(first: 101) { totalCount } } } teams { categories { id } } }",
+        "{ teams { categories { id team { name } } } viewer { teams { categories { id } timeEntries(first: 101) { totalCount } } } }",
+    ):
+        for _ in range(5):
+            body = await gql(document, token=world.owner.token)
+            assert body["data"] is None, body
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_TOO_COMPLEX"]
+    # The loads nobody awaits any more finish on their own; let them, before the app's
+    # engine is disposed under them at teardown.
+    await asyncio.sleep(0.5)
