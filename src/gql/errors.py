@@ -56,13 +56,27 @@ class CodedError(GraphQLError):
         self.code = code
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be reached outside GraphQL execution (no error to mask)."""
+
+
 def user_errors(errors: Sequence[DomainError]) -> list[UserError]:
     return [UserError.from_domain(e) for e in errors]
+
+
+# PostgreSQL: connection exceptions, shutting down / starting up, too many connections.
+# asyncpg raises these (e.g. "connection was closed in the middle of operation") under
+# SQLAlchemy's generic DBAPIError, not OperationalError.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def is_unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is the database being out of reach."""
     while exc is not None:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if str(getattr(exc, "sqlstate", "")).startswith(_UNAVAILABLE_SQLSTATES):
+            return True
         if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
             if isinstance(exc, DBAPIError) and "locked" in str(exc):
                 return False

@@ -23,7 +23,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
-from gql.errors import TopLevelCode, is_unavailable
+from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.loaders import Loaders
 from gql.services import Services
 from gql.websocket import KeepAliveTransportWSHandler
@@ -104,7 +104,13 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate the WebSocket from ``connection_init``; a bad token closes it (4403)."""
         token = token_from_init_payload(context.connection_params)
-        found = await authenticate(context.db, token)
+        try:
+            found = await authenticate(context.db, token)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("database unavailable while authenticating a WebSocket: %r", exc)
+            raise DatabaseUnavailable from exc
         if found is None:
             raise ConnectionRejectionError()
         context.viewer, context.memberships = found

@@ -22,10 +22,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 
 from gql.auth import authenticate
-from gql.errors import CodedError, TopLevelCode
+from gql.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.fanout import END, Plan, plan_for
 from gql.subscriptions import REAUTHORISE_EVERY, Gate
 
@@ -33,6 +36,8 @@ from gql.subscriptions import REAUTHORISE_EVERY, Gate
 TOO_MANY_OPERATIONS_CLOSE = 4429
 # What a bad token gets at connection_init too.
 FORBIDDEN_CLOSE = 4403
+# RFC 6455 "Try Again Later": clients reconnect, unlike after 4403.
+TRY_AGAIN_LATER_CLOSE = 1013
 
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -52,6 +57,12 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             for helper in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            await self.websocket.close(TRY_AGAIN_LATER_CLOSE, "Database unavailable")
 
     async def _watch_token(self) -> None:
         """Close the connection (4403) within one period of its token being revoked,

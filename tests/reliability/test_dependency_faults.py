@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from gql.app import create_app
 from gql.settings import Settings
@@ -57,6 +58,26 @@ async def test_a_database_out_of_reach_answers_unavailable_not_500() -> None:
         assert ready.json()["database"] == "down"
 
 
+def test_a_connection_lost_mid_operation_counts_as_unavailable() -> None:
+    """Regression (found by the outage test): asyncpg's "connection was closed in the
+    middle of operation" reaches us as SQLAlchemy's generic DBAPIError, which was not
+    recognised, so a write cut off by the outage answered INTERNAL."""
+    from asyncpg.exceptions import CannotConnectNowError, ConnectionDoesNotExistError
+    from sqlalchemy.exc import DBAPIError
+
+    from gql.errors import is_unavailable
+
+    cut = ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    wrapped = DBAPIError("INSERT ...", {}, cut, connection_invalidated=False)
+    wrapped.__cause__ = cut
+    assert is_unavailable(wrapped)
+    assert is_unavailable(
+        DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True)
+    )
+    assert is_unavailable(CannotConnectNowError("the database system is starting up"))
+    assert not is_unavailable(DBAPIError("SELECT 1", {}, ValueError("bad value")))
+
+
 @dataclass
 class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -65,13 +86,18 @@ class Tally:
     acked: dict[str, str] = field(default_factory=dict)
 
 
-async def _load(base: str, token: str, team_id: str, task_id: str, tag: str, tally: Tally) -> None:
-    """Reads and writes back to back until cancelled; every answer is classified."""
+async def _load(
+    base: str, token: str, team_id: str, task_id: str, tag: str, tally: Tally, stop: asyncio.Event
+) -> None:
+    """Reads and writes back to back until told to stop; every answer is classified."""
     headers = {"authorization": f"Bearer {token}", "accept": RESPONSE_JSON}
     day = datetime(2025, 1, 1, tzinfo=UTC)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         for n in range(10**6):
+            if stop.is_set():
+                return
             key = f"{tag}-{n}"
+            tally.keys.append(key)  # before sending: a refused or unanswered write counts
             data = {
                 "teamId": team_id,
                 "taskId": task_id,
@@ -98,8 +124,6 @@ async def _load(base: str, token: str, team_id: str, task_id: str, tag: str, tal
                         payload = body["data"]["logTimeEntry"]
                         assert payload["userErrors"] == [], payload
                         tally.acked[key] = payload["timeEntry"]["id"]
-                if query is LOG:
-                    tally.keys.append(key)
 
 
 @pytest.mark.e2e
@@ -115,10 +139,11 @@ async def test_postgres_stopped_under_load_answers_503_and_recovers_by_itself(
         server = ServerProcess(pg.url, tmp_path / "server.log")
         server.start()
         tally = Tally()
+        stop = asyncio.Event()
         users = (world.owner, world.admin, world.member)
         workers = [
             asyncio.create_task(
-                _load(server.base, m.token, world.id, world.tasks["T-2"], f"u{i}", tally)
+                _load(server.base, m.token, world.id, world.tasks["T-2"], f"u{i}", tally, stop)
             )
             for i, m in enumerate(users)
         ]
@@ -132,6 +157,11 @@ async def test_postgres_stopped_under_load_answers_503_and_recovers_by_itself(
                 assert ready.status_code == 503 and ready.json()["database"] == "down"
                 during = tally.outcomes["UNAVAILABLE"]
                 assert during > 0
+                # A WebSocket opened now is told to try again later (1013), not crashed.
+                ws = await GraphQLWS.open(server.base, world.owner.token)
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ws.receive(5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
                 pg.start()
                 outage_ended = time.monotonic()
                 # Recovery needs no restart: answers turn good again by themselves.
@@ -141,15 +171,18 @@ async def test_postgres_stopped_under_load_answers_503_and_recovers_by_itself(
                     await asyncio.sleep(0.1)
                 recovered_in = time.monotonic() - outage_ended
                 assert (await client.get("/readyz")).status_code == 200
+                ws = await GraphQLWS.open(server.base, world.owner.token)
+                assert (await ws.acked())["type"] == "connection_ack"
+                await ws.close()
                 await asyncio.sleep(0.5)
         finally:
-            for worker in workers:
-                worker.cancel()
+            stop.set()  # not cancelled: a request cut off mid-way is not what is tested
             results = await asyncio.gather(*workers, return_exceptions=True)
         for result in results:
-            if not isinstance(result, asyncio.CancelledError):
-                raise AssertionError(f"a load worker failed: {result!r}") from result  # type: ignore[arg-type]
+            if result is not None:
+                raise AssertionError(f"a load worker failed: {result!r}") from result
         assert server.alive()
+        assert "Exception in ASGI application" not in server.log(), server.log()[-3000:]
         assert tally.slowest < 5, f"a request took {tally.slowest:.1f} s: it hung"
         # Nothing acknowledged is lost, and retrying every key (acknowledged or refused
         # during the outage) leaves exactly one entry per key.
