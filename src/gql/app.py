@@ -19,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql import logs, shutdown
+from gql.bodylimit import BodyLimitMiddleware
 from gql.metrics import Metrics
 from gql.pubsub import EventBus
 from gql.ratelimit import LeakyBucket
@@ -107,7 +108,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     services.metrics = Metrics(db, services.live_subscriptions)
     graphql = PunchclockGraphQL(
-        services, keep_alive=True, keep_alive_interval=15, allowed_origins=settings.cors_origins
+        services,
+        keep_alive=True,
+        keep_alive_interval=15,
+        allowed_origins=settings.cors_origins,
+        max_subscriptions_per_connection=settings.ws_max_operations,
     )
 
     async def dashboard(_: Request) -> Response:
@@ -162,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,

@@ -68,7 +68,7 @@ def _print_demo(result: DemoResult) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gql import shutdown
+    from gql import httpguard, shutdown
 
     settings = _settings(args)
     host = args.host if args.host is not None else settings.host
@@ -104,6 +104,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Deflating tiny JSON frames costs CPU per subscriber and saves next to nothing.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
+        http=httpguard.PROTOCOL,  # slow or endless request headers are cut off
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is bounded like a body
     )
     shutdown.serve_forever(config)
     return 0

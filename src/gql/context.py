@@ -27,6 +27,7 @@ class Context:
     connection_params: dict[str, Any] | None = None
     shared: bool = False  # executing a subscription on behalf of many subscribers
     cost: int | None = None  # points of the operation, once measured
+    unavailable: bool = False  # the database could not be reached to authenticate
 
     @property
     def viewer_id(self) -> str:

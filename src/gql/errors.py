@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
 
 import strawberry
@@ -33,6 +33,8 @@ class TopLevelCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     NOT_FOUND = "NOT_FOUND"
     SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 
 
 @strawberry.type(description="A refusal the client can act on.")
@@ -54,12 +56,27 @@ class CodedError(GraphQLError):
         self.code = code
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be reached outside GraphQL execution (no error to mask)."""
+
+
 def user_errors(errors: Sequence[DomainError]) -> list[UserError]:
     return [UserError.from_domain(e) for e in errors]
 
 
-def _is_unavailable(exc: BaseException | None) -> bool:
+# PostgreSQL: connection exceptions, shutting down / starting up, too many connections.
+# asyncpg raises these (e.g. "connection was closed in the middle of operation") under
+# SQLAlchemy's generic DBAPIError, not OperationalError.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the database being out of reach."""
     while exc is not None:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if str(getattr(exc, "sqlstate", "")).startswith(_UNAVAILABLE_SQLSTATES):
+            return True
         if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
             if isinstance(exc, DBAPIError) and "locked" in str(exc):
                 return False
@@ -78,10 +95,22 @@ class MaskInternalErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=self._should_mask)
 
+    def on_validate(self) -> Iterator[None]:
+        yield
+        # Every validation error is the client's to fix, including a literal that a
+        # scalar refuses (`before: ""`): graphql-core keeps the scalar's ValueError as
+        # the original error, which would otherwise be masked as INTERNAL.
+        for error in self.execution_context.pre_execution_errors or []:
+            if not (error.extensions or {}).get("code"):
+                code = TopLevelCode.GRAPHQL_VALIDATION_FAILED.value
+                error.extensions = {**(error.extensions or {}), "code": code}
+
     @staticmethod
     def _should_mask(error: GraphQLError) -> bool:
         original = error.original_error
         if isinstance(original, CodedError):
+            return False
+        if (error.extensions or {}).get("code") == TopLevelCode.GRAPHQL_VALIDATION_FAILED.value:
             return False
         if original is None or isinstance(original, GraphQLError):
             # Syntax and validation errors (no original), or variables that do not coerce
@@ -99,7 +128,7 @@ class MaskInternalErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)
-        if _is_unavailable(error.original_error):
+        if is_unavailable(error.original_error):
             code, message = TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later."
             log.warning("database unavailable: %r", error.original_error)
         else:

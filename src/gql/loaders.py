@@ -6,6 +6,7 @@ for the relations it actually touches.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
 from typing import TypeVar
@@ -17,6 +18,22 @@ from store.db import Database
 from store.models import Category, Comment, Membership, Task, Team, TimeEntry, User
 
 V = TypeVar("V")
+K = TypeVar("K")
+T = TypeVar("T")
+
+
+class SharedLoader(DataLoader[K, T]):
+    """A DataLoader whose awaiters cannot cancel each other's result.
+
+    Fields that load the same key share one cached future. graphql-core cancels the
+    siblings of a field whose error nulls their parent; awaiting the shared future
+    directly, that cancellation cancelled the future itself, and an unrelated field
+    awaiting the same key (``{ viewer { teams { categories } } teams { categories } }``)
+    got a CancelledError that escaped as a bare 500.
+    """
+
+    def load(self, key: K) -> Awaitable[T]:
+        return asyncio.shield(super().load(key))
 
 
 class Loaders:
@@ -81,7 +98,7 @@ class Loaders:
                 found = await fetch(session, **{arg: list(keys)})
             return [found.get(k) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)
 
     def _grouped(
         self, fetch: Callable[..., Awaitable[dict[str, list[V]]]], arg: str
@@ -93,7 +110,7 @@ class Loaders:
                 found = await fetch(session, **{arg: list(keys)})
             return [found.get(k, []) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)
 
     def prime_entries(self, rows: Sequence[TimeEntry]) -> None:
         for row in rows:

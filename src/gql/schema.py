@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gql.admission import LimitedParserCache, LimitedValidationCache, OperationGuard
 from gql.errors import MaskInternalErrors
+from gql.inputguard import RefuseNulCharacters
 from gql.mutations import Mutation
 from gql.observe import OperationObserver
 from gql.queries import Query
@@ -25,6 +26,7 @@ def build_schema(*, max_batch: int | None = None) -> strawberry.Schema:
             MaskInternalErrors,
             LimitedParserCache,
             LimitedValidationCache,
+            RefuseNulCharacters,  # after validation, before anything is measured or charged
             OperationGuard,  # after validation: it measures valid documents only
         ],
         config=StrawberryConfig(

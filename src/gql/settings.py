@@ -30,6 +30,18 @@ class Settings(BaseSettings):
         default="info", description="Log level."
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL pool size.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time a request's headers may take to arrive (else 408)."
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request head accepted (else 431)."
+    )
+    ws_max_operations: int = Field(
+        default=100, ge=1, description="Operations running at once on one WebSocket."
+    )
 
     # Query limits, checked before anything executes (QUERY_TOO_COMPLEX).
     max_depth: int = Field(default=10, ge=1, description="Deepest field nesting.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +23,12 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
-from gql.errors import TopLevelCode
+from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.loaders import Loaders
 from gql.services import Services
 from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
+
+log = logging.getLogger("punchclock")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
@@ -74,10 +77,17 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services = self.services
         request_id = getattr(request.state, "request_id", None) or ""
-        viewer, token = None, None
+        viewer, token, unavailable = None, None, False
         if isinstance(request, Request):
             token = bearer_token(request.headers.get("authorization"))
-            viewer = await authenticate(services.db, token)
+            try:
+                viewer = await authenticate(services.db, token)
+            except Exception as exc:
+                # Outside execution nothing masks it: a lost database would be a bare 500.
+                if not is_unavailable(exc):
+                    raise
+                log.warning("database unavailable while authenticating: %r", exc)
+                unavailable = True
         user, memberships = viewer if viewer else (None, {})
         return Context(
             db=services.db,
@@ -89,12 +99,19 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             token=token,
+            unavailable=unavailable,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate the WebSocket from ``connection_init``; a bad token closes it (4403)."""
         token = token_from_init_payload(context.connection_params)
-        found = await authenticate(context.db, token)
+        try:
+            found = await authenticate(context.db, token)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("database unavailable while authenticating a WebSocket: %r", exc)
+            raise DatabaseUnavailable from exc
         if found is None:
             raise ConnectionRejectionError()
         context.viewer, context.memberships = found
@@ -105,6 +122,12 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         context: Context = kwargs["context"]
         data = kwargs["request_data"]
+        if context.unavailable:
+            error = GraphQLError(
+                "The database is unavailable; retry later.",
+                extensions={"code": TopLevelCode.UNAVAILABLE.value},
+            )
+            return ExecutionResult(data=None, errors=[error])
         if context.viewer is None and not _introspection_only(data.query, data.operation_name):
             if self.services.metrics is not None:  # refused before any schema extension runs
                 self.services.metrics.errors.labels(TopLevelCode.UNAUTHENTICATED.value).inc()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
 from typing import Any
 
 import orjson
@@ -21,29 +23,74 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gql.admission import admit, limits_of, parse_limited
-from gql.errors import CodedError, TopLevelCode
+from gql.auth import authenticate
+from gql.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.fanout import END, Plan, plan_for
-from gql.subscriptions import Gate
+from gql.subscriptions import REAUTHORISE_EVERY, Gate
+
+# 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
+TOO_MANY_OPERATIONS_CLOSE = 4429
+# What a bad token gets at connection_init too.
+FORBIDDEN_CLOSE = 4403
+# RFC 6455 "Try Again Later": clients reconnect, unlike after 4403.
+TRY_AGAIN_LATER_CLOSE = 1013
 
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     interval: float = 15.0
+    refused = 0
 
     async def handle(self) -> None:
-        pinger = asyncio.create_task(self._ping_forever())
+        helpers = [
+            asyncio.create_task(self._ping_forever()),
+            asyncio.create_task(self._watch_token()),
+        ]
         live = self.context.services.websockets
         live.add(self)
         try:
             await super().handle()
         finally:
             live.discard(self)
-            pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pinger
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            await self.websocket.close(TRY_AGAIN_LATER_CLOSE, "Database unavailable")
+
+    async def _watch_token(self) -> None:
+        """Close the connection (4403) within one period of its token being revoked,
+        whether or not any event flows: an idle socket must not outlive its token, nor
+        accept new operations on it."""
+        while True:
+            await asyncio.sleep(REAUTHORISE_EVERY)
+            context = self.context
+            if not self.connection_acknowledged or context.token is None:
+                continue
+            period = int(time.monotonic() // REAUTHORISE_EVERY)
+            token = context.token
+            try:
+                found = await context.services.events.reads.get(
+                    (f"auth:{token}", period), functools.partial(authenticate, context.db, token)
+                )
+            except Exception:  # the database is out of reach: keep serving, check again
+                continue
+            if found is None:
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(FORBIDDEN_CLOSE, "Token revoked")
+                return
 
     async def going_away(self) -> None:
         """Close with 1001 (going away): the server is shutting down; reconnect elsewhere."""
@@ -60,6 +107,10 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                     return
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if self.connection_acknowledged and limit is not None and len(self.operations) >= limit:
+            await self._refuse_over_limit(message, limit)
+            return
         refused = self._over_token_limit(message)
         if refused is not None:
             await self.send_message(
@@ -97,6 +148,21 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)
         return None
 
+    async def _refuse_over_limit(self, message: SubscribeMessage, limit: int) -> None:
+        """Refuse an operation past the per-connection limit with a coded error; a client
+        that keeps sending them (a flood) is disconnected instead of answered forever."""
+        self.refused += 1
+        if self.refused > limit:
+            await self.websocket.close(TOO_MANY_OPERATIONS_CLOSE, "Too many operations")
+            return
+        error = CodedError(
+            TopLevelCode.TOO_MANY_OPERATIONS,
+            f"At most {limit} operations may run at once on one connection; complete one first.",
+        )
+        await self.send_message(
+            {"id": message["id"], "type": "error", "payload": [error.formatted]}
+        )
+
     def _shareable(self, message: SubscribeMessage) -> Plan | None:
         context = self.context
         payload = message.get("payload")
@@ -107,9 +173,6 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             or context.viewer is None
             or getattr(context.services, "fanout", None) is None
         ):
-            return None
-        limit = self.max_subscriptions_per_connection
-        if limit is not None and len(self.operations) >= limit:
             return None
         query, variables = payload.get("query"), payload.get("variables")
         if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):

@@ -79,6 +79,8 @@ def running_server(
             # Deflating tiny JSON frames costs CPU per subscriber and saves next to nothing.
             "--ws-per-message-deflate",
             "false",
+            "--http",
+            "gql.httpguard:GuardedHttpToolsProtocol",
         ],
         env=environment,
         cwd=cwd,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -468,3 +469,94 @@ async def test_wrong_types_are_refused_before_execution(db: Database, gql: GQL) 
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
     assert await dump(db) == before
+
+
+async def test_a_literal_a_scalar_refuses_is_a_validation_error_not_internal(
+    db: Database, gql: GQL, app_client: Any
+) -> None:
+    """Regression (found by tests/reliability/test_fuzz.py): an inline literal that our
+    DateTime/Date/BigInt scalars refuse came back as INTERNAL, logged as a crash."""
+    world = await make_team(db, "Acme", prefix="a")
+    token = world.owner.token
+    before = await dump(db)
+    for document in (
+        f'mutation {{ lockTeamEntries(input: {{teamId: "{world.id}", before: ""}}) {{ replayed }} }}',
+        f'{{ timeEntries(filter: {{teamId: "{world.id}", from: "yesterday"}}) {{ totalCount }} }}',
+        f'{{ timeEntries(filter: {{teamId: "{world.id}", updatedSince: 5}}) {{ totalCount }} }}',
+    ):
+        body = await gql(document, token=token)
+        assert body["data"] is None, body
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", error
+        assert "DateTime" in error["message"]
+    response = await app_client.post(
+        "/graphql",
+        json={
+            "query": f'{{ timeEntries(filter: {{teamId: "{world.id}", from: "x"}}) {{ totalCount }} }}'
+        },
+        headers={"authorization": f"Bearer {token}", "accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 400
+    assert await dump(db) == before
+
+
+async def test_a_nul_character_is_refused_before_it_reaches_the_database(
+    db: Database, gql: GQL
+) -> None:
+    """Regression (found by tests/reliability/test_fuzz.py): PostgreSQL text cannot hold
+    NUL, so a NUL in an id or a string failed in the database as INTERNAL (SQLite kept it)."""
+    world = await make_team(db, "Acme", prefix="a")
+    token = world.owner.token
+    before = await dump(db)
+    literal = 'mutation { logTimeEntry(input: {teamId: "\\u0000", billable: null}) { replayed } }'
+    body = await gql(literal, token=token)
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "NUL" in body["errors"][0]["message"]
+    cases: list[tuple[str, dict[str, Any]]] = [
+        (
+            LOG,
+            {
+                "input": {
+                    "teamId": world.id,
+                    "taskId": world.tasks["T-1"],
+                    "duration": "1h",
+                    "description": "a\x00b",
+                }
+            },
+        ),
+        ("query($id: ID!) { team(id: $id) { id } }", {"id": world.id + "\x00"}),
+        (
+            "query($f: TimeEntryFilter!) { timeEntries(filter: $f) { totalCount } }",
+            {"f": {"teamId": world.id, "status": ["DRAFT"], "userId": "\x00"}},
+        ),
+    ]
+    for document, variables in cases:
+        body = await gql(document, variables, token=token)
+        assert body["data"] is None, body
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    # The same document without the NUL goes through (nothing cached the refusal).
+    ok = await gql("query($id: ID!) { team(id: $id) { id } }", {"id": world.id}, token=token)
+    assert ok["data"] == {"team": {"id": world.id}}
+    assert "errors" not in ok, ok
+    assert await dump(db) == before
+
+
+async def test_an_error_that_nulls_a_parent_does_not_crash_a_sibling_sharing_its_loads(
+    db: Database, gql: GQL
+) -> None:
+    """Regression (found by tests/reliability/test_fuzz.py): graphql-core cancels the
+    siblings of a field whose error nulls their parent; a sibling's cancelled DataLoader
+    future was shared with another field, whose CancelledError escaped as a bare 500."""
+    world = await make_team(db, "Acme", prefix="a")
+    for document in (
+        "{ viewer { teams { id categories { id } tasks(first: 101) { totalCount } } } teams { categories { id } } }",
+        "{ teams { categories { id team { name } } } viewer { teams { categories { id } timeEntries(first: 101) { totalCount } } } }",
+    ):
+        for _ in range(5):
+            body = await gql(document, token=world.owner.token)
+            assert body["data"] is None, body
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["QUERY_TOO_COMPLEX"]
+    # The loads nobody awaits any more finish on their own; let them, before the app's
+    # engine is disposed under them at teardown.
+    await asyncio.sleep(0.5)
