@@ -193,6 +193,10 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             # The contract promises 429 with Retry-After whichever media type was asked for.
             response.status_code = 429
             response.headers["retry-after"] = str(retry_after)
+        if status == 503:
+            # The contract promises 503 for a database out of reach whatever the media
+            # type: plain-JSON clients and load balancers retry on it, not on a 200.
+            response.status_code = 503
         if modern:
             response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
             if status is not None:
