@@ -214,7 +214,19 @@ def check(kind: str, api_url: str, base_url: str, state: dict[str, Any]) -> None
 
 def wrk(binary: str, url: str, script: Path, seconds: int, connections: int, run: str) -> float:
     out = subprocess.run(
-        [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--", run],
+        [
+            binary,
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "60s",
+            "-s",
+            str(script),
+            url,
+            "--",
+            run,
+        ],
         capture_output=True,
         text=True,
         check=True,
