@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         default="info", description="Log level."
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL pool size.")
+    fast_path: bool = Field(
+        default=True,
+        description="Answer plannable queries (pages of time entries) through the compiled "
+        "read path; off: every query executes field by field.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
