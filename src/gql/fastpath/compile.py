@@ -38,7 +38,7 @@ Row = dict[str, Any]
 Build = Callable[[Row, datetime], Any]
 # A generous bound on the fields of a plannable document: bigger documents take the
 # standard path, where the query limits apply.
-MAX_FIELDS = 200
+MAX_FIELDS = 500
 
 
 @dataclass(frozen=True)

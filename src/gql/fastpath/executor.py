@@ -67,8 +67,7 @@ class FastPath:
         try:
             data = await self._run(plan, context, variables or {})
         except Exception as exc:  # whatever it is, the standard path will report it
-            if not isinstance(exc, Fallback):
-                log.debug("fast path fell back: %r", exc)
+            log.debug("fast path fell back: %r", exc, exc_info=True)
             return None
         return ExecutionResult(data=data, errors=None)
 
