@@ -1,14 +1,14 @@
 """A page of time entries joined to the rows it refers to, in one statement.
 
-The compiled read path (``gql.fastpath``) asks for exactly the relations its document
-selects and gets plain rows back: no ORM objects, no identity map, one round trip whatever
+The compiled read path (``gql.fastpath``) asks for exactly the columns its document
+reads and gets plain rows back: no ORM objects, no identity map, one round trip whatever
 the page size. Columns are labelled ``<relation>__<column>`` (``entry__started_at``,
 ``user__nickname``); a relation whose row is missing comes back as NULLs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -33,29 +33,27 @@ async def entry_page_rows(
     filter: EntryFilter,
     first: int,
     after: tuple[datetime, str] | None = None,
-    relations: Collection[str] = (),
+    columns: Mapping[str, Collection[str]],
 ) -> tuple[list[dict[str, Any]], bool]:
     """Rows of a page (newest ``started_at`` first, ties by id) as ``{label: value}`` dicts,
-    with the columns of ``relations`` joined in; and whether more rows follow."""
-    unknown = set(relations) - RELATIONS
+    and whether more rows follow. ``columns`` names the columns to read by relation:
+    ``entry`` for the entry itself, any of ``RELATIONS`` for a row joined in."""
+    unknown = set(columns) - RELATIONS - {"entry"}
     if unknown:
         raise ValueError(f"unknown relations {sorted(unknown)}")
     entries = _table("time_entries")
-    columns: list[ColumnElement[Any]] = [c.label(f"entry__{c.name}") for c in entries.c]
-    joined: FromClause = entries
     tasks = _table("tasks").alias("t")
-    if relations and not set(relations) <= {"team", "user"}:
+    sources: dict[str, FromClause] = {"entry": entries, "task": tasks}
+    joined: FromClause = entries
+    if set(columns) & {"task", "task_category", "category"}:
         joined = joined.outerjoin(tasks, tasks.c.id == entries.c.task_id)
-    for name in sorted(relations):
+    for name in sorted(set(columns) - {"entry", "task"}):
         if name == "team":
             other = _table("teams").alias("tm")
             on = other.c.id == entries.c.team_id
         elif name == "user":
             other = _table("users").alias("u")
             on = other.c.id == entries.c.user_id
-        elif name == "task":
-            columns += [c.label(f"task__{c.name}") for c in tasks.c]
-            continue
         elif name == "task_category":
             other = _table("categories").alias("tc")
             on = other.c.id == tasks.c.category_id
@@ -66,9 +64,14 @@ async def entry_page_rows(
                 else_=entries.c.category_id,
             )
         joined = joined.outerjoin(other, on)
-        columns += [c.label(f"{name}__{c.name}") for c in other.c]
+        sources[name] = other
+    selected: list[ColumnElement[Any]] = [
+        sources[name].c[column].label(f"{name}__{column}")
+        for name in sorted(columns)
+        for column in sorted(columns[name])
+    ]
     stmt = (
-        select(*columns)
+        select(*selected)
         .select_from(joined)
         .where(and_(*page_conditions(filter, after=after)))
         .order_by(entries.c.started_at.desc(), entries.c.id.desc())

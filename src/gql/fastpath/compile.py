@@ -54,7 +54,6 @@ class Page:
 class RootField:
     key: str
     node: FieldNode
-    relations: frozenset[str]
     needs_total: bool
     build: Callable[[Page], dict[str, Any]]
 
@@ -64,12 +63,19 @@ class Plan:
     operation: OperationDefinitionNode
     # (response key, field); a plain string is the value itself (``__typename``).
     roots: tuple[tuple[str, RootField | str], ...]
+    # The columns to fetch, by relation (``entry`` is the entry itself): only those the
+    # document reads, so the row carries and converts nothing else.
+    columns: dict[str, frozenset[str]]
 
 
 class _Compiler:
     def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
         self.fragments = fragments
         self.fields = 0
+        self.columns: dict[str, set[str]] = {"entry": {"id", "started_at"}}
+
+    def use(self, relation: str, *columns: str) -> None:
+        self.columns.setdefault(relation, {"id"}).update(columns)
 
     def collect(self, selection_set: SelectionSetNode | None, type_name: str) -> list[FieldNode]:
         """The fields of a selection set with same-type fragments inlined; no directives,
@@ -104,15 +110,13 @@ class _Compiler:
             raise Fallback
         return out
 
-    def object(
-        self, type_name: str, prefix: str, selection_set: SelectionSetNode | None, rel: set[str]
-    ) -> Build:
+    def object(self, type_name: str, prefix: str, selection_set: SelectionSetNode | None) -> Build:
         """A builder of one object of ``type_name`` from the joined row's ``prefix`` columns."""
         items: list[tuple[str, Build]] = []
         for f in self.collect(selection_set, type_name):
             if f.arguments:
                 raise Fallback
-            items.append((_key(f), self.field(type_name, prefix, f, rel)))
+            items.append((_key(f), self.field(type_name, prefix, f)))
         built = tuple(items)
 
         def build(row: Row, now: datetime) -> dict[str, Any]:
@@ -120,25 +124,26 @@ class _Compiler:
 
         return build
 
-    def field(self, type_name: str, prefix: str, f: FieldNode, rel: set[str]) -> Build:
+    def field(self, type_name: str, prefix: str, f: FieldNode) -> Build:
         name = f.name.value
         if name == "__typename":
             return _constant(type_name)
         column = COLUMNS.get(type_name, {}).get(name)
         if column is not None and f.selection_set is None:
             label, convert = f"{prefix}__{column[0]}", column[1]
+            self.use(prefix, column[0])
             return lambda row, _now: convert(row[label])
         if type_name == "TimeEntry":
-            computed = _entry_field(name, f, self, rel)
+            computed = _entry_field(name, f, self)
             if computed is not None:
                 return computed
         relation = RELATIONS.get((type_name, name))
         if relation is None:
             raise Fallback
         target, nullable = relation
-        rel.add(target)
+        self.use(target)
         target_type = {"team": "Team", "user": "User", "task": "Task"}.get(target, "Category")
-        sub = self.object(target_type, target, f.selection_set, rel)
+        sub = self.object(target_type, target, f.selection_set)
         id_label = f"{target}__id"
 
         def related(row: Row, now: datetime) -> Any:
@@ -190,23 +195,30 @@ def _amount(row: Row, now: datetime) -> int:
     return amount_cents(row["entry__rate_snapshot_cents"], _rounded(row, now), billable=True)
 
 
-def _entry_field(name: str, f: FieldNode, compiler: _Compiler, rel: set[str]) -> Build | None:
+def _entry_field(name: str, f: FieldNode, compiler: _Compiler) -> Build | None:
     """The TimeEntry fields computed from the row (as ``gql.types.entry`` computes them)."""
     leaf = f.selection_set is None
+    use = compiler.use
+    if name in ("durationSeconds", "formattedDuration", "roundedSeconds", "amountCents"):
+        use("entry", "duration_seconds", "started_at")
+    if name in ("roundedSeconds", "amountCents"):
+        use("team", "rounding", "rounding_minutes")
+    if name == "amountCents":
+        use("entry", "billable", "rate_snapshot_cents")
     if name == "running" and leaf:
+        use("entry", "stopped_at")
         return lambda row, _now: row["entry__stopped_at"] is None
     if name == "durationSeconds" and leaf:
         return lambda row, now: int32(_seconds(row, now))
     if name == "formattedDuration" and leaf:
         return lambda row, now: format_duration(_seconds(row, now))
     if name == "roundedSeconds" and leaf:
-        rel.add("team")
         return lambda row, now: int32(_rounded(row, now))
     if name == "amountCents" and leaf:
-        rel.add("team")
         return lambda row, now: int32(_amount(row, now))
     if name == "externalRef" and not leaf:
         parts = {"provider": "ext_provider", "externalType": "ext_type", "externalId": "ext_id"}
+        use("entry", *parts.values())
         items: list[tuple[str, Build]] = []
         for sub in compiler.collect(f.selection_set, "ExternalRef"):
             sub_name = sub.name.value
@@ -231,7 +243,6 @@ def _entry_field(name: str, f: FieldNode, compiler: _Compiler, rel: set[str]) ->
 
 
 def _connection(compiler: _Compiler, f: FieldNode) -> RootField:
-    rel: set[str] = set()
     needs_total = False
     items: list[tuple[str, Callable[[Page], Any]]] = []
     for sub in compiler.collect(f.selection_set, "TimeEntryConnection"):
@@ -242,10 +253,10 @@ def _connection(compiler: _Compiler, f: FieldNode) -> RootField:
             needs_total = True
             items.append((key, lambda page: int32(page.total)))
         elif name == "nodes":
-            node = compiler.object("TimeEntry", "entry", sub.selection_set, rel)
+            node = compiler.object("TimeEntry", "entry", sub.selection_set)
             items.append((key, _nodes(node)))
         elif name == "edges":
-            items.append((key, _edges(compiler, sub, rel)))
+            items.append((key, _edges(compiler, sub)))
         elif name == "pageInfo":
             items.append((key, _page_info(compiler, sub)))
         else:
@@ -255,10 +266,10 @@ def _connection(compiler: _Compiler, f: FieldNode) -> RootField:
     def build(page: Page) -> dict[str, Any]:
         return {key: get(page) for key, get in built}
 
-    return RootField(_key(f), f, frozenset(rel), needs_total, build)
+    return RootField(_key(f), f, needs_total, build)
 
 
-def _edges(compiler: _Compiler, f: FieldNode, rel: set[str]) -> Callable[[Page], Any]:
+def _edges(compiler: _Compiler, f: FieldNode) -> Callable[[Page], Any]:
     items: list[tuple[str, Build]] = []
     for sub in compiler.collect(f.selection_set, "TimeEntryEdge"):
         name = sub.name.value
@@ -272,7 +283,7 @@ def _edges(compiler: _Compiler, f: FieldNode, rel: set[str]) -> Callable[[Page],
                 )
             )
         elif name == "node":
-            items.append((_key(sub), compiler.object("TimeEntry", "entry", sub.selection_set, rel)))
+            items.append((_key(sub), compiler.object("TimeEntry", "entry", sub.selection_set)))
         else:
             raise Fallback
     built = tuple(items)
@@ -329,4 +340,5 @@ def compile_plan(schema: GraphQLSchema, query: str, operation_name: str | None) 
                 raise Fallback
     except Fallback:
         return None
-    return Plan(operation, tuple(roots))
+    columns = {relation: frozenset(names) for relation, names in compiler.columns.items()}
+    return Plan(operation, tuple(roots), columns)

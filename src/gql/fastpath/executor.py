@@ -82,11 +82,11 @@ class FastPath:
             if isinstance(root, str):
                 data[key] = root
             else:
-                data[key] = await self._connection(root, ctx, coerced)
+                data[key] = await self._connection(plan, root, ctx, coerced)
         return data
 
     async def _connection(
-        self, root: RootField, ctx: Context, variables: VariableValues
+        self, plan: Plan, root: RootField, ctx: Context, variables: VariableValues
     ) -> dict[str, Any]:
         raw = get_argument_values(self._field, root.node, variables)
         kwargs = convert_arguments(
@@ -107,7 +107,7 @@ class FastPath:
         total = None
         async with ctx.db.read() as session:
             rows, has_next = await entry_page_rows(
-                session, filter=ef, first=size, after=cursor, relations=root.relations
+                session, filter=ef, first=size, after=cursor, columns=plan.columns
             )
             if root.needs_total:
                 total = await entries.count_entries(session, filter=ef)
