@@ -8,6 +8,7 @@ the page size. Columns are labelled ``<relation>__<column>`` (``entry__started_a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,54 @@ def _table(name: str) -> Table:
     return SQLModel.metadata.tables[name]
 
 
+# Built once: an alias builds its column proxies (a Column object per column) on first use,
+# which per request cost more than running the statement.
+_ENTRIES = _table("time_entries")
+_TASKS = _table("tasks").alias("t")
+_JOINS: dict[str, tuple[FromClause, ColumnElement[bool]]] = {}
+
+
+def _joins() -> dict[str, tuple[FromClause, ColumnElement[bool]]]:
+    if not _JOINS:
+        team, user = _table("teams").alias("tm"), _table("users").alias("u")
+        task_category, category = _table("categories").alias("tc"), _table("categories").alias("ec")
+        entry_category = case(
+            (_ENTRIES.c.task_id.is_not(None), _TASKS.c.category_id),
+            else_=_ENTRIES.c.category_id,
+        )
+        _JOINS.update(
+            team=(team, team.c.id == _ENTRIES.c.team_id),
+            user=(user, user.c.id == _ENTRIES.c.user_id),
+            task_category=(task_category, task_category.c.id == _TASKS.c.category_id),
+            category=(category, category.c.id == entry_category),
+        )
+    return _JOINS
+
+
+@functools.lru_cache(maxsize=256)
+def _shape(
+    wanted: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[FromClause, list[ColumnElement[Any]]]:
+    """The joins and labelled columns for ``wanted`` (relation, columns) pairs."""
+    names = {name for name, _ in wanted}
+    entries, tasks = _ENTRIES, _TASKS
+    sources: dict[str, FromClause] = {"entry": entries, "task": tasks}
+    joined: FromClause = entries
+    if names & {"task", "task_category", "category"}:
+        joined = joined.outerjoin(tasks, tasks.c.id == entries.c.task_id)
+    joins = _joins()
+    for name in sorted(names - {"entry", "task"}):
+        other, on = joins[name]
+        joined = joined.outerjoin(other, on)
+        sources[name] = other
+    selected: list[ColumnElement[Any]] = [
+        sources[name].c[column].label(f"{name}__{column}")
+        for name, columns in wanted
+        for column in columns
+    ]
+    return joined, selected
+
+
 async def entry_page_rows(
     session: AsyncSession,
     *,
@@ -41,40 +90,13 @@ async def entry_page_rows(
     unknown = set(columns) - RELATIONS - {"entry"}
     if unknown:
         raise ValueError(f"unknown relations {sorted(unknown)}")
-    entries = _table("time_entries")
-    tasks = _table("tasks").alias("t")
-    sources: dict[str, FromClause] = {"entry": entries, "task": tasks}
-    joined: FromClause = entries
-    if set(columns) & {"task", "task_category", "category"}:
-        joined = joined.outerjoin(tasks, tasks.c.id == entries.c.task_id)
-    for name in sorted(set(columns) - {"entry", "task"}):
-        if name == "team":
-            other = _table("teams").alias("tm")
-            on = other.c.id == entries.c.team_id
-        elif name == "user":
-            other = _table("users").alias("u")
-            on = other.c.id == entries.c.user_id
-        elif name == "task_category":
-            other = _table("categories").alias("tc")
-            on = other.c.id == tasks.c.category_id
-        else:
-            other = _table("categories").alias("ec")
-            on = other.c.id == case(
-                (entries.c.task_id.is_not(None), tasks.c.category_id),
-                else_=entries.c.category_id,
-            )
-        joined = joined.outerjoin(other, on)
-        sources[name] = other
-    selected: list[ColumnElement[Any]] = [
-        sources[name].c[column].label(f"{name}__{column}")
-        for name in sorted(columns)
-        for column in sorted(columns[name])
-    ]
+    wanted = tuple(sorted((name, tuple(sorted(names))) for name, names in columns.items()))
+    joined, selected = _shape(wanted)
     stmt = (
         select(*selected)
         .select_from(joined)
         .where(and_(*page_conditions(filter, after=after)))
-        .order_by(entries.c.started_at.desc(), entries.c.id.desc())
+        .order_by(_ENTRIES.c.started_at.desc(), _ENTRIES.c.id.desc())
         .limit(first + 1)
     )
     connection = await session.connection()
