@@ -29,7 +29,7 @@ from graphql import (
 )
 from graphql.error import GraphQLError
 
-from gql.fastpath.fields import COLUMNS, RELATIONS, Fallback, int32
+from gql.fastpath.fields import COLUMNS, RELATIONS, Fallback, int32, same
 from gql.types.entry import format_duration
 from gql.types.pagination import entry_cursor
 from store.money import amount_cents, rounded_seconds
@@ -73,6 +73,7 @@ class _Compiler:
         self.fragments = fragments
         self.fields = 0
         self.columns: dict[str, set[str]] = {"entry": {"id", "started_at"}}
+        self.namespace: dict[str, object] = {}
 
     def use(self, relation: str, *columns: str) -> None:
         self.columns.setdefault(relation, {"id"}).update(columns)
@@ -110,50 +111,62 @@ class _Compiler:
             raise Fallback
         return out
 
-    def object(self, type_name: str, prefix: str, selection_set: SelectionSetNode | None) -> Build:
-        """A builder of one object of ``type_name`` from the joined row's ``prefix`` columns."""
-        items: list[tuple[str, Build]] = []
+    def build_object(
+        self, type_name: str, prefix: str, selection_set: SelectionSetNode | None
+    ) -> Build:
+        """A builder of one object of ``type_name`` from the joined row's ``prefix`` columns.
+
+        It is compiled Python: one dict display per object, nested ones inline, so a node
+        costs a single call instead of one per field."""
+        source = f"lambda row, now: {self.object_source(type_name, prefix, selection_set)}"
+        build: Build = eval(source, dict(self.namespace))  # names and labels are checked
+        return build
+
+    def object_source(
+        self, type_name: str, prefix: str, selection_set: SelectionSetNode | None
+    ) -> str:
+        items = []
         for f in self.collect(selection_set, type_name):
             if f.arguments:
                 raise Fallback
-            items.append((_key(f), self.field(type_name, prefix, f)))
-        built = tuple(items)
+            items.append(f"{_key(f)!r}: {self.field_source(type_name, prefix, f)}")
+        return "{" + ", ".join(items) + "}"
 
-        def build(row: Row, now: datetime) -> dict[str, Any]:
-            return {key: get(row, now) for key, get in built}
+    def bind(self, value: object) -> str:
+        """The name under which compiled code finds ``value``."""
+        name = f"_v{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
 
-        return build
-
-    def field(self, type_name: str, prefix: str, f: FieldNode) -> Build:
+    def field_source(self, type_name: str, prefix: str, f: FieldNode) -> str:
         name = f.name.value
         if name == "__typename":
-            return _constant(type_name)
+            return repr(type_name)
         column = COLUMNS.get(type_name, {}).get(name)
         if column is not None and f.selection_set is None:
             label, convert = f"{prefix}__{column[0]}", column[1]
             self.use(prefix, column[0])
-            return lambda row, _now: convert(row[label])
+            if convert is same:
+                return f"row[{label!r}]"
+            return f"{self.bind(convert)}(row[{label!r}])"
         if type_name == "TimeEntry":
             computed = _entry_field(name, f, self)
             if computed is not None:
-                return computed
+                return f"{self.bind(computed)}(row, now)"
         relation = RELATIONS.get((type_name, name))
         if relation is None:
             raise Fallback
         target, nullable = relation
         self.use(target)
         target_type = {"team": "Team", "user": "User", "task": "Task"}.get(target, "Category")
-        sub = self.object(target_type, target, f.selection_set)
-        id_label = f"{target}__id"
+        sub = self.object_source(target_type, target, f.selection_set)
+        missing = "None" if nullable else f"{self.bind(_missing)}()"
+        return f"({missing} if row[{target + '__id'!r}] is None else {sub})"
 
-        def related(row: Row, now: datetime) -> Any:
-            if row[id_label] is None:
-                if not nullable:
-                    raise Fallback  # the standard path fails here; let it say how
-                return None
-            return sub(row, now)
 
-        return related
+def _missing() -> None:
+    # A non-null relation without its row: the standard path fails there; let it say how.
+    raise Fallback
 
 
 def _key(f: FieldNode) -> str:
@@ -253,7 +266,7 @@ def _connection(compiler: _Compiler, f: FieldNode) -> RootField:
             needs_total = True
             items.append((key, lambda page: int32(page.total)))
         elif name == "nodes":
-            node = compiler.object("TimeEntry", "entry", sub.selection_set)
+            node = compiler.build_object("TimeEntry", "entry", sub.selection_set)
             items.append((key, _nodes(node)))
         elif name == "edges":
             items.append((key, _edges(compiler, sub)))
@@ -283,7 +296,9 @@ def _edges(compiler: _Compiler, f: FieldNode) -> Callable[[Page], Any]:
                 )
             )
         elif name == "node":
-            items.append((_key(sub), compiler.object("TimeEntry", "entry", sub.selection_set)))
+            items.append(
+                (_key(sub), compiler.build_object("TimeEntry", "entry", sub.selection_set))
+            )
         else:
             raise Fallback
     built = tuple(items)
