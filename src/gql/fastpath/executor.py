@@ -105,7 +105,7 @@ class FastPath:
         if ef is None:
             return root.build(Page([], False, False, 0, ctx.now))
         total = None
-        async with ctx.db.read() as session:
+        async with ctx.db.read_statement() as session:
             rows, has_next = await entry_page_rows(
                 session, filter=ef, first=size, after=cursor, columns=plan.columns
             )
