@@ -76,7 +76,14 @@ def create_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> 
         return create_async_engine(
             full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
-    engine = create_async_engine(full, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    # No reset when a connection goes back to the pool: its Connection has already rolled
+    # back (or committed) on close, and on aiosqlite the second ROLLBACK is one more thread
+    # hand-off per session.
+    engine = create_async_engine(
+        full,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_reset_on_return=None,
+    )
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "connect", _sqlite_connect)
     event.listen(

@@ -9,6 +9,7 @@ import secrets
 import string
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -66,6 +67,15 @@ async def authenticate(session: AsyncSession, *, token: str) -> User | None:
     return user
 
 
+# Built once, the prefix bound per call: every request runs it.
+_TOKEN_MEMBER = (
+    select(AccessToken, User, Membership)
+    .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
+    .outerjoin(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
+    .where(AccessToken.prefix == bindparam("prefix"))
+)
+
+
 async def authenticate_member(
     session: AsyncSession, *, token: str
 ) -> tuple[User, list[Membership]] | None:
@@ -74,14 +84,7 @@ async def authenticate_member(
     if parsed is None:
         return None
     prefix, secret = parsed
-    rows = (
-        await session.exec(
-            select(AccessToken, User, Membership)
-            .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
-            .outerjoin(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
-            .where(AccessToken.prefix == prefix)
-        )
-    ).all()
+    rows = (await session.exec(_TOKEN_MEMBER, params={"prefix": prefix})).all()
     if not rows:
         return None
     stored, user, _ = rows[0]
