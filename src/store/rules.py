@@ -146,9 +146,14 @@ async def billing_defaults(
     user_id: str,
     category_id: str | None,
     explicit_billable: bool | None,
+    categories: Sequence[Category] | None = None,
 ) -> tuple[bool, int]:
-    """(billable, rateSnapshotCents) per the contract: explicit / member / category chain / team."""
-    chain = chain_from(await team_categories(session, team.id), category_id)
+    """(billable, rateSnapshotCents) per the contract: explicit / member / category chain / team.
+
+    ``categories``: the team's, when the caller has just read them (not read twice)."""
+    if categories is None:
+        categories = await team_categories(session, team.id)
+    chain = chain_from(categories, category_id)
     member = await session.get(Membership, (team.id, user_id))
     billable = resolve_billable(explicit_billable, chain, team.default_billable)
     rate = resolve_rate_cents(member.rate_cents if member else None, chain, team.default_rate_cents)
@@ -185,6 +190,7 @@ async def new_entry(
     digest: str,
     now: datetime,
     external_ref: tuple[str, str, str] | None = None,
+    categories: Sequence[Category] | None = None,
 ) -> TimeEntry:
     """A new (running) entry with its billing defaults resolved; the caller adds it.
 
@@ -195,6 +201,7 @@ async def new_entry(
         user_id=user_id,
         category_id=defaults_category,
         explicit_billable=explicit_billable,
+        categories=categories,
     )
     provider, ext_type, ext_id = external_ref or (None, None, None)
     return TimeEntry(
