@@ -266,7 +266,7 @@ async def bench(kind: str, dialect: str, args: argparse.Namespace, binary: str) 
             scripts[name].write_text(LUA % {"token": state["token"], "template": template})
         stamp = str(int(time.time()))
         for name, url in (("api", api_url), ("base", base_url)):
-            wrk(binary, url, scripts[name], 2, args.connections, f"{stamp}-warm")
+            wrk(binary, url, scripts[name], args.warmup, args.connections, f"{stamp}-warm")
         api_rates: list[float] = []
         base_rates: list[float] = []
         for run in range(args.runs):
@@ -327,6 +327,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="seconds of load on each server before timing (fills every pooled connection's "
+        "caches: SQLite's page cache, asyncpg's prepared statements)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
     args = parser.parse_args()
     binary = require_wrk()
