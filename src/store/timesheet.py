@@ -138,9 +138,9 @@ async def check_client_id(
 
 async def resolve_scope(
     session: AsyncSession, *, team: Team, scope: Scope
-) -> tuple[str, str | None, str | None, str | None, list[Category] | None]:
-    """(scope_type, task_id, category_id, defaults category, the team's categories if they
-    were read) for one of task or category."""
+) -> tuple[str, str | None, str | None, str | None, list[Category]]:
+    """(scope_type, task_id, category_id, defaults category, its chain) for one of task or
+    category."""
     if scope.task_id is not None and scope.category_id is not None:
         raise DomainError(
             ErrorCode.VALIDATION, "Give taskId or categoryId, not both.", _f("taskId")
@@ -149,16 +149,16 @@ async def resolve_scope(
         task = await rules.task_of_team(
             session, team_id=team.id, task_id=scope.task_id, field=_f("taskId")
         )
-        categories = await rules.team_categories(session, team.id)
-        chain = rules.chain_from(categories, task.category_id)
+        chain = await rules.category_chain(session, team_id=team.id, category_id=task.category_id)
         rules.check_not_archived(chain, _f("taskId"))
-        return ScopeType.TASK.value, task.id, None, task.category_id, categories
+        return ScopeType.TASK.value, task.id, None, task.category_id, chain
     if scope.category_id is not None:
         category = await rules.category_of_team(
             session, team_id=team.id, category_id=scope.category_id, field=_f("categoryId")
         )
         rules.check_not_archived([category], _f("categoryId"))
-        return ScopeType.CATEGORY.value, None, category.id, category.id, None
+        chain = await rules.category_chain(session, team_id=team.id, category_id=category.id)
+        return ScopeType.CATEGORY.value, None, category.id, category.id, chain
     raise DomainError(ErrorCode.VALIDATION, "Give taskId or categoryId.", _f("taskId"))
 
 
@@ -215,7 +215,7 @@ async def log_entry(
             return stored, True
     _check_enum(data.input_type, InputType, "inputType")
     _check_enum(data.source, Source, "source")
-    scope_type, task_id, category_id, defaults_category, categories = await resolve_scope(
+    scope_type, task_id, category_id, defaults_category, chain = await resolve_scope(
         session, team=team, scope=data.scope
     )
     if data.started_at is not None:
@@ -268,7 +268,7 @@ async def log_entry(
         digest=digest,
         now=now,
         external_ref=(ref.provider, ref.external_type, ref.external_id) if ref else None,
-        categories=categories,
+        chain=chain,
     )
     _set_span(entry, team, started_at, seconds)
     session.add(entry)
