@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -164,6 +165,17 @@ class Database:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
             async with AsyncSession(bind=connection, expire_on_commit=False) as session:
                 yield session
+
+    @contextlib.asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection's own driver connection (aiosqlite or asyncpg), outside any
+        transaction, for a single read that runs on the driver (see store.entry_pages).
+        No Session, no Connection: their set-up cost more than the read."""
+        raw = await self.engine.raw_connection()
+        try:
+            yield raw.driver_connection
+        finally:
+            await greenlet_spawn(raw.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.db import Database
 from store.entries import EntryFilter, page_conditions
 from store.types import UTCDateTime
 
@@ -135,8 +136,6 @@ async def entry_page_rows(
         raise ValueError(f"unknown relations {sorted(unknown)}")
     wanted = tuple(sorted((name, tuple(sorted(names))) for name, names in columns.items()))
     stmt: Select[Any]
-    if after is None and len(filter.team_ids) == 1 and filter == EntryFilter(filter.team_ids):
-        return await _first_team_page(session, wanted, filter.team_ids[0], first)
     if filter == EntryFilter(team_ids=filter.team_ids):
         # The common page (a team's live entries) is one prepared statement per shape;
         # building and hashing a new one per request cost a third of the read.
@@ -224,26 +223,32 @@ def _compiled(wanted: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect)
     )
 
 
-async def _first_team_page(
-    session: AsyncSession, wanted: tuple[tuple[str, tuple[str, ...]], ...], team_id: str, first: int
+def is_first_team_page(filter: EntryFilter, after: tuple[datetime, str] | None) -> bool:
+    """Whether ``first_team_page`` can read this page: one team's live entries, page one."""
+    return after is None and len(filter.team_ids) == 1 and filter == EntryFilter(filter.team_ids)
+
+
+async def first_team_page(
+    db: Database, *, team_id: str, first: int, columns: Mapping[str, Collection[str]]
 ) -> tuple[list[dict[str, Any]], bool]:
-    """The page every dashboard asks for, on the driver connection: one call into
-    aiosqlite (not four thread hand-offs) or asyncpg, and only the conversions the
-    column types need, as SQLAlchemy's own result processing would make them."""
-    connection = await session.connection()
-    plan = _compiled(wanted, connection.dialect)
+    """``entry_page_rows`` of ``EntryFilter([team_id])`` without ``after``: the page every
+    dashboard asks for, run on the driver connection (one call into aiosqlite rather than
+    four thread hand-offs; asyncpg directly), values converted as SQLAlchemy's result
+    processors would. Engine listeners (statement counters, SQL logging) still see it."""
+    unknown = set(columns) - RELATIONS - {"entry"}
+    if unknown:
+        raise ValueError(f"unknown relations {sorted(unknown)}")
+    wanted = tuple(sorted((name, tuple(sorted(names))) for name, names in columns.items()))
+    engine = db.engine.sync_engine
+    plan = _compiled(wanted, engine.dialect)
     values = {**plan.defaults, "team_id": team_id, "limit": first + 1}
     params = [values[name] for name in plan.params]
-    sync = connection.sync_connection
-    assert sync is not None
-    # Statement counters and SQL logging listen here; they still see it.
-    sync.dispatch.before_cursor_execute(sync, None, plan.sql, tuple(params), None, False)
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    if connection.dialect.name == "sqlite":
-        rows: Iterable[Sequence[Any]] = await driver.execute_fetchall(plan.sql, params)
-    else:
-        rows = await driver.fetch(plan.sql, *params)
+    engine.dispatch.before_cursor_execute(None, None, plan.sql, tuple(params), None, False)
+    async with db.driver_connection() as driver:
+        if engine.dialect.name == "sqlite":
+            rows: Iterable[Sequence[Any]] = await driver.execute_fetchall(plan.sql, params)
+        else:
+            rows = await driver.fetch(plan.sql, *params)
     keys, converters = plan.keys, plan.converters
     out = []
     for row in rows:

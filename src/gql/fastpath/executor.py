@@ -18,7 +18,7 @@ from gql.fastpath.fields import Fallback
 from gql.types.entry import TimeEntryFilter, store_filter
 from gql.types.pagination import check_first, decode_entry_cursor
 from store import entries
-from store.entry_pages import entry_page_rows
+from store.entry_pages import entry_page_rows, first_team_page, is_first_team_page
 
 log = logging.getLogger("punchclock.fastpath")
 
@@ -109,10 +109,16 @@ class FastPath:
         if ef is None:
             return root.build(Page([], False, False, 0, ctx.now))
         total = None
-        async with ctx.db.read_statement() as session:
-            rows, has_next = await entry_page_rows(
-                session, filter=ef, first=size, after=cursor, columns=plan.columns
+        if is_first_team_page(ef, cursor):
+            rows, has_next = await first_team_page(
+                ctx.db, team_id=ef.team_ids[0], first=size, columns=plan.columns
             )
-            if root.needs_total:
+        else:
+            async with ctx.db.read_statement() as session:
+                rows, has_next = await entry_page_rows(
+                    session, filter=ef, first=size, after=cursor, columns=plan.columns
+                )
+        if root.needs_total:
+            async with ctx.db.read_statement() as session:
                 total = await entries.count_entries(session, filter=ef)
         return root.build(Page(rows, has_next, after is not None, total, ctx.now))
