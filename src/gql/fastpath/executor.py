@@ -89,7 +89,7 @@ class FastPath:
         self, plan: Plan, root: RootField, ctx: Context, variables: VariableValues
     ) -> dict[str, Any]:
         raw = get_argument_values(self._field, root.node, variables)
-        if raw["filter"].keys() == {"teamId"}:
+        if all(value is None for key, value in raw["filter"].items() if key != "teamId"):
             # The usual filter; Strawberry's generic conversion costs more than the page.
             kwargs = {**raw, "filter": TimeEntryFilter(team_id=raw["filter"]["teamId"])}
         else:
