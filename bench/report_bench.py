@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import random
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,35 +37,28 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.seeding import (
+    TEAM_ENTRIES,
+    ZONE,
+    drop_pg_database,
+    entry_rows,
+    recreate_pg_database,
+    seed_postgres,
+    seed_sqlite,
+    setup_teams,
+)
+
 from gql.app import create_app
 from gql.settings import Settings
-from store import accounts, tokens
 from store.db import Database
-from store.ids import new_id
 from store.migrate import upgrade
-from store.models import Category, Role, Task
 from store.reports import SQLITE_BUCKET_FUNCTION, local_bucket
 from store.timeutil import utcnow
 
-TEAM_ENTRIES = 100_000
-MEMBERS = 20
-TASKS = 10
-ZONE = "Europe/Berlin"
-YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
-YEAR_SECONDS = 365 * 86400
-PG_ADMIN = os.environ.get(
-    "PUNCHCLOCK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 PG_NAME = "punchclock_bench"
 SUMS = "totalSeconds roundedSeconds totalCents entryCount runningCount"
 QUERY = f"""query($t: ID!) {{ timeReport(filter: {{teamId: $t}}, groupBy: [USER, WEEK]) {{
   buckets {{ user {{ nickname }} week {SUMS} }} totals {{ {SUMS} }} }} }}"""
-COLUMNS = (
-    "id team_id user_id scope_type task_id category_id started_at stopped_at duration_seconds "
-    "work_date billable rate_snapshot_cents status input_type source deleted_at created_at "
-    "updated_at version"
-).split()
-
 # The same report by hand: NEAREST 15-minute rounding (the team's) inlined, half-up cents.
 PG_SQL = """
 SELECT u.nickname, g.week, g.seconds, g.rounded, g.cents, g.entries, g.running
@@ -117,144 +107,6 @@ ORDER BY g.user_id, g.week
 """
 
 
-def pg_dsn(database: str) -> str:
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    return f"{base}/{database}"
-
-
-async def setup_teams(db: Database, teams: int) -> tuple[list[dict[str, Any]], str]:
-    """``teams`` teams of MEMBERS members, a category and TASKS tasks each; the token of the
-    first team's owner."""
-    out: list[dict[str, Any]] = []
-    token = ""
-    async with db.write() as s:
-        for t in range(teams):
-            users = [
-                await accounts.create_user(
-                    s, nickname=f"User {t}-{u}", email=f"u{t}-{u}@bench.test"
-                )
-                for u in range(MEMBERS)
-            ]
-            team = await accounts.create_team(
-                s,
-                name=f"Team {t}",
-                owner_id=users[0].id,
-                time_zone=ZONE,
-                rounding="NEAREST",
-                rounding_minutes=15,
-            )
-            for user in users[1:]:
-                await accounts.add_member(s, team_id=team.id, user_id=user.id, role=Role.MEMBER)
-            category = Category(id=new_id(), team_id=team.id, key="work", title="Work")
-            s.add(category)
-            await s.flush()
-            tasks = [
-                Task(id=new_id(), team_id=team.id, category_id=category.id, key=f"T-{k}", title="t")
-                for k in range(TASKS)
-            ]
-            s.add_all(tasks)
-            if t == 0:
-                token = await tokens.create_token(s, user_id=users[0].id, name="bench")
-            out.append(
-                {
-                    "id": team.id,
-                    "users": [u.id for u in users],
-                    "tasks": [x.id for x in tasks],
-                    "category": category.id,
-                }
-            )
-        await s.commit()
-    return out, token
-
-
-def entry_rows(teams: list[dict[str, Any]], total: int) -> Iterator[tuple[Any, ...]]:
-    """``total`` entries, each team's share spread over 2025; interleaved in time."""
-    rng = random.Random(20251123)
-    per_team = [TEAM_ENTRIES] * (total // TEAM_ENTRIES)
-    if total % TEAM_ENTRIES:
-        per_team.append(total % TEAM_ENTRIES)
-    # Interleave: each row goes to a team in proportion, starting times in order.
-    owners = [t for t, n in enumerate(per_team) for _ in range(n)]
-    rng.shuffle(owners)
-    step = YEAR_SECONDS / max(1, len(owners))
-    now = utcnow()
-    running: set[str] = set()
-    for i, t in enumerate(owners):
-        team = teams[t]
-        user = rng.choice(team["users"])
-        started = YEAR_START + timedelta(seconds=int(i * step) + rng.randrange(0, 3600))
-        seconds: int | None = rng.randrange(300, 4 * 3600)
-        if t == 0 and user not in running and i > len(owners) - 5000:
-            running.add(user)
-            seconds = None
-        by_task = rng.random() < 0.8
-        yield (
-            new_id(),
-            team["id"],
-            user,
-            "TASK" if by_task else "CATEGORY",
-            rng.choice(team["tasks"]) if by_task else None,
-            None if by_task else team["category"],
-            started,
-            None if seconds is None else started + timedelta(seconds=seconds),
-            seconds,
-            started.date(),
-            rng.random() < 0.7,
-            rng.choice((0, 6000, 9000, 12000, 15000)),
-            rng.choice(("DRAFT", "SUBMITTED", "APPROVED")),
-            rng.choice(("MANUAL", "REALTIME")),
-            "API",
-            now if rng.random() < 0.01 else None,
-            now,
-            now,
-            1,
-        )
-
-
-def sqlite_value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, bool):
-        return int(v)
-    return v
-
-
-def seed_sqlite(path: Path, rows: Iterator[tuple[Any, ...]]) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    sql = (
-        f"INSERT INTO time_entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-    )
-    batch: list[tuple[Any, ...]] = []
-    for row in rows:
-        batch.append(tuple(sqlite_value(v) for v in row))
-        if len(batch) == 50_000:
-            conn.executemany(sql, batch)
-            batch.clear()
-    conn.executemany(sql, batch)
-    conn.commit()
-    conn.execute("ANALYZE")
-    conn.close()
-
-
-async def seed_postgres(rows: Iterator[tuple[Any, ...]]) -> None:
-    conn = await asyncpg.connect(pg_dsn(PG_NAME))
-    try:
-        batch: list[tuple[Any, ...]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == 100_000:
-                await conn.copy_records_to_table("time_entries", records=batch, columns=COLUMNS)
-                batch.clear()
-        await conn.copy_records_to_table("time_entries", records=batch, columns=COLUMNS)
-        await conn.execute("VACUUM ANALYZE time_entries")
-    finally:
-        await conn.close()
-
-
 async def clock(run: Callable[[], Awaitable[list[tuple[Any, ...]]]], into: list[float]) -> Any:
     began = time.perf_counter()
     result = await run()
@@ -280,11 +132,7 @@ async def main() -> None:
         path = workdir / "bench.db"
         url = f"sqlite:///{path}"
     else:
-        admin = await asyncpg.connect(PG_ADMIN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{PG_NAME}"')
-        await admin.close()
-        url = pg_dsn(PG_NAME)
+        url = await recreate_pg_database(PG_NAME)
     try:
         await upgrade(url)
         db = Database(url)
@@ -297,7 +145,7 @@ async def main() -> None:
         if args.dialect == "sqlite":
             seed_sqlite(path, rows)
         else:
-            await seed_postgres(rows)
+            await seed_postgres(url, rows)
         seeded = time.perf_counter() - began
         print(f"seeded {args.entries:,} entries in {seeded:.1f} s ({args.dialect})")
 
@@ -373,9 +221,7 @@ async def main() -> None:
         if args.keep:
             print(f"kept: {url}")
         elif args.dialect == "postgresql":
-            admin = await asyncpg.connect(PG_ADMIN)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-            await admin.close()
+            await drop_pg_database(PG_NAME)
         if workdir is not None and not args.keep:
             for p in workdir.iterdir():
                 p.unlink()

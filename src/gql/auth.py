@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from store import directory, tokens
+from store import tokens
 from store.db import Database
 from store.models import Membership, User
 
@@ -25,11 +25,11 @@ async def authenticate(
     """The token's user and their memberships by team id, or None."""
     if token is None or tokens.parse_token(token) is None:
         return None
-    async with db.read() as session:
-        user = await tokens.authenticate(session, token=token)
-        if user is None:
-            return None
-        members = await directory.memberships_of_user(session, user_id=user.id)
+    async with db.read_statement() as session:
+        found = await tokens.authenticate_member(session, token=token)
+    if found is None:
+        return None
+    user, members = found
     return user, {m.team_id: m for m in members}
 
 

@@ -31,13 +31,13 @@ class _FindNul(Visitor):
         return None
 
 
-def _has_nul(value: object) -> bool:
+def has_nul(value: object) -> bool:
     if isinstance(value, str):
         return NUL in value
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(has_nul(v) for v in value)
     return False
 
 
@@ -57,7 +57,7 @@ class RefuseNulCharacters(SchemaExtension):
                     nodes=[finder.found],
                     extensions={"code": TopLevelCode.GRAPHQL_VALIDATION_FAILED.value},
                 )
-            elif _has_nul(context.variables):
+            elif has_nul(context.variables):
                 error = GraphQLError(
                     "Variables may not contain the NUL character (U+0000).",
                     extensions={"code": TopLevelCode.BAD_USER_INPUT.value},

@@ -27,36 +27,47 @@ def _operation(execution_context: Any) -> tuple[str | None, str]:
     return name, operation.operation.value
 
 
+def record_operation(
+    context: Any, name: str | None, kind: str, seconds: float, errors: Any
+) -> None:
+    """Count the operation and its errors, time it, and log it when slow."""
+    services: Any = getattr(context, "services", None)
+    metrics = getattr(services, "metrics", None)
+    if metrics is None:
+        return
+    label = metrics.label(name)
+    metrics.operations.labels(label, kind).inc()
+    for error in errors or ():
+        code = (error.extensions or {}).get("code") or "UNKNOWN"
+        metrics.errors.labels(str(code)).inc()
+    if kind == OperationType.SUBSCRIPTION.value:
+        return  # lives as long as the client listens: no latency to speak of
+    metrics.latency.labels(label).observe(seconds)
+    threshold = services.settings.slow_operation_ms
+    if threshold and seconds * 1000 >= threshold:
+        log.warning(
+            "slow operation %s took %d ms",
+            name or "(anonymous)",
+            seconds * 1000,
+            extra={
+                "operation": name,
+                "operation_type": kind,
+                "duration_ms": round(seconds * 1000, 1),
+                "cost": getattr(context, "cost", None),
+            },
+        )
+
+
 class OperationObserver(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
         execution_context = self.execution_context
-        services: Any = getattr(execution_context.context, "services", None)
-        metrics = getattr(services, "metrics", None)
-        if metrics is None:
-            return
         name, kind = _operation(execution_context)
-        label = metrics.label(name)
-        metrics.operations.labels(label, kind).inc()
-        result = execution_context.result
-        for error in getattr(result, "errors", None) or ():
-            code = (error.extensions or {}).get("code") or "UNKNOWN"
-            metrics.errors.labels(str(code)).inc()
-        if kind == OperationType.SUBSCRIPTION.value:
-            return  # lives as long as the client listens: no latency to speak of
-        seconds = time.perf_counter() - started
-        metrics.latency.labels(label).observe(seconds)
-        threshold = services.settings.slow_operation_ms
-        if threshold and seconds * 1000 >= threshold:
-            log.warning(
-                "slow operation %s took %d ms",
-                name or "(anonymous)",
-                seconds * 1000,
-                extra={
-                    "operation": name,
-                    "operation_type": kind,
-                    "duration_ms": round(seconds * 1000, 1),
-                    "cost": getattr(execution_context.context, "cost", None),
-                },
-            )
+        record_operation(
+            execution_context.context,
+            name,
+            kind,
+            time.perf_counter() - started,
+            getattr(execution_context.result, "errors", None),
+        )

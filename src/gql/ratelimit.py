@@ -52,6 +52,13 @@ class LeakyBucket:
         self._levels[key] = (level + cost, now)
         return Verdict(True, int(self.capacity - level - cost), 0)
 
+    def refund(self, key: str, cost: int) -> None:
+        """Give back a charge for work that was handed to another path, which charges it
+        again (the compiled read path falling back to standard execution)."""
+        now = self._clock()
+        if key in self._levels:
+            self._levels[key] = (max(0.0, self._level(key, now) - cost), now)
+
     def _sweep(self, now: float) -> None:
         """Forget buckets that have leaked empty (they would start at zero anyway)."""
         self._levels = {

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Seconds SIGTERM waits for in-flight requests."
     )
 
+    # The compiled read path (gql.fastpath).
+    fast_path: bool = Field(
+        default=True,
+        description="Answer plannable queries (pages of time entries) through the compiled "
+        "read path; off: every query executes field by field.",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -24,6 +24,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
 from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
+from gql.fastpath import FastPath
 from gql.loaders import Loaders
 from gql.services import Services
 from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
@@ -73,6 +74,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services.schema, **kwargs)
         self.services = services
+        self.fast_path = FastPath(services.schema) if services.settings.fast_path else None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services = self.services
@@ -136,6 +138,13 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
             )
             return ExecutionResult(data=None, errors=[error])
+        # The compiled read path (gql.fastpath); None: standard execution answers.
+        if self.fast_path is not None:
+            fast = await self.fast_path.execute(
+                context, data.query, data.variables, data.operation_name
+            )
+            if fast is not None:
+                return fast
         try:
             return await super().execute_single(*args, **kwargs)
         except HTTPException as exc:

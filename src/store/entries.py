@@ -75,9 +75,10 @@ def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
     return c
 
 
-def _page_stmt(
-    f: EntryFilter, *, first: int, after: tuple[datetime, str] | None
-) -> SelectOfScalar[TimeEntry]:
+def page_conditions(
+    f: EntryFilter, *, after: tuple[datetime, str] | None
+) -> list[ColumnElement[bool]]:
+    """The filter and, after a cursor, the keyset condition of a page."""
     conditions = entry_conditions(f)
     if after is not None:
         at, entry_id = after
@@ -87,9 +88,15 @@ def _page_stmt(
                 and_(col(TimeEntry.started_at) == at, col(TimeEntry.id) < entry_id),
             )
         )
+    return conditions
+
+
+def _page_stmt(
+    f: EntryFilter, *, first: int, after: tuple[datetime, str] | None
+) -> SelectOfScalar[TimeEntry]:
     return (
         select(TimeEntry)
-        .where(and_(*conditions))
+        .where(and_(*page_conditions(f, after=after)))
         .order_by(col(TimeEntry.started_at).desc(), col(TimeEntry.id).desc())
         .limit(first + 1)
     )

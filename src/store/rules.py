@@ -71,6 +71,24 @@ def chain_from(categories: Sequence[Category], category_id: str | None) -> list[
     return chain
 
 
+async def category_chain(
+    session: AsyncSession, *, team_id: str, category_id: str | None
+) -> list[Category]:
+    """``chain_from(team_categories(...), category_id)`` without reading the whole team:
+    one primary-key look-up per level (the session's identity map answers repeats)."""
+    chain: list[Category] = []
+    seen: set[str] = set()
+    current = category_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        category = await session.get(Category, current)
+        if category is None or category.team_id != team_id:
+            break
+        chain.append(category)
+        current = category.parent_id
+    return chain
+
+
 async def task_of_team(session: AsyncSession, *, team_id: str, task_id: str, field: Field) -> Task:
     task = await session.get(Task, task_id)
     if task is None or task.team_id != team_id:
@@ -146,9 +164,13 @@ async def billing_defaults(
     user_id: str,
     category_id: str | None,
     explicit_billable: bool | None,
+    chain: Sequence[Category] | None = None,
 ) -> tuple[bool, int]:
-    """(billable, rateSnapshotCents) per the contract: explicit / member / category chain / team."""
-    chain = chain_from(await team_categories(session, team.id), category_id)
+    """(billable, rateSnapshotCents) per the contract: explicit / member / category chain / team.
+
+    ``chain``: the category's chain, when the caller has just read it (not read twice)."""
+    if chain is None:
+        chain = await category_chain(session, team_id=team.id, category_id=category_id)
     member = await session.get(Membership, (team.id, user_id))
     billable = resolve_billable(explicit_billable, chain, team.default_billable)
     rate = resolve_rate_cents(member.rate_cents if member else None, chain, team.default_rate_cents)
@@ -185,6 +207,7 @@ async def new_entry(
     digest: str,
     now: datetime,
     external_ref: tuple[str, str, str] | None = None,
+    chain: Sequence[Category] | None = None,
 ) -> TimeEntry:
     """A new (running) entry with its billing defaults resolved; the caller adds it.
 
@@ -195,6 +218,7 @@ async def new_entry(
         user_id=user_id,
         category_id=defaults_category,
         explicit_billable=explicit_billable,
+        chain=chain,
     )
     provider, ext_type, ext_id = external_ref or (None, None, None)
     return TimeEntry(

@@ -15,6 +15,7 @@ from store.errors import DomainError, DomainErrors, ErrorCode
 from store.events import EventKind, EventLog
 from store.ids import is_ulid, new_id
 from store.models import (
+    Category,
     Comment,
     EntryStatus,
     InputType,
@@ -137,8 +138,9 @@ async def check_client_id(
 
 async def resolve_scope(
     session: AsyncSession, *, team: Team, scope: Scope
-) -> tuple[str, str | None, str | None, str | None]:
-    """(scope_type, task_id, category_id, defaults category) for one of task or category."""
+) -> tuple[str, str | None, str | None, str | None, list[Category]]:
+    """(scope_type, task_id, category_id, defaults category, its chain) for one of task or
+    category."""
     if scope.task_id is not None and scope.category_id is not None:
         raise DomainError(
             ErrorCode.VALIDATION, "Give taskId or categoryId, not both.", _f("taskId")
@@ -147,15 +149,16 @@ async def resolve_scope(
         task = await rules.task_of_team(
             session, team_id=team.id, task_id=scope.task_id, field=_f("taskId")
         )
-        chain = rules.chain_from(await rules.team_categories(session, team.id), task.category_id)
+        chain = await rules.category_chain(session, team_id=team.id, category_id=task.category_id)
         rules.check_not_archived(chain, _f("taskId"))
-        return ScopeType.TASK.value, task.id, None, task.category_id
+        return ScopeType.TASK.value, task.id, None, task.category_id, chain
     if scope.category_id is not None:
         category = await rules.category_of_team(
             session, team_id=team.id, category_id=scope.category_id, field=_f("categoryId")
         )
         rules.check_not_archived([category], _f("categoryId"))
-        return ScopeType.CATEGORY.value, None, category.id, category.id
+        chain = await rules.category_chain(session, team_id=team.id, category_id=category.id)
+        return ScopeType.CATEGORY.value, None, category.id, category.id, chain
     raise DomainError(ErrorCode.VALIDATION, "Give taskId or categoryId.", _f("taskId"))
 
 
@@ -212,7 +215,7 @@ async def log_entry(
             return stored, True
     _check_enum(data.input_type, InputType, "inputType")
     _check_enum(data.source, Source, "source")
-    scope_type, task_id, category_id, defaults_category = await resolve_scope(
+    scope_type, task_id, category_id, defaults_category, chain = await resolve_scope(
         session, team=team, scope=data.scope
     )
     if data.started_at is not None:
@@ -265,6 +268,7 @@ async def log_entry(
         digest=digest,
         now=now,
         external_ref=(ref.provider, ref.external_type, ref.external_id) if ref else None,
+        chain=chain,
     )
     _set_span(entry, team, started_at, seconds)
     session.add(entry)
@@ -346,7 +350,7 @@ async def update_entry(
     if changes.scope is not None and (
         changes.scope.task_id is not None or changes.scope.category_id is not None
     ):
-        entry.scope_type, entry.task_id, entry.category_id, _ = await resolve_scope(
+        entry.scope_type, entry.task_id, entry.category_id, *_ = await resolve_scope(
             session, team=team, scope=changes.scope
         )
     running = entry.stopped_at is None

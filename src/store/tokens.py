@@ -9,11 +9,12 @@ import secrets
 import string
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.ids import new_id
-from store.models import AccessToken, User
+from store.models import AccessToken, Membership, User
 
 _ALPHABET = string.ascii_letters + string.digits
 _TOKEN_RE = re.compile(r"^pc_([A-Za-z0-9]{12})_([A-Za-z0-9]{32})$")
@@ -64,6 +65,32 @@ async def authenticate(session: AsyncSession, *, token: str) -> User | None:
     if not hmac.compare_digest(stored.secret_hash, _hash(secret)) or stored.revoked_at is not None:
         return None
     return user
+
+
+# Built once, the prefix bound per call: every request runs it.
+_TOKEN_MEMBER = (
+    select(AccessToken, User, Membership)
+    .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
+    .outerjoin(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
+    .where(AccessToken.prefix == bindparam("prefix"))
+)
+
+
+async def authenticate_member(
+    session: AsyncSession, *, token: str
+) -> tuple[User, list[Membership]] | None:
+    """``authenticate`` and the user's memberships, in one statement (every request runs it)."""
+    parsed = parse_token(token)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    rows = (await session.exec(_TOKEN_MEMBER, params={"prefix": prefix})).all()
+    if not rows:
+        return None
+    stored, user, _ = rows[0]
+    if not hmac.compare_digest(stored.secret_hash, _hash(secret)) or stored.revoked_at is not None:
+        return None
+    return user, [m for _, _, m in rows if m is not None]
 
 
 async def revoke_token(session: AsyncSession, *, prefix: str, at: datetime) -> bool:

@@ -70,3 +70,52 @@ async def test_nested_page_statement_count_does_not_grow(db: Database, database_
     assert small == large
     assert large <= 20
     await database.dispose()
+
+
+FAST = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, first: $first) {
+  totalCount nodes { id startedAt stoppedAt durationSeconds amountCents billable description
+  user { id nickname } team { id name } task { id title category { id title } }
+  category { id title } } } }"""
+
+
+async def test_fast_path_page_is_three_statements_whatever_its_size(
+    db: Database, database_url: str
+) -> None:
+    """The compiled path: the token check, the page joined to its relations, the count."""
+    world = await make_team(db, "Acme", prefix="a")
+    await add_entries(
+        db, team_id=world.id, user_id=world.member.id, task_id=world.tasks["T-1"], count=60
+    )
+    await add_entries(
+        db, team_id=world.id, user_id=world.admin.id, category_id=world.categories["dev"], count=60
+    )
+    app = create_app(Settings(database_url=database_url))
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            statements.append(statement)
+
+    database = app.state.services.db
+    for engine in {id(e): e for e in (database.engine, database.write_engine)}.values():
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+
+    async def run(first: int) -> int:
+        statements.clear()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:
+            r = await c.post(
+                "/graphql",
+                json={"query": FAST, "variables": {"f": {"teamId": world.id}, "first": first}},
+                headers={"authorization": f"Bearer {world.member.token}"},
+            )
+        body = r.json()
+        assert body.get("errors") is None, body
+        assert len(body["data"]["timeEntries"]["nodes"]) == first
+        return len(statements)
+
+    counts = [await run(first) for first in (1, 5, 100)]
+    print(f"fast path SQL statements for pages of 1, 5, 100: {counts}")
+    assert counts == [3, 3, 3]
+    await database.dispose()

@@ -109,8 +109,15 @@ async def run_mutation(
                 now = utcnow()
                 record = None
                 if key is not None:
-                    found = await idempotency.find(
-                        session, user_id=user_id, mutation=name, key=key, now=now
+                    # Keys are nearly always new: claim first, and look the record up only
+                    # when a retry follows a conflict on the claim (a repeat, or an expired
+                    # record that find() clears).
+                    found = (
+                        await idempotency.find(
+                            session, user_id=user_id, mutation=name, key=key, now=now
+                        )
+                        if attempt > 0
+                        else None
                     )
                     if found is not None:
                         if found.request_hash != digest:
