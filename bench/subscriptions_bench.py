@@ -188,17 +188,24 @@ async def main() -> None:
                 await asyncio.sleep(0.5)
                 print(f"round {round_ + 1}/{args.rounds}", file=sys.stderr, end="\r")
         await asyncio.sleep(3)
-        delays = [
-            (at - sent[key]) * 1000
-            for sub in subscribers
-            for key, at in sub.arrivals()
-            if key in sent
-        ]
+        by_event: dict[str, list[float]] = {key: [] for key in sent}
+        for sub in subscribers:
+            for key, at in sub.arrivals():
+                if key in by_event:
+                    by_event[key].append((at - sent[key]) * 1000)
+        delays = [d for ds in by_event.values() for d in ds]
         expected = len(sent) * args.subscribers
         for sub in subscribers:
             if sub.transport is not None:
                 sub.transport.close()
     delays.sort()
+    # Per event, in the order they were sent: a slow event shows as a whole row.
+    for n, (key, ds) in enumerate(sorted(by_event.items(), key=lambda kv: sent[kv[0]])):
+        ds.sort()
+        print(
+            f"event {n + 1:>3} {key.split(':')[0]:<7} first {ds[0]:6.1f}  "
+            f"median {ds[len(ds) // 2]:6.1f}  last {ds[-1]:6.1f} ms"
+        )
     p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))]  # noqa: E731
     print(
         f"subscribers: {args.subscribers}, events: {len(sent)}, "
