@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gql import logs, shutdown
+from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.metrics import Metrics
 from gql.pubsub import EventBus
@@ -146,14 +146,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.events.start()
         purger = asyncio.create_task(purge_idempotency_records(db))
         shutdown.register(services)
+        unfreezer: asyncio.Task[None] | None = None
+        if settings.gc_freeze:
+            gcpolicy.install()
+            unfreezer = asyncio.create_task(gcpolicy.unfreeze_every(settings.gc_unfreeze_seconds))
         try:
             yield
         finally:
             shutdown.unregister(services)
             purger.cancel()
+            if unfreezer is not None:
+                unfreezer.cancel()
+                gcpolicy.release()
             await services.events.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            if unfreezer is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await unfreezer
             await db.dispose()
 
     app = Starlette(

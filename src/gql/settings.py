@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     shutdown_timeout: int = Field(
         default=10, ge=1, description="Seconds SIGTERM waits for in-flight requests."
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="Freeze the survivors of each full garbage collection (short GC pauses "
+        "with thousands of open WebSockets).",
+    )
+    gc_unfreeze_seconds: float = Field(
+        default=900, gt=0, description="Hand frozen objects back to the collector this often."
+    )
 
     # The compiled read path (gql.fastpath).
     fast_path: bool = Field(
