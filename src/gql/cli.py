@@ -203,6 +203,29 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    # The whole token, or its public part `pc_<prefix12>` (what logs and people may hold).
+    given = args.token.strip()
+    parsed = tokens.parse_token(given)
+    prefix = parsed[0] if parsed else given.removeprefix("pc_")
+    if not (len(prefix) == 12 and prefix.isascii() and prefix.isalnum()):
+        raise CommandError(
+            "Not a token: give the whole token or its first part, pc_<12 characters>."
+        )
+
+    async def work(db: Database) -> bool:
+        async with db.write() as session:
+            revoked = await tokens.revoke_token(session, prefix=prefix, at=utcnow())
+            await session.commit()
+            return revoked
+
+    if not _run(_settings(args).database_url, work):
+        raise CommandError(f"No active token pc_{prefix}: unknown, or revoked already.")
+    # HTTP refuses it from the next request; open WebSockets close within 5 seconds.
+    print(f"Revoked pc_{prefix}.")
+    return 0
+
+
 def cmd_export_schema(_args: argparse.Namespace) -> int:
     from gql.schema import export_sdl
 
@@ -330,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_token.add_argument("--email", required=True, help="e-mail of the token's user")
     create_token.add_argument("--name", default="", help="a label for the token, e.g. laptop")
+    revoke_token = _add_command(
+        token_commands,
+        "revoke",
+        "Revoke an access token: HTTP refuses it at once, open WebSockets close within 5 s.",
+        cmd_token_revoke,
+    )
+    revoke_token.add_argument("token", help="the whole token, or its first part pc_<12 characters>")
 
     _add_command(
         commands,

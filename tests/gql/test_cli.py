@@ -365,3 +365,27 @@ def test_serve_migrates_seeds_and_starts_uvicorn(
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--workers", "0"])
     assert exited.value.code == 2
+
+
+def test_token_revoke(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    db = ("--database-url", database_url)
+    assert run(capsys, "user", "create", "--nickname", "Ida", "--email", "ida@x.test", *db)[0] == 0
+    kept = run(capsys, "token", "create", "--email", "ida@x.test", *db)[1].strip()
+    gone = run(capsys, "token", "create", "--email", "ida@x.test", *db)[1].strip()
+    public = gone[: len("pc_") + 12]  # what a log line or a person may hold
+    code, out, err = run(capsys, "token", "revoke", public, *db)
+    assert (code, out, err) == (0, f"Revoked {public}.\n", "")
+
+    async def check(session: Any) -> None:
+        assert await tokens.authenticate(session, token=gone) is None
+        assert await tokens.authenticate(session, token=kept) is not None
+
+    on(database_url, check)
+    for argv, says in (
+        ((gone,), "revoked already"),  # the whole token works too, once
+        (("pc_short",), "Not a token"),
+        (("pc_" + "Z" * 12,), "No active token"),
+    ):
+        code, out, err = run(capsys, "token", "revoke", *argv, *db)
+        assert code == 2 and out == "" and err.count("\n") == 1 and says in err, err
+        assert kept not in err
