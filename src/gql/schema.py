@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from gql.admission import LimitedParserCache, LimitedValidationCache, OperationGuard
 from gql.errors import MaskInternalErrors
@@ -14,10 +18,30 @@ from gql.queries import Query
 from gql.scalars import SCALAR_MAP
 from gql.subscriptions import Subscription
 
+log = logging.getLogger("punchclock.operations")
+
+
+class PunchclockSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry logs every error at ERROR with a traceback, a client's typo too.
+        What the client caused (syntax, validation, variables, coded refusals) gets a
+        debug line; unexpected failures are still logged in full (and once more where
+        MaskInternalErrors masks them, with the request id)."""
+        unexpected = []
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, GraphQLError):
+                log.debug("refused: %s", error.message)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
+
 
 def build_schema(*, max_batch: int | None = None) -> strawberry.Schema:
     """The schema; ``max_batch`` turns on batching (a JSON array of operations)."""
-    return strawberry.Schema(
+    return PunchclockSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 from starlette.requests import Request
@@ -192,3 +194,32 @@ async def test_batching_is_off_unless_enabled(db: Database, make_client: object)
     ]
     response = await enabled.post("/graphql", json=batch * 2, headers=auth)
     assert response.status_code == 400
+
+
+async def test_client_mistakes_are_not_logged_as_errors(
+    db: Database,
+    app_client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    headers = {"authorization": f"Bearer {world.member.token}"}
+    mistakes = [
+        {"query": "{ teams { id "},  # syntax
+        {"query": "{ teams { nope } }"},  # validation
+        {"query": "query($t: ID!) { team(id: $t) { id } }", "variables": {"t": 5.5}},  # variables
+        {"query": '{ timeEntries(filter: {teamId: "x"}, first: 1000) { totalCount } }'},  # limit
+    ]
+    caplog.set_level(logging.DEBUG)
+    for body in mistakes:
+        answer = (await app_client.post("/graphql", json=body, headers=headers)).json()
+        assert answer["errors"][0]["extensions"]["code"] != "INTERNAL", answer
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    async def broken(*_: object, **__: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("store.directory.teams_by_ids", broken)
+    await app_client.post("/graphql", json={"query": "{ teams { id } }"}, headers=headers)
+    crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert crashes and all(r.exc_info or "boom" in r.getMessage() for r in crashes)
