@@ -6,8 +6,14 @@ it fails them, so CI never passes by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,3 +41,30 @@ def require(url: str, what: str) -> None:
     if IN_CI:
         pytest.fail(message + "; CI=true, so this fails instead of skipping")
     pytest.skip(message)
+
+
+@contextmanager
+def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A redis-server of the test's own, to stop and start at will (the shared one is
+    never touched)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +16,7 @@ from tests.e2e.server import free_port, running_server
 from tests.e2e.wsclient import GraphQLWS
 from tests.factories import make_team
 from tests.gql.mutation_helpers import COMMENT, LOG, START, STOP
-from tests.services import IN_CI, POSTGRES_URL, REDIS_URL, require
+from tests.services import POSTGRES_URL, REDIS_URL, private_redis, require
 
 pytestmark = pytest.mark.e2e
 
@@ -182,39 +179,12 @@ async def test_websocket_origins_are_checked(db: Database, database_url: str) ->
         await ws.close()
 
 
-@contextlib.contextmanager
-def own_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                import socket
-
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.mark.parametrize("dialect", ["sqlite"])
 async def test_delivery_resumes_after_a_redis_restart(db: Database, database_url: str) -> None:
     world = await make_team(db, "Acme", prefix="a")
     port = free_port()
     env = {"PUNCHCLOCK_BROADCAST_URL": f"redis://127.0.0.1:{port}/0"}
-    with own_redis(port) as first, running_server(database_url, env=env) as base:
+    with private_redis(port) as first, running_server(database_url, env=env) as base:
         ws = await GraphQLWS.open(base, world.owner.token)
         await ws.acked()
         await ws.subscribe(EVENTS, {"team": world.id})
@@ -234,7 +204,7 @@ async def test_delivery_resumes_after_a_redis_restart(db: Database, database_url
         # During the outage a mutation still succeeds and is committed.
         stopped = await call(base, STOP, {}, world.member.token)
         assert stopped["timeEntry"]["running"] is False
-        with own_redis(port):
+        with private_redis(port):
             # The dashboard is told the current list again once the backend is back.
             resent = await dash.next_data(timeout=15)
             assert resent["runningTimers"] == []

@@ -40,36 +40,13 @@ async def test_nested_page_statement_count_does_not_grow(db: Database, database_
             await s.commit()
 
     app = create_app(Settings(database_url=database_url))
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    database = app.state.services.db
-    engines = {id(e): e for e in (database.engine, database.write_engine)}.values()
-    for engine in engines:
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
-
-    async def run(first: int) -> int:
-        statements.clear()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as c:
-            r = await c.post(
-                "/graphql",
-                json={"query": NESTED, "variables": {"f": {"teamId": world.id}, "first": first}},
-                headers={"authorization": f"Bearer {world.member.token}"},
-            )
-        body = r.json()
-        assert body.get("errors") is None, body
-        assert len(body["data"]["timeEntries"]["nodes"]) == first
-        return len(statements)
-
-    small, large = await run(5), await run(100)
+    statements = _count_statements(app, transactions=True)
+    small = await _statements_for_page(app, NESTED, world, 5, statements)
+    large = await _statements_for_page(app, NESTED, world, 100, statements)
     print(f"SQL statements: page of 5 -> {small}, page of 100 -> {large}")
     assert small == large
     assert large <= 20
-    await database.dispose()
+    await app.state.services.db.dispose()
 
 
 FAST = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, first: $first) {
@@ -90,32 +67,41 @@ async def test_fast_path_page_is_three_statements_whatever_its_size(
         db, team_id=world.id, user_id=world.admin.id, category_id=world.categories["dev"], count=60
     )
     app = create_app(Settings(database_url=database_url))
+    statements = _count_statements(app, transactions=False)
+    counts = [
+        await _statements_for_page(app, FAST, world, first, statements) for first in (1, 5, 100)
+    ]
+    print(f"fast path SQL statements for pages of 1, 5, 100: {counts}")
+    assert counts == [3, 3, 3]
+    await app.state.services.db.dispose()
+
+
+def _count_statements(app: Any, *, transactions: bool) -> list[str]:
+    """Every statement the app's engines send from now on (BEGIN/COMMIT/ROLLBACK too, or not)."""
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+        if transactions or statement.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
             statements.append(statement)
 
     database = app.state.services.db
     for engine in {id(e): e for e in (database.engine, database.write_engine)}.values():
         event.listen(engine.sync_engine, "before_cursor_execute", count)
+    return statements
 
-    async def run(first: int) -> int:
-        statements.clear()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as c:
-            r = await c.post(
-                "/graphql",
-                json={"query": FAST, "variables": {"f": {"teamId": world.id}, "first": first}},
-                headers={"authorization": f"Bearer {world.member.token}"},
-            )
-        body = r.json()
-        assert body.get("errors") is None, body
-        assert len(body["data"]["timeEntries"]["nodes"]) == first
-        return len(statements)
 
-    counts = [await run(first) for first in (1, 5, 100)]
-    print(f"fast path SQL statements for pages of 1, 5, 100: {counts}")
-    assert counts == [3, 3, 3]
-    await database.dispose()
+async def _statements_for_page(
+    app: Any, query: str, world: Any, first: int, statements: list[str]
+) -> int:
+    """How many statements one page of ``first`` entries of the team took."""
+    statements.clear()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post(
+            "/graphql",
+            json={"query": query, "variables": {"f": {"teamId": world.id}, "first": first}},
+            headers={"authorization": f"Bearer {world.member.token}"},
+        )
+    body = r.json()
+    assert body.get("errors") is None, body
+    assert len(body["data"]["timeEntries"]["nodes"]) == first
+    return len(statements)

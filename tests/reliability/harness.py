@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -199,29 +198,3 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         yield cluster
     finally:
         cluster.remove()
-
-
-@contextmanager
-def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """A redis-server of the test's own (the shared one is never touched)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

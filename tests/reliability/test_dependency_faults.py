@@ -23,7 +23,8 @@ from store.migrate import upgrade
 from tests.e2e.server import free_port
 from tests.e2e.wsclient import GraphQLWS
 from tests.factories import make_team
-from tests.reliability.harness import ServerProcess, private_postgres, private_redis
+from tests.reliability.harness import ServerProcess, private_postgres
+from tests.services import private_redis
 
 RESPONSE_JSON = "application/graphql-response+json"
 VIEWER = "{ viewer { id teams { id name } } }"
