@@ -221,7 +221,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
     if not _run(_settings(args).database_url, work):
         raise CommandError(f"No active token pc_{prefix}: unknown, or revoked already.")
-    # HTTP refuses it from the next request; open WebSockets close within 5 seconds.
+    # HTTP refuses it from the next request; subscriptions get no event after this one
+    # (gql.revocations), and idle WebSockets close within 5 seconds.
     print(f"Revoked pc_{prefix}.")
     return 0
 
@@ -356,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_token = _add_command(
         token_commands,
         "revoke",
-        "Revoke an access token: HTTP refuses it at once, open WebSockets close within 5 s.",
+        "Revoke an access token: HTTP and subscriptions refuse it at once.",
         cmd_token_revoke,
     )
     revoke_token.add_argument("token", help="the whole token, or its first part pc_<12 characters>")

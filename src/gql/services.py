@@ -11,6 +11,7 @@ from gql.fanout import FanOut
 from gql.limits import Limits
 from gql.pubsub import EventBus
 from gql.ratelimit import LeakyBucket
+from gql.revocations import Revocations
 from gql.settings import Settings
 from store.db import Database
 
@@ -29,6 +30,9 @@ class Services:
     # so that shutdown can close their sockets with 1001 (going away).
     websockets: set[Any] = field(default_factory=set)
     draining: bool = False
+
+    def __post_init__(self) -> None:
+        self.revocations = Revocations(self.db)
 
     def live_subscriptions(self) -> float:
         return float(

@@ -71,6 +71,19 @@ class Gate:
         return self.team_id in memberships
 
 
+async def _refuse_revoked(ctx: Context, key: tuple[str, int] | None) -> None:
+    """Learn revocations before a delivery (shared per ``key`` by the process's
+    subscribers; ``None``: a read of this subscription's own), then refuse this
+    subscriber if its token is one. A shared execution checks each member instead."""
+    revocations = ctx.services.revocations
+    if key is None:
+        await revocations.refresh()
+    else:
+        await ctx.services.events.reads.get(key, revocations.refresh)
+    if not ctx.shared and revocations.revoked(ctx.token):
+        raise CodedError(TopLevelCode.UNAUTHENTICATED, "The token was revoked.")
+
+
 def _require_member(ctx: Context, team_id: str) -> None:
     if ctx.viewer is None or not ctx.is_member(team_id):
         raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
@@ -129,6 +142,7 @@ class Subscription:
                 seen.move_to_end(event.entry_id)
                 if len(seen) > SEEN_LIMIT:
                     seen.popitem(last=False)
+                await _refuse_revoked(ctx, (f"revoked:{event.entry_id}", event.version))
                 if not await gate.allowed():
                     raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
                 _fresh(ctx)
@@ -165,6 +179,12 @@ class Subscription:
                 )
                 state = [(r.id, r.version) for r in rows]
                 if force or state != last:
+                    # The first list is this subscription's own read; later ones follow a
+                    # change, one read per change shared by the team's subscribers.
+                    first = last is None
+                    await _refuse_revoked(
+                        ctx, None if first else (f"revoked:running:{team}", bus.generation(team))
+                    )
                     ctx.loaders.prime_entries(rows)
                     yield [TimeEntry.from_row(r) for r in rows]
                     last = state

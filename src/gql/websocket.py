@@ -207,6 +207,15 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
             )
             return
+        # A runningTimers member is handed the group's last list at once: check the token
+        # afresh. (Everything else follows an event, and the group learns each event's
+        # revocations before it produces the item.)
+        revocations = context.services.revocations
+        if plan.field == "runningTimers":
+            await revocations.refresh()
+        if revocations.revoked(context.token):
+            await self._close_revoked()
+            return
         gate = Gate(context, plan.team_id)
         prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
         # Straight to the ASGI send: Starlette's per-message state checks add up over
@@ -235,6 +244,10 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                             )
                             return
                         break
+                    # The group learnt this event's revocations before it produced the item.
+                    if revocations.revoked(context.token):
+                        await self._close_revoked()
+                        return
                     if gate.due() and not await gate.allowed():
                         await operation.send_initial_errors(
                             [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
@@ -244,6 +257,10 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except WebSocketDisconnect:
             return
+
+    async def _close_revoked(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(FORBIDDEN_CLOSE, "Token revoked")
 
 
 class TrackedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):

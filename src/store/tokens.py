@@ -101,3 +101,13 @@ async def revoke_token(session: AsyncSession, *, prefix: str, at: datetime) -> b
     session.add(stored)
     await session.flush()
     return True
+
+
+async def revoked_since(session: AsyncSession, *, since: datetime) -> list[tuple[str, datetime]]:
+    """(prefix, revoked_at) of every token revoked at or after ``since``."""
+    rows = await session.exec(
+        select(AccessToken.prefix, AccessToken.revoked_at).where(
+            AccessToken.revoked_at >= since  # type: ignore[operator]
+        )
+    )
+    return [(prefix, at) for prefix, at in rows.all() if at is not None]

@@ -169,3 +169,99 @@ async def test_a_revoked_token_stops_at_once_on_http_and_open_websockets(
         await other.nothing_for(0.2)
         await other.close()
         print(f"revoked: HTTP refused on the next request, WebSocket closed after {took:.1f} s")
+
+
+# The team from the variable's default, not from the variables sent: the shared fan-out
+# path only plans documents whose team it can read up front, so this one runs on its own.
+EVENTS_UNSHARED = 'subscription($team: ID! = "TEAM") { timerEvents(teamId: $team) { kind } }'
+
+
+async def test_the_event_after_a_revocation_reaches_no_revoked_subscriber(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """No 5 s grace: the first event after the revocation commits is withheld from every
+    subscription of the token, shared or not, while other viewers still get it."""
+    world = await make_team(db, "Acme", prefix="a")
+    with server_process(database_url, tmp_path / "server.log") as server:
+        shared = await GraphQLWS.open(server.base, world.member.token)
+        await shared.acked()
+        await shared.subscribe(EVENTS, {"team": world.id})
+        alone = await GraphQLWS.open(server.base, world.member.token)
+        await alone.acked()
+        await alone.subscribe(EVENTS_UNSHARED.replace("TEAM", world.id))
+        other = await GraphQLWS.open(server.base, world.owner.token)
+        await other.acked()
+        await other.subscribe(EVENTS, {"team": world.id})
+        await asyncio.sleep(0.3)
+        owner = {"authorization": f"Bearer {world.owner.token}"}
+        entry = {
+            "teamId": world.id,
+            "taskId": world.tasks["T-1"],
+            "workDate": "2025-03-10",
+            "duration": "5m",
+        }
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+
+            async def log() -> None:
+                body = (
+                    await client.post(
+                        "/graphql",
+                        json={"query": LOG, "variables": {"input": entry}},
+                        headers=owner,
+                    )
+                ).json()
+                assert body["data"]["logTimeEntry"]["userErrors"] == [], body
+
+            await log()  # before: all three subscriptions receive it
+            for ws in (shared, alone, other):
+                assert (await ws.next_data())["timerEvents"]["kind"] == "LOGGED"
+            prefix, _ = tokens.parse_token(world.member.token) or ("", "")
+            async with db.write() as s:
+                assert await tokens.revoke_token(s, prefix=prefix, at=utcnow())
+                await s.commit()
+            started = time.monotonic()
+            await log()  # at once after the revocation
+        assert (await other.next_data())["timerEvents"]["kind"] == "LOGGED"
+        # The shared subscription's socket is closed (4403) instead of sent the event.
+        with pytest.raises(ConnectionClosed) as closed:
+            message = await shared.receive(timeout=3)
+            raise AssertionError(f"a revoked subscriber received {message}")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        # The subscription of its own ends with UNAUTHENTICATED and no data.
+        message = await alone.receive(timeout=3)
+        assert message["type"] in ("error", "next"), message
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["UNAUTHENTICATED"], message
+        assert message["type"] == "error" or message["payload"].get("data") is None, message
+        took = time.monotonic() - started
+        assert took < 3, took
+        await other.close()
+        print(f"revoked: the next event withheld from both subscriptions ({took:.2f} s)")
+
+
+RUNNING = "subscription($team: ID!) { runningTimers(teamId: $team) { id } }"
+
+
+async def test_a_revoked_token_cannot_join_a_running_list(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A runningTimers group hands a new member its last list at once: a socket whose
+    token was revoked after it connected gets no list, only a 4403 close."""
+    world = await make_team(db, "Acme", prefix="a")
+    with server_process(database_url, tmp_path / "server.log") as server:
+        other = await GraphQLWS.open(server.base, world.owner.token)
+        await other.acked()
+        await other.subscribe(RUNNING, {"team": world.id})
+        assert (await other.next_data())["runningTimers"] == []  # the group has a list
+        late = await GraphQLWS.open(server.base, world.member.token)
+        await late.acked()
+        prefix, _ = tokens.parse_token(world.member.token) or ("", "")
+        async with db.write() as s:
+            assert await tokens.revoke_token(s, prefix=prefix, at=utcnow())
+            await s.commit()
+        await late.subscribe(RUNNING, {"team": world.id})
+        with pytest.raises(ConnectionClosed) as closed:
+            message = await late.receive(timeout=3)
+            raise AssertionError(f"a revoked subscriber received {message}")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        await other.close()
