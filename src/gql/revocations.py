@@ -34,6 +34,12 @@ class Revocations:
             self.prefixes.add(prefix)
             self._since = max(self._since, at - MARGIN)
 
-    def revoked(self, token: str | None) -> bool:
+    @staticmethod
+    def prefix_of(token: str | None) -> str | None:
+        """What a revocation names: the token's public prefix (parse it once, then test
+        ``prefix in revocations.prefixes`` at each delivery)."""
         parsed = tokens.parse_token(token) if token else None
-        return parsed is not None and parsed[0] in self.prefixes
+        return parsed[0] if parsed else None
+
+    def revoked(self, token: str | None) -> bool:
+        return self.prefix_of(token) in self.prefixes

@@ -30,6 +30,7 @@ class Services:
     # so that shutdown can close their sockets with 1001 (going away).
     websockets: set[Any] = field(default_factory=set)
     draining: bool = False
+    revocations: Revocations = field(init=False)
 
     def __post_init__(self) -> None:
         self.revocations = Revocations(self.db)

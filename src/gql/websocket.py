@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -30,7 +30,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from gql.admission import admit, limits_of, parse_limited
-from gql.auth import authenticate
 from gql.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.fanout import END, Plan, plan_for
 from gql.subscriptions import REAUTHORISE_EVERY, Gate
@@ -43,7 +42,27 @@ FORBIDDEN_CLOSE = 4403
 TRY_AGAIN_LATER_CLOSE = 1013
 
 
-class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+class Tracked:
+    """A protocol handler listed in ``services.websockets`` while it runs (the live gauge),
+    closed with 1001 (going away) when the server shuts down: reconnect elsewhere."""
+
+    @contextlib.contextmanager
+    def tracked(self) -> Iterator[None]:
+        handler: Any = self  # both protocol handlers have a context and a websocket
+        live = handler.context.services.websockets
+        live.add(self)
+        try:
+            yield
+        finally:
+            live.discard(self)
+
+    async def going_away(self) -> None:
+        handler: Any = self
+        with contextlib.suppress(Exception):
+            await handler.websocket.close(1001, "Server shutting down")
+
+
+class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, Any]):
     interval: float = 15.0
     refused = 0
 
@@ -52,12 +71,10 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             asyncio.create_task(self._ping_forever()),
             asyncio.create_task(self._watch_token()),
         ]
-        live = self.context.services.websockets
-        live.add(self)
         try:
-            await super().handle()
+            with self.tracked():
+                await super().handle()
         finally:
-            live.discard(self)
             for helper in helpers:
                 helper.cancel()
             for helper in helpers:
@@ -73,29 +90,24 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     async def _watch_token(self) -> None:
         """Close the connection (4403) within one period of its token being revoked,
         whether or not any event flows: an idle socket must not outlive its token, nor
-        accept new operations on it."""
+        accept new operations on it. One revocation read per period serves every socket
+        of the process."""
+        revocations = self.context.services.revocations
         while True:
             await asyncio.sleep(REAUTHORISE_EVERY)
             context = self.context
             if not self.connection_acknowledged or context.token is None:
                 continue
             period = int(time.monotonic() // REAUTHORISE_EVERY)
-            token = context.token
             try:
-                found = await context.services.events.reads.get(
-                    (f"auth:{token}", period), functools.partial(authenticate, context.db, token)
+                await context.services.events.reads.get(
+                    ("revoked:idle", period), revocations.refresh
                 )
             except Exception:  # the database is out of reach: keep serving, check again
                 continue
-            if found is None:
-                with contextlib.suppress(Exception):
-                    await self.websocket.close(FORBIDDEN_CLOSE, "Token revoked")
+            if revocations.revoked(context.token):
+                await self._close_revoked()
                 return
-
-    async def going_away(self) -> None:
-        """Close with 1001 (going away): the server is shutting down; reconnect elsewhere."""
-        with contextlib.suppress(Exception):
-            await self.websocket.close(1001, "Server shutting down")
 
     async def _ping_forever(self) -> None:
         while True:
@@ -211,9 +223,10 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         # afresh. (Everything else follows an event, and the group learns each event's
         # revocations before it produces the item.)
         revocations = context.services.revocations
+        mine = revocations.prefix_of(context.token)
         if plan.field == "runningTimers":
             await revocations.refresh()
-        if revocations.revoked(context.token):
+        if mine in revocations.prefixes:
             await self._close_revoked()
             return
         gate = Gate(context, plan.team_id)
@@ -245,7 +258,7 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                             return
                         break
                     # The group learnt this event's revocations before it produced the item.
-                    if revocations.revoked(context.token):
+                    if mine in revocations.prefixes:
                         await self._close_revoked()
                         return
                     if gate.due() and not await gate.allowed():
@@ -263,17 +276,9 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await self.websocket.close(FORBIDDEN_CLOSE, "Token revoked")
 
 
-class TrackedLegacyWSHandler(BaseGraphQLWSHandler[Any, Any]):
+class TrackedLegacyWSHandler(Tracked, BaseGraphQLWSHandler[Any, Any]):
     """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other."""
 
     async def handle(self) -> None:
-        live = self.context.services.websockets
-        live.add(self)
-        try:
+        with self.tracked():
             await super().handle()
-        finally:
-            live.discard(self)
-
-    async def going_away(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.websocket.close(1001, "Server shutting down")

@@ -137,18 +137,19 @@ async def start_timer(
             _f(*(given[1:2] or ["taskId"])),
         )
     is_new_task = False
+    chain: list[Category] | None = None  # the task's category chain, read once
     if data.task is not None:
         task, is_new_task = await _task_for_ref(session, team=team, ref=data.task, now=now)
         task_id: str | None = task.id
         category_id: str | None = None
         defaults_category = task.category_id
-        chain = rules.chain_from(await rules.team_categories(session, team.id), task.category_id)
+        chain = await rules.category_chain(session, team_id=team.id, category_id=task.category_id)
         rules.check_not_archived(chain, _f("task", "key"))
     elif data.task_id is not None:
         task = await rules.task_of_team(
             session, team_id=team.id, task_id=data.task_id, field=_f("taskId")
         )
-        chain = rules.chain_from(await rules.team_categories(session, team.id), task.category_id)
+        chain = await rules.category_chain(session, team_id=team.id, category_id=task.category_id)
         rules.check_not_archived(chain, _f("taskId"))
         task_id, category_id, defaults_category = task.id, None, task.category_id
     else:
@@ -189,6 +190,7 @@ async def start_timer(
         source=Source.API.value,
         digest=digest,
         now=now,
+        chain=chain,
     )
     session.add(entry)
     await session.flush()
