@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, cast
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -14,6 +16,7 @@ from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -138,6 +141,10 @@ class Database:
         )
         self.read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.write: SessionFactory
+        # SQLite: the process's writers queue here (write sessions and run_on_writer alike).
+        self.write_lock = asyncio.Lock()
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":
             self.write = cast(
                 SessionFactory,
@@ -145,7 +152,7 @@ class Database:
                     self.write_engine,
                     class_=_SerialWriteSession,
                     expire_on_commit=False,
-                    info={"write_lock": asyncio.Lock()},
+                    info={"write_lock": self.write_lock},
                 ),
             )
         else:
@@ -177,7 +184,52 @@ class Database:
         finally:
             await greenlet_spawn(raw.close)
 
+    @property
+    def has_sqlite_writer(self) -> bool:
+        """Whether ``run_on_writer`` can run here: SQLite in a file (not in memory)."""
+        url = make_url(self.url)
+        return self.dialect == "sqlite" and bool(url.database) and url.database != ":memory:"
+
+    async def run_on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite: run ``work`` on this process's own writer connection, in its own thread,
+        holding the write lock that write sessions take.
+
+        ``work`` is plain synchronous sqlite3: a whole transaction in one hand-off to a
+        thread, where aiosqlite takes one per statement (each costs more than a SQLite
+        statement). The connection is set up as the pool's are (WAL, foreign keys, busy
+        timeout, the report functions) and is in autocommit mode: ``work`` issues BEGIN
+        IMMEDIATE and COMMIT or ROLLBACK itself."""
+        if not self.has_sqlite_writer:
+            raise RuntimeError("run_on_writer needs a SQLite database file")
+        async with self.write_lock:
+            if self._writer_thread is None:
+                self._writer_thread = ThreadPoolExecutor(1, "punchclock-sqlite-writer")
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, self._on_writer, work)
+
+    def _on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            connection = sqlite3.connect(
+                str(make_url(self.url).database),
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            _sqlite_connect(connection, None)
+            self._writer = connection
+        return work(self._writer)
+
     async def dispose(self) -> None:
+        if self._writer_thread is not None:
+            thread, self._writer_thread = self._writer_thread, None
+            async with self.write_lock:
+                await asyncio.get_running_loop().run_in_executor(thread, self._close_writer)
+            thread.shutdown(wait=True)
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

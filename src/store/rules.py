@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -22,7 +23,7 @@ from store.models import (
     TimeEntry,
     User,
 )
-from store.pricing import resolve_billable, resolve_rate_cents
+from store.pricing import Priced, resolve_billable, resolve_rate_cents
 from store.timeutil import utcnow_precise
 
 MAX_DESCRIPTION = 10_000
@@ -34,6 +35,36 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FROZEN_STATUSES = frozenset({EntryStatus.LOCKED.value, EntryStatus.INVOICED.value})
 
 Field = tuple[str, ...]
+
+
+class TeamTerms(Protocol):
+    """What the entry rules read of a team; :class:`store.models.Team` fits, and so do the
+    plain rows of the direct write path (``store.entry_writes``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
+
+    @property
+    def locked_before(self) -> datetime | None: ...
+
+    @property
+    def default_billable(self) -> bool: ...
+
+    @property
+    def default_rate_cents(self) -> int: ...
+
+
+class CategoryTerms(Priced, Protocol):
+    """What the entry rules read of a category; :class:`store.models.Category` fits."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def archived(self) -> bool: ...
 
 
 def is_admin(member: Membership | None) -> bool:
@@ -105,7 +136,7 @@ async def category_of_team(
     return category
 
 
-def check_not_archived(chain: Sequence[Category], field: Field) -> None:
+def check_not_archived(chain: Sequence[CategoryTerms], field: Field) -> None:
     for category in chain[:1]:
         if category.archived:
             raise DomainError(
@@ -113,7 +144,7 @@ def check_not_archived(chain: Sequence[Category], field: Field) -> None:
             )
 
 
-def check_period_open(team: Team, started_at: datetime, field: Field) -> None:
+def check_period_open(team: TeamTerms, started_at: datetime, field: Field) -> None:
     if team.locked_before is not None and started_at < team.locked_before:
         raise DomainError(
             ErrorCode.ENTRY_LOCKED,
@@ -148,11 +179,11 @@ def check_start(started_at: datetime, *, now: datetime, ahead: timedelta, field:
         raise DomainError(ErrorCode.VALIDATION, "The start lies before the year 2000.", field)
 
 
-def work_date_of(team: Team, started_at: datetime) -> date:
+def work_date_of(team: TeamTerms, started_at: datetime) -> date:
     return started_at.astimezone(ZoneInfo(team.time_zone)).date()
 
 
-def start_of_work_date(team: Team, day: date) -> datetime:
+def start_of_work_date(team: TeamTerms, day: date) -> datetime:
     """09:00 on ``day`` in the team's time zone, as UTC."""
     return datetime.combine(day, time(9, 0), ZoneInfo(team.time_zone)).astimezone(UTC)
 

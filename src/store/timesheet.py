@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +26,7 @@ from store.models import (
     Team,
     TimeEntry,
 )
+from store.pricing import resolve_billable, resolve_rate_cents
 
 MAX_COMMENT = 10_000
 EXT_LIMITS = {"provider": 100, "externalType": 100, "externalId": 255}
@@ -215,9 +217,65 @@ async def log_entry(
             return stored, True
     _check_enum(data.input_type, InputType, "inputType")
     _check_enum(data.source, Source, "source")
-    scope_type, task_id, category_id, defaults_category, chain = await resolve_scope(
+    scope_type, task_id, category_id, _defaults, chain = await resolve_scope(
         session, team=team, scope=data.scope
     )
+    timing = log_timing(team, data, now)
+    if data.external_ref is not None:
+        _check_external_ref(data.external_ref)
+        existing = await _by_external_ref(session, team_id=team.id, ref=data.external_ref)
+        if existing is not None:
+            rules.check_entry_editable(existing, team, actor, _f("externalRef"))
+            existing.user_id = user_id
+            existing.scope_type, existing.task_id, existing.category_id = (
+                scope_type,
+                task_id,
+                category_id,
+            )
+            _set_span(existing, team, timing.started_at, timing.seconds)
+            existing.description = timing.description
+            if data.billable is not None:
+                existing.billable = data.billable
+            existing.input_type, existing.source = data.input_type, data.source
+            rules.touch(existing, now)
+            session.add(existing)
+            await session.flush()
+            events.add(EventKind.UPDATED, existing, now)
+            return existing, False
+    # The identity map has the actor's membership; another member's was read by _target_user.
+    member = await session.get(Membership, (team.id, user_id))
+    entry = TimeEntry(
+        **logged_entry_values(
+            team=team,
+            user_id=user_id,
+            scope_type=scope_type,
+            task_id=task_id,
+            category_id=category_id,
+            chain=chain,
+            member_rate=member.rate_cents if member is not None else None,
+            timing=timing,
+            data=data,
+            now=now,
+            digest=digest,
+        )
+    )
+    session.add(entry)
+    await session.flush()
+    events.add(EventKind.LOGGED, entry, now)
+    return entry, False
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a logged entry starts, how long it lasts, its description: checked."""
+
+    started_at: datetime
+    seconds: int
+    description: str | None
+
+
+def log_timing(team: rules.TeamTerms, data: LogEntry, now: datetime) -> Timing:
+    """The checks of a log's start, duration, period and description, in contract order."""
     if data.started_at is not None:
         started_at = data.started_at.replace(microsecond=0)
     elif data.work_date is not None:
@@ -230,51 +288,56 @@ async def log_entry(
     seconds = data.how_long.seconds(started_at)
     rules.check_period_open(team, started_at, _f("startedAt"))
     description = rules.check_description(data.description, _f("description"))
-    if data.external_ref is not None:
-        _check_external_ref(data.external_ref)
-        existing = await _by_external_ref(session, team_id=team.id, ref=data.external_ref)
-        if existing is not None:
-            rules.check_entry_editable(existing, team, actor, _f("externalRef"))
-            existing.user_id = user_id
-            existing.scope_type, existing.task_id, existing.category_id = (
-                scope_type,
-                task_id,
-                category_id,
-            )
-            _set_span(existing, team, started_at, seconds)
-            existing.description = description
-            if data.billable is not None:
-                existing.billable = data.billable
-            existing.input_type, existing.source = data.input_type, data.source
-            rules.touch(existing, now)
-            session.add(existing)
-            await session.flush()
-            events.add(EventKind.UPDATED, existing, now)
-            return existing, False
+    return Timing(started_at, seconds, description)
+
+
+def logged_entry_values(
+    *,
+    team: rules.TeamTerms,
+    user_id: str,
+    scope_type: str,
+    task_id: str | None,
+    category_id: str | None,
+    chain: Sequence[rules.CategoryTerms],
+    member_rate: int | None,
+    timing: Timing,
+    data: LogEntry,
+    now: datetime,
+    digest: str,
+) -> dict[str, Any]:
+    """Every column of a newly logged entry (billing defaults resolved), by column name:
+    what ``log_entry`` inserts through the ORM and ``store.entry_writes`` directly.
+
+    ``request_hash`` is kept only when the client chose the id (see check_client_id)."""
     ref = data.external_ref
-    entry = await rules.new_entry(
-        session,
-        team=team,
-        user_id=user_id,
-        entry_id=data.entry_id,
-        task_id=task_id,
-        category_id=category_id,
-        defaults_category=defaults_category,
-        started_at=started_at,
-        description=description,
-        explicit_billable=data.billable,
-        input_type=data.input_type,
-        source=data.source,
-        digest=digest,
-        now=now,
-        external_ref=(ref.provider, ref.external_type, ref.external_id) if ref else None,
-        chain=chain,
-    )
-    _set_span(entry, team, started_at, seconds)
-    session.add(entry)
-    await session.flush()
-    events.add(EventKind.LOGGED, entry, now)
-    return entry, False
+    started_at = timing.started_at
+    return {
+        "id": data.entry_id or new_id(),
+        "team_id": team.id,
+        "user_id": user_id,
+        "scope_type": scope_type,
+        "task_id": task_id,
+        "category_id": category_id,
+        "started_at": started_at,
+        "stopped_at": started_at + timedelta(seconds=timing.seconds),
+        "duration_seconds": timing.seconds,
+        "work_date": rules.work_date_of(team, started_at),
+        "description": timing.description,
+        "billable": resolve_billable(data.billable, chain, team.default_billable),
+        "rate_snapshot_cents": resolve_rate_cents(member_rate, chain, team.default_rate_cents),
+        "status": EntryStatus.DRAFT.value,
+        "input_type": data.input_type,
+        "source": data.source,
+        "ext_provider": ref.provider if ref else None,
+        "ext_type": ref.external_type if ref else None,
+        "ext_id": ref.external_id if ref else None,
+        "locked_at": None,
+        "deleted_at": None,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+        "request_hash": digest if data.entry_id else None,
+    }
 
 
 def _set_span(entry: TimeEntry, team: Team, started_at: datetime, seconds: int) -> None:
