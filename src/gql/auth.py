@@ -25,8 +25,7 @@ async def authenticate(
     """The token's user and their memberships by team id, or None."""
     if token is None or tokens.parse_token(token) is None:
         return None
-    async with db.read_statement() as session:
-        found = await tokens.authenticate_member(session, token=token)
+    found = await tokens.authenticate_member(db, token=token)
     if found is None:
         return None
     user, members = found

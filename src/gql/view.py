@@ -11,7 +11,8 @@ from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -141,7 +142,11 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         # The compiled read path (gql.fastpath); None: standard execution answers.
         if self.fast_path is not None:
             fast = await self.fast_path.execute(
-                context, data.query, data.variables, data.operation_name
+                context,
+                data.query,
+                data.variables,
+                data.operation_name,
+                writes=kwargs["request_adapter"].method == "POST",
             )
             if fast is not None:
                 return fast
@@ -178,6 +183,44 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 error["extensions"] = {**(error.get("extensions") or {}), "requestId": request_id}
         return response
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and self.fast_path is not None:
+            await self._post(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST: a plannable JSON request goes straight to the compiled path, without
+        Strawberry's HTTP handling around it (parsing, checks and hooks cost more than
+        the compiled path's answer); the rest, and whatever it hands back, goes through
+        ``run`` as always, with the body read here replayed and the context built here."""
+        fast = _plain_json_request(scope)
+        body = await _read_body(receive) if fast else None
+        replay = receive if body is None else _replaying(body, receive)
+        data = _fast_request_data(body) if body is not None else None
+        assert self.fast_path is not None
+        if data is None or self.fast_path.plan(data[0], data[2]) is None:
+            await super().__call__(scope, replay, send)
+            return
+        request = Request(scope, replay)
+        sub_response = await self.get_sub_response(request)
+        request.state.punchclock_sub_response = sub_response
+        context = await self.get_context(request, sub_response)
+        result = None
+        if not context.unavailable:
+            result = await self.fast_path.execute(context, *data, writes=True)
+        if result is None:
+            try:
+                response = await self.run(request, context=context)
+            except HTTPException as exc:
+                response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        else:
+            response_data = await self.process_result(request, result)
+            if result.errors:
+                self._handle_errors(result.errors, response_data)
+            response = self.create_response(response_data, sub_response)
+        await response(scope, replay, send)
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, WebSocket) and self.services.draining:
             # Shutting down: a new WebSocket would only be cut again in a moment.
@@ -213,9 +256,80 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         return response
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        made: Response | None = getattr(request.state, "punchclock_sub_response", None)
+        if made is not None:  # _post made it for the context it hands to run
+            return made
         sub = await super().get_sub_response(request)
         sub._punchclock_request = request  # type: ignore[attr-defined]
         return sub
+
+
+FAST_BODY_KEYS = frozenset({"query", "variables", "operationName"})
+
+
+def _plain_json_request(scope: Scope) -> bool:
+    """A POST of ``application/json`` that wants a single JSON answer (no streaming)."""
+    content_type = accept = b""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"accept":
+            accept = value
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return (
+        media == b"application/json"
+        and b"multipart" not in accept
+        and b"event-stream" not in accept
+    )
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body; None if the client left first (the standard path sees that too)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with the body already read given back first."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _fast_request_data(body: bytes) -> tuple[str, dict[str, Any] | None, str | None] | None:
+    """(query, variables, operationName) of a single, plain GraphQL request; None for
+    anything else (a batch, extensions, odd types, JSON orjson does not read)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(payload, dict) or not payload.keys() <= FAST_BODY_KEYS:
+        return None
+    query, variables, name = (
+        payload.get("query"),
+        payload.get("variables"),
+        payload.get("operationName"),
+    )
+    if (
+        not isinstance(query, str)
+        or not (variables is None or isinstance(variables, dict))
+        or not (name is None or isinstance(name, str))
+    ):
+        return None
+    return query, variables, name
 
 
 _STATUS_BY_CODE = {

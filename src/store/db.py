@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -83,11 +84,16 @@ def create_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> 
         )
     # No reset when a connection goes back to the pool: its Connection has already rolled
     # back (or committed) on close, and on aiosqlite the second ROLLBACK is one more thread
-    # hand-off per session.
+    # hand-off per session. Twice the pool size is kept: an overflow connection is closed
+    # when it comes back, and opening an aiosqlite connection (a thread, the pragmas, the
+    # report functions) costs more than many reads; at SQLAlchemy's default of 5, 16
+    # concurrent requests opened and closed one per request.
     engine = create_async_engine(
         full,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_reset_on_return=None,
+        pool_size=2 * pool_size,
+        max_overflow=pool_size,
     )
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "connect", _sqlite_connect)
@@ -100,28 +106,85 @@ def create_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> 
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-class _SerialWriteSession(AsyncSession):
-    """A SQLite write session that holds its process's writer lock while it is open.
+class WriteGate:
+    """Who writes to SQLite in this process, and when.
 
     SQLite has one writer at a time. Left to SQLite, concurrent writers of one process
     wait in its busy handler, which sleeps (1, 2, 5, 10... ms) and retries: under 16
-    concurrent mutations that was most of the time. Queued on an asyncio lock instead,
-    each starts the moment the previous one ends. Other processes still meet the busy
-    handler. Used as ``async with db.write() as session``; never nest two.
+    concurrent mutations that was most of the time. Queued here instead, each starts the
+    moment the way is clear. Write sessions hold the gate alone (``exclusive``). Jobs on
+    the writer thread (``Database.run_on_writer``) hold it together: that one thread runs
+    them one after another anyway, so they only keep out of the sessions' way, and one
+    job's hand-back to the event loop does not hold up the next. First come, first served:
+    a job arriving after a waiting session waits behind it. Other processes still meet the
+    busy handler.
     """
 
+    def __init__(self) -> None:
+        self._shared = 0
+        self._exclusive = False
+        self._waiters: deque[tuple[bool, asyncio.Future[None]]] = deque()
+
+    def _free(self, exclusive: bool) -> bool:
+        return not self._exclusive and (not exclusive or self._shared == 0)
+
+    def _take(self, exclusive: bool) -> None:
+        if exclusive:
+            self._exclusive = True
+        else:
+            self._shared += 1
+
+    async def acquire(self, *, exclusive: bool) -> None:
+        if not self._waiters and self._free(exclusive):
+            self._take(exclusive)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((exclusive, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(exclusive=exclusive)  # granted, then cancelled: hand it on
+            else:
+                self._wake()
+            raise
+
+    def release(self, *, exclusive: bool) -> None:
+        if exclusive:
+            self._exclusive = False
+        else:
+            self._shared -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            exclusive, waiter = self._waiters[0]
+            if waiter.done():  # cancelled while waiting
+                self._waiters.popleft()
+                continue
+            if not self._free(exclusive):
+                return
+            self._waiters.popleft()
+            self._take(exclusive)
+            waiter.set_result(None)
+
+
+class _SerialWriteSession(AsyncSession):
+    """A SQLite write session that holds its process's ``WriteGate`` alone while it is
+    open. Used as ``async with db.write() as session``; never nest two."""
+
     async def __aenter__(self) -> _SerialWriteSession:
-        lock: asyncio.Lock = self.info["write_lock"]
-        await lock.acquire()
-        self.info["write_lock_held"] = True
+        gate: WriteGate = self.info["write_gate"]
+        await gate.acquire(exclusive=True)
+        self.info["write_gate_held"] = True
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
             await super().__aexit__(*exc)
         finally:
-            if self.info.pop("write_lock_held", False):
-                self.info["write_lock"].release()
+            if self.info.pop("write_gate_held", False):
+                self.info["write_gate"].release(exclusive=True)
 
 
 class Database:
@@ -142,8 +205,12 @@ class Database:
         self.read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.write: SessionFactory
         # SQLite: the process's writers queue here (write sessions and run_on_writer alike).
-        self.write_lock = asyncio.Lock()
+        self.write_gate = WriteGate()
         self._writer: sqlite3.Connection | None = None
+        path = make_url(self.url).database
+        # Whether run_on_writer can run here: SQLite in a file (not in memory).
+        self.has_sqlite_writer = self.dialect == "sqlite" and path not in (None, "", ":memory:")
+        self._writer_path = str(path)
         self._writer_thread: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":
             self.write = cast(
@@ -152,7 +219,7 @@ class Database:
                     self.write_engine,
                     class_=_SerialWriteSession,
                     expire_on_commit=False,
-                    info={"write_lock": self.write_lock},
+                    info={"write_gate": self.write_gate},
                 ),
             )
         else:
@@ -184,12 +251,6 @@ class Database:
         finally:
             await greenlet_spawn(raw.close)
 
-    @property
-    def has_sqlite_writer(self) -> bool:
-        """Whether ``run_on_writer`` can run here: SQLite in a file (not in memory)."""
-        url = make_url(self.url)
-        return self.dialect == "sqlite" and bool(url.database) and url.database != ":memory:"
-
     async def run_on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """SQLite: run ``work`` on this process's own writer connection, in its own thread,
         holding the write lock that write sessions take.
@@ -198,19 +259,24 @@ class Database:
         thread, where aiosqlite takes one per statement (each costs more than a SQLite
         statement). The connection is set up as the pool's are (WAL, foreign keys, busy
         timeout, the report functions) and is in autocommit mode: ``work`` issues BEGIN
-        IMMEDIATE and COMMIT or ROLLBACK itself."""
+        IMMEDIATE and COMMIT or ROLLBACK itself. Jobs run one at a time, in order, and
+        never beside a write session of this process (``WriteGate``)."""
         if not self.has_sqlite_writer:
             raise RuntimeError("run_on_writer needs a SQLite database file")
-        async with self.write_lock:
-            if self._writer_thread is None:
-                self._writer_thread = ThreadPoolExecutor(1, "punchclock-sqlite-writer")
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._writer_thread, self._on_writer, work)
+        if self._writer_thread is None:
+            self._writer_thread = ThreadPoolExecutor(1, "punchclock-sqlite-writer")
+        thread = self._writer_thread
+        await self.write_gate.acquire(exclusive=False)
+        job = asyncio.get_running_loop().run_in_executor(thread, self._on_writer, work)
+        job.add_done_callback(lambda _: self.write_gate.release(exclusive=False))
+        # Cancelled, the caller stops waiting; the job still ends its transaction before
+        # the gate lets a write session in.
+        return await asyncio.shield(job)
 
     def _on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
             connection = sqlite3.connect(
-                str(make_url(self.url).database),
+                self._writer_path,
                 timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
@@ -222,8 +288,7 @@ class Database:
     async def dispose(self) -> None:
         if self._writer_thread is not None:
             thread, self._writer_thread = self._writer_thread, None
-            async with self.write_lock:
-                await asyncio.get_running_loop().run_in_executor(thread, self._close_writer)
+            await asyncio.get_running_loop().run_in_executor(thread, self._close_writer)
             thread.shutdown(wait=True)
         await self.engine.dispose()
         if self.write_engine is not self.engine:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import secrets
 import string
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Dialect, bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.db import Database
+from store.direct import Statement, compile_statement, fetch
 from store.ids import new_id
 from store.models import AccessToken, Membership, User
 
@@ -67,30 +71,61 @@ async def authenticate(session: AsyncSession, *, token: str) -> User | None:
     return user
 
 
-# Built once, the prefix bound per call: every request runs it.
-_TOKEN_MEMBER = (
-    select(AccessToken, User, Membership)
-    .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
-    .outerjoin(Membership, Membership.user_id == User.id)  # type: ignore[arg-type]
-    .where(AccessToken.prefix == bindparam("prefix"))
-)
+def _labelled(table: Any, prefix: str) -> list[Any]:
+    return [c.label(f"{prefix}__{c.name}") for c in table.columns]
 
 
-async def authenticate_member(
-    session: AsyncSession, *, token: str
-) -> tuple[User, list[Membership]] | None:
-    """``authenticate`` and the user's memberships, in one statement (every request runs it)."""
+@functools.lru_cache(maxsize=4)
+def _token_member(dialect: Dialect) -> Statement:
+    """The token, its user and the user's memberships (one row each), by prefix."""
+    tokens, users = AccessToken.__table__, User.__table__  # type: ignore[attr-defined]
+    members = Membership.__table__  # type: ignore[attr-defined]
+    stmt = (
+        select(
+            tokens.c.secret_hash.label("token__secret_hash"),
+            tokens.c.revoked_at.label("token__revoked_at"),
+            *_labelled(users, "user"),
+            *_labelled(members, "member"),
+        )
+        .select_from(
+            tokens.join(users, users.c.id == tokens.c.user_id).outerjoin(
+                members, members.c.user_id == users.c.id
+            )
+        )
+        .where(tokens.c.prefix == bindparam("prefix"))
+    )
+    return compile_statement(stmt, dialect)
+
+
+def _columns(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    cut = len(prefix) + 2
+    return {key[cut:]: value for key, value in row.items() if key.startswith(prefix + "__")}
+
+
+async def authenticate_member(db: Database, *, token: str) -> tuple[User, list[Membership]] | None:
+    """``authenticate`` and the user's memberships, in one statement (every request runs
+    it), run on the driver (``store.direct``). The rows are built with ``model_construct``
+    from the loaded values, as the ORM would load them (its ``__init__`` alone cost more
+    than the statement)."""
     parsed = parse_token(token)
     if parsed is None:
         return None
     prefix, secret = parsed
-    rows = (await session.exec(_TOKEN_MEMBER, params={"prefix": prefix})).all()
+    statement = _token_member(db.engine.sync_engine.dialect)
+    rows = await fetch(db, statement, {"prefix": prefix})
     if not rows:
         return None
-    stored, user, _ = rows[0]
-    if not hmac.compare_digest(stored.secret_hash, _hash(secret)) or stored.revoked_at is not None:
+    first = rows[0]
+    stored_hash, revoked_at = first["token__secret_hash"], first["token__revoked_at"]
+    if not hmac.compare_digest(stored_hash, _hash(secret)) or revoked_at is not None:
         return None
-    return user, [m for _, _, m in rows if m is not None]
+    user = User.model_construct(**_columns(first, "user"))
+    members = [
+        Membership.model_construct(**_columns(row, "member"))
+        for row in rows
+        if row["member__team_id"] is not None
+    ]
+    return user, members
 
 
 async def revoke_token(session: AsyncSession, *, prefix: str, at: datetime) -> bool:

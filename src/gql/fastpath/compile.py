@@ -68,6 +68,18 @@ class Plan:
     columns: dict[str, frozenset[str]]
 
 
+@dataclass(frozen=True)
+class WritePlan:
+    """A ``logTimeEntry`` mutation: its field and a builder of its payload from the new
+    entry's joined row (the same row shape as a page's)."""
+
+    operation: OperationDefinitionNode
+    key: str
+    node: FieldNode
+    build: Build
+    columns: dict[str, frozenset[str]]
+
+
 class _Compiler:
     def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
         self.fragments = fragments
@@ -329,7 +341,43 @@ def _page_info(compiler: _Compiler, f: FieldNode) -> Callable[[Page], Any]:
     return lambda page: {key: get(page) for key, get in built}
 
 
-def compile_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> Plan | None:
+def _fresh_list(_row: Row, _now: datetime) -> list[Any]:
+    return []
+
+
+def _write_plan(compiler: _Compiler, operation: OperationDefinitionNode) -> WritePlan:
+    """``mutation { logTimeEntry(input: ...) { timeEntry {...} replayed userErrors {...} } }``
+    as it answers when it succeeds: anything else is the standard path's (errors too)."""
+    roots = compiler.collect(operation.selection_set, "Mutation")
+    if len(roots) != 1 or roots[0].name.value != "logTimeEntry":
+        raise Fallback
+    f = roots[0]
+    items: list[tuple[str, Build]] = []
+    for sub in compiler.collect(f.selection_set, "TimeEntryPayload"):
+        name, key = sub.name.value, _key(sub)
+        if name == "__typename":
+            items.append((key, _constant("TimeEntryPayload")))
+        elif name == "replayed":
+            items.append((key, _constant(False)))
+        elif name == "userErrors":
+            compiler.collect(sub.selection_set, "UserError")  # directives take the other path
+            items.append((key, _fresh_list))
+        elif name == "timeEntry":
+            items.append((key, compiler.build_object("TimeEntry", "entry", sub.selection_set)))
+        else:
+            raise Fallback
+    built = tuple(items)
+
+    def build(row: Row, now: datetime) -> dict[str, Any]:
+        return {key: get(row, now) for key, get in built}
+
+    columns = {relation: frozenset(names) for relation, names in compiler.columns.items()}
+    return WritePlan(operation, _key(f), f, build, columns)
+
+
+def compile_plan(
+    schema: GraphQLSchema, query: str, operation_name: str | None
+) -> Plan | WritePlan | None:
     """The plan of a document, or None when the standard path must answer it."""
     try:
         document: DocumentNode = parse(query)
@@ -338,12 +386,17 @@ def compile_plan(schema: GraphQLSchema, query: str, operation_name: str | None) 
     if validate(schema, document):
         return None
     operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation != OperationType.QUERY:
+    if operation is None or operation.operation == OperationType.SUBSCRIPTION:
         return None
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     compiler = _Compiler(fragments)
+    if operation.operation == OperationType.MUTATION:
+        try:
+            return _write_plan(compiler, operation)
+        except Fallback:
+            return None
     try:
         roots: list[tuple[str, RootField | str]] = []
         for f in compiler.collect(operation.selection_set, "Query"):

@@ -15,8 +15,10 @@ from strawberry.types.arguments import convert_arguments
 
 from gql.admission import admit, client_key, cost_extension, limits_of, parse_limited
 from gql.context import Context
-from gql.fastpath.compile import Page, Plan, RootField, compile_plan
+from gql.errors import CodedError, TopLevelCode
+from gql.fastpath.compile import Page, Plan, RootField, WritePlan, compile_plan
 from gql.fastpath.fields import Fallback
+from gql.fastpath.writes import LogWriter, Unavailable
 from gql.inputguard import has_nul
 from gql.observe import record_operation
 from gql.types.entry import TimeEntryFilter, store_filter
@@ -35,7 +37,7 @@ class FastPath:
     def __init__(self, schema: strawberry.Schema, *, cache_size: int = 512) -> None:
         self._graphql: GraphQLSchema = schema._schema
         self._schema = schema
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str | None], Plan | WritePlan | None] = OrderedDict()
         self._cache_size = cache_size
         query_type = self._graphql.query_type
         assert query_type is not None
@@ -43,8 +45,9 @@ class FastPath:
         found = schema.get_field_for_type("timeEntries", "Query")
         assert found is not None
         self._arguments = found.arguments
+        self._writer = LogWriter.of(self._graphql, schema.config.name_converter.get_graphql_name)
 
-    def plan(self, query: str, operation_name: str | None) -> Plan | None:
+    def plan(self, query: str, operation_name: str | None) -> Plan | WritePlan | None:
         """The cached plan of a document (None: not plannable, also cached)."""
         key = (query, operation_name)
         if key in self._plans:
@@ -62,11 +65,17 @@ class FastPath:
         query: str | None,
         variables: dict[str, Any] | None,
         operation_name: str | None,
+        *,
+        writes: bool = False,
     ) -> ExecutionResult | None:
+        """The answer, or None for the standard path. ``writes``: the request may run a
+        mutation (POST; a mutation over GET is the standard path's 405)."""
         if not query or context.viewer is None:
             return None
         plan = self.plan(query, operation_name)
         if plan is None or has_nul(query) or has_nul(variables):
+            return None
+        if isinstance(plan, WritePlan) and not writes:
             return None
         started = time.perf_counter()
         # The same admission as standard execution (limits, rate limit, cost). A refusal
@@ -75,11 +84,23 @@ class FastPath:
             document = parse_limited(query, limits_of(context).max_tokens)
         except GraphQLError:
             return None
-        found, verdict, errors = admit(context, self._graphql, document, operation_name, variables)
-        if errors or found is None:
+        found, verdict, refusals = admit(
+            context, self._graphql, document, operation_name, variables
+        )
+        if refusals or found is None:
             return None
+        errors: list[GraphQLError] | None = None
         try:
-            data = await self._run(plan, context, variables or {})
+            if isinstance(plan, WritePlan):
+                data = await self._writer.run(plan, context, variables or {})
+            else:
+                data = await self._run(plan, context, variables or {})
+        except Unavailable as exc:
+            log.warning("database lost while logging an entry: %r", exc.__cause__)
+            data = None
+            errors = [
+                CodedError(TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later.")
+            ]
         except Exception as exc:  # whatever it is, the standard path will report it
             bucket = getattr(context.services, "rate_limiter", None)
             if bucket is not None and verdict is not None:
@@ -88,10 +109,11 @@ class FastPath:
             return None
         context.cost = found.cost
         result = ExecutionResult(
-            data=data, errors=None, extensions={"cost": cost_extension(found, verdict, context)}
+            data=data, errors=errors, extensions={"cost": cost_extension(found, verdict, context)}
         )
         name = plan.operation.name.value if plan.operation.name is not None else None
-        record_operation(context, name, "query", time.perf_counter() - started, None)
+        kind = plan.operation.operation.value
+        record_operation(context, name, kind, time.perf_counter() - started, errors)
         return result
 
     async def _run(self, plan: Plan, ctx: Context, variables: dict[str, Any]) -> dict[str, Any]:

@@ -41,24 +41,29 @@ def _ext(ref: i.ExternalRefInput | None) -> timesheet.ExternalRefInput | None:
     return timesheet.ExternalRefInput(ref.provider, ref.external_type, ref.external_id)
 
 
+def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
+    """What ``logTimeEntry`` asks the store for (the compiled write path asks the same)."""
+    return timesheet.LogEntry(
+        team_id=str(input.team_id),
+        scope=timesheet.Scope(_opt(input.task_id), _opt(input.category_id)),
+        how_long=_how_long(input),
+        entry_id=_opt(input.id),
+        user_id=_opt(input.user_id),
+        started_at=input.started_at,
+        work_date=input.work_date,
+        description=input.description,
+        billable=input.billable,
+        input_type=input.input_type.value if input.input_type else InputType.MANUAL.value,
+        source=input.source.value if input.source else Source.API.value,
+        external_ref=_ext(input.external_ref),
+    )
+
+
 @strawberry.type
 class EntryMutations:
     @strawberry.mutation(description="Log finished work (or upsert it by externalRef).")
     async def log_time_entry(self, info: Info, input: i.LogTimeEntryInput) -> p.TimeEntryPayload:
-        data = timesheet.LogEntry(
-            team_id=str(input.team_id),
-            scope=timesheet.Scope(_opt(input.task_id), _opt(input.category_id)),
-            how_long=_how_long(input),
-            entry_id=_opt(input.id),
-            user_id=_opt(input.user_id),
-            started_at=input.started_at,
-            work_date=input.work_date,
-            description=input.description,
-            billable=input.billable,
-            input_type=input.input_type.value if input.input_type else InputType.MANUAL.value,
-            source=input.source.value if input.source else Source.API.value,
-            external_ref=_ext(input.external_ref),
-        )
+        data = log_entry_data(input)
         actor = info.context.viewer_id
 
         async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:

@@ -1,0 +1,89 @@
+"""Statements run on the driver connection itself, for the few that every request runs.
+
+A Session (or even a Connection) around one small statement costs more CPU than the
+statement: pool checkout events, a transaction object, a greenlet hop per call, ORM row
+loading. These statements are built with SQLAlchemy Core from the models' tables and
+compiled once per dialect; parameters and results go through the column types' own bind
+and result processors, so the values are exactly what the ORM would bind and load.
+Engine listeners (statement counters, SQL logs) still see every statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Dialect, Engine
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from store.db import Database
+
+Process = Callable[[Any], Any] | None
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A compiled statement: its SQL, its positional parameters (name and bind processor)
+    and, for a SELECT, its result columns (label and result processor)."""
+
+    sql: str
+    params: tuple[tuple[str, Process], ...]
+    columns: tuple[tuple[str, Process], ...] = ()
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        out = []
+        for name, process in self.params:
+            value = values[name]
+            out.append(value if process is None else process(value))
+        return out
+
+    def rows(self, raw: Iterable[Sequence[Any]]) -> list[Row]:
+        """Driver rows as ``{label: value}``, each value loaded as its column type says."""
+        columns = self.columns
+        out = []
+        for values in raw:
+            row = {}
+            for (label, process), value in zip(columns, values, strict=True):
+                row[label] = value if process is None else process(value)
+            out.append(row)
+        return out
+
+
+def compile_statement(statement: Any, dialect: Dialect) -> Statement:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    binds, names = compiled.binds, compiled.positiontup or ()
+    columns: tuple[tuple[str, Process], ...] = ()
+    if getattr(statement, "is_select", False):
+        columns = tuple(
+            (str(c.key), c.type.dialect_impl(dialect).result_processor(dialect, None))
+            for c in statement.selected_columns
+        )
+    return Statement(
+        compiled.string,
+        tuple(
+            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
+        ),
+        columns,
+    )
+
+
+def announce(engine: Engine, sql: str, args: Sequence[Any]) -> None:
+    """Tell the engine's ``before_cursor_execute`` listeners about a statement run on the
+    driver (they get no connection or cursor)."""
+    engine.dispatch.before_cursor_execute(None, None, sql, tuple(args), None, False)
+
+
+async def fetch(db: Database, statement: Statement, values: dict[str, Any]) -> list[Row]:
+    """Run a SELECT on a pooled connection's driver, outside any transaction (it sees its
+    own snapshot), as ``Database.read_statement`` would."""
+    args = statement.args(values)
+    announce(db.engine.sync_engine, statement.sql, args)
+    async with db.driver_connection() as driver:
+        if db.dialect == "sqlite":
+            raw: Iterable[Sequence[Any]] = await driver.execute_fetchall(statement.sql, args)
+        else:
+            raw = await driver.fetch(statement.sql, *args)
+    return statement.rows(raw)

@@ -1,0 +1,361 @@
+"""Logging a finished entry without the ORM, for the compiled write path (``gql.fastpath``).
+
+``timesheet.log_entry`` reads a team, a membership, a task and each category of its chain
+with one ORM statement apiece, and writes the idempotency record, the entry and the
+record's answer with three more: some ten round trips and most of a mutation's CPU. Here
+the common case (the viewer logs on a task or a category of their team) takes:
+
+- one statement for every fact the checks need (team, membership, task, category chain,
+  the chain by a recursive CTE);
+- ``timesheet.log_timing`` and ``timesheet.logged_entry_values``, the very checks and
+  columns of the ORM path;
+- one write: on PostgreSQL a single statement (the idempotency record is a CTE of the entry
+  insert, committed together or not at all); on SQLite the whole transaction, BEGIN
+  IMMEDIATE to COMMIT, in one hand-off to the process's writer thread
+  (``Database.run_on_writer``), under the lock write sessions take.
+
+Anything else raises ``NotHandled`` before a row is written, and the ORM path does the
+request from the start: every error (and every reply to a repeated idempotency key, which
+meets the record's unique key here) comes from that one path. Statements are compiled from
+the tables once per dialect; values go through the column types' own bind and result
+processors, so what is stored is what the ORM stores.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import orjson
+from sqlalchemy import Dialect, String, Table, and_, bindparam, func, insert, select
+from sqlmodel import SQLModel
+
+from store import idempotency, rules
+from store.db import Database
+from store.direct import Statement, announce, compile_statement
+from store.errors import DomainError
+from store.ids import new_id
+from store.models import InputType, ScopeType, Source
+from store.timesheet import LogEntry, log_timing, logged_entry_values
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+
+class NotHandled(Exception):
+    """Not the common case, or the checks refused it, or the key is taken: nothing was
+    written, and the ORM path must answer (it reports every error exactly)."""
+
+
+class Uncertain(Exception):
+    """The write was sent and then the connection failed: it may or may not have
+    committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class TeamFacts:
+    id: str
+    time_zone: str
+    locked_before: datetime | None
+    default_billable: bool
+    default_rate_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryFacts:
+    id: str
+    team_id: str
+    parent_id: str | None
+    title: str
+    archived: bool
+    billable: bool | None
+    rate_cents: int | None
+
+
+@dataclass(frozen=True)
+class Logged:
+    """The new entry's columns and the rows it refers to (each by column name), as the
+    compiled read path's joined row has them: ``category`` is the entry's category (its
+    task's, or its own), ``task_category`` the task's."""
+
+    entry: Row
+    team: Row
+    task: Row | None
+    task_category: Row | None
+    category: Row | None
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    facts: Statement  # every fact, one row per category of the chain
+    entry: Statement
+    record: Statement | None  # SQLite: the record's own INSERT
+    entry_with_record: Statement | None  # PostgreSQL: the record as a CTE of the entry's
+
+
+def _insert(table: Table, prefix: str) -> Any:
+    return insert(table).values(
+        {c.name: bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _plan(dialect: Dialect) -> _Plan:
+    teams, members = _table("teams"), _table("memberships")
+    tasks, categories = _table("tasks").alias("t"), _table("categories").alias("c")
+    parents = _table("categories").alias("p")
+    team = bindparam("team", type_=String())
+    task = bindparam("task", type_=String())
+    # The chain's ids: the task's category (or the given one), then each parent of a
+    # category of the team; UNION stops at a cycle. The caller walks it as
+    # rules.category_chain does (a category of another team ends the chain).
+    seed = select(
+        func.coalesce(
+            select(tasks.c.category_id)
+            .where(tasks.c.id == task, tasks.c.team_id == team)
+            .scalar_subquery(),
+            bindparam("category", type_=String()),
+        ).label("id")
+    ).cte("chain", recursive=True)
+    chain = seed.union(
+        select(parents.c.parent_id)
+        .select_from(parents.join(seed, parents.c.id == seed.c.id))
+        .where(parents.c.team_id == team, parents.c.parent_id.is_not(None))
+    )
+    columns = [
+        *(teams.c[c.name].label(f"team__{c.name}") for c in teams.columns),
+        members.c.rate_cents.label("member__rate_cents"),
+        *(tasks.c[c.name].label(f"task__{c.name}") for c in tasks.columns),
+        *(categories.c[c.name].label(f"category__{c.name}") for c in categories.columns),
+    ]
+    facts = (
+        select(*columns)
+        .select_from(
+            teams.join(
+                members,
+                and_(members.c.team_id == teams.c.id, members.c.user_id == bindparam("user")),
+            )
+            .outerjoin(tasks, and_(tasks.c.id == task, tasks.c.team_id == teams.c.id))
+            .outerjoin(categories, categories.c.id.in_(select(chain.c.id)))
+        )
+        .where(teams.c.id == team)
+    )
+    entries, records = _table("time_entries"), _table("idempotency_records")
+    entry = _insert(entries, "e_")
+    sqlite = dialect.name == "sqlite"
+    return _Plan(
+        facts=compile_statement(facts, dialect),
+        entry=compile_statement(entry, dialect),
+        record=compile_statement(_insert(records, "r_"), dialect) if sqlite else None,
+        entry_with_record=None
+        if sqlite
+        else compile_statement(entry.add_cte(_insert(records, "r_").cte("record")), dialect),
+    )
+
+
+def _part(row: Row, prefix: str) -> Row | None:
+    """The ``prefix__`` columns of a row by column name; None for a missing (NULL) row."""
+    if row[f"{prefix}__id"] is None:
+        return None
+    cut = len(prefix) + 2
+    return {label[cut:]: value for label, value in row.items() if label.startswith(prefix + "__")}
+
+
+def _category(row: Row) -> CategoryFacts:
+    return CategoryFacts(
+        row["id"],
+        row["team_id"],
+        row["parent_id"],
+        row["title"],
+        row["archived"],
+        row["billable"],
+        row["rate_cents"],
+    )
+
+
+def _check(condition: bool) -> None:
+    if not condition:
+        raise NotHandled
+
+
+@dataclass(frozen=True)
+class _Request:
+    actor_id: str
+    data: LogEntry
+    mutation: str
+    key: str | None
+    digest: str
+    now: datetime
+
+
+def _decide(request: _Request, rows: list[Row]) -> tuple[Logged, dict[str, Any]]:
+    """The entry to insert from the facts (the ORM path's checks, in its order), and the
+    values of every parameter of the write."""
+    data, now = request.data, request.now
+    _check(bool(rows))  # not a member, or no such team
+    team_row = _part(rows[0], "team")
+    assert team_row is not None
+    team = TeamFacts(
+        team_row["id"],
+        team_row["time_zone"],
+        team_row["locked_before"],
+        team_row["default_billable"],
+        team_row["default_rate_cents"],
+    )
+    by_id: dict[str, Row] = {}
+    for row in rows:
+        category_row = _part(row, "category")
+        if category_row is not None:
+            by_id[category_row["id"]] = category_row
+    task = _part(rows[0], "task")
+    if data.scope.task_id is not None:
+        _check(task is not None)  # no such task in this team
+        assert task is not None
+        start = task["category_id"]
+    else:
+        start = data.scope.category_id
+    chain: list[CategoryFacts] = []
+    seen: set[str] = set()
+    current = start
+    while current is not None and current not in seen:  # rules.category_chain
+        seen.add(current)
+        found = by_id.get(current)
+        if found is None or found["team_id"] != team.id:
+            break
+        chain.append(_category(found))
+        current = found["parent_id"]
+    if task is None:
+        _check(bool(chain) and chain[0].id == data.scope.category_id)  # no such category
+    task_category = by_id.get(task["category_id"]) if task and task["category_id"] else None
+    _check(task is None or task["category_id"] is None or task_category is not None)
+    try:
+        rules.check_not_archived(chain[:1], ())
+        timing = log_timing(team, data, now)
+    except DomainError as exc:
+        raise NotHandled from exc
+    values = logged_entry_values(
+        team=team,
+        user_id=request.actor_id,
+        scope_type=ScopeType.TASK.value if task else ScopeType.CATEGORY.value,
+        task_id=task["id"] if task else None,
+        category_id=None if task else data.scope.category_id,
+        chain=chain,
+        member_rate=rows[0]["member__rate_cents"],
+        timing=timing,
+        data=data,
+        now=now,
+        digest=request.digest,
+    )
+    params = {f"e_{name}": value for name, value in values.items()}
+    if request.key is not None:
+        params.update(
+            r_id=new_id(),
+            r_user_id=request.actor_id,
+            r_mutation=request.mutation,
+            r_key=request.key,
+            r_request_hash=request.digest,
+            r_response=orjson.dumps({"timeEntry": values["id"]}).decode(),
+            r_created_at=now,
+            r_expires_at=now + idempotency.TTL,
+        )
+    category = task_category if task else by_id.get(str(data.scope.category_id))
+    return Logged(values, team_row, task, task_category, category), params
+
+
+def handles(data: LogEntry, actor_id: str) -> bool:
+    """Whether ``log_entry`` may take this log (else the ORM path does, from the start)."""
+    return (
+        data.entry_id is None
+        and data.external_ref is None
+        and data.user_id in (None, actor_id)
+        and (data.scope.task_id is None) != (data.scope.category_id is None)
+        and data.input_type in InputType.__members__
+        and data.source in Source.__members__
+    )
+
+
+async def log_entry(
+    db: Database,
+    *,
+    actor_id: str,
+    data: LogEntry,
+    mutation: str,
+    key: str | None,
+    digest: str,
+    now: datetime,
+    prepare: Callable[[Logged], T],
+) -> tuple[Logged, T]:
+    """Log ``data`` for the actor, as ``timesheet.log_entry`` would in the run of
+    ``mutation`` with idempotency ``key``; ``NotHandled`` when the ORM path must.
+
+    ``prepare`` (the caller's answer, from what will be written) runs before the write
+    commits: if it raises, nothing is written. Any exception but ``Uncertain`` means that
+    nothing was written."""
+    if not handles(data, actor_id):
+        raise NotHandled
+    request = _Request(actor_id, data, mutation, key, digest, now)
+    facts = {
+        "team": data.team_id,
+        "user": actor_id,
+        "task": data.scope.task_id,
+        "category": data.scope.category_id,
+    }
+    engine = db.write_engine.sync_engine
+    plan = _plan(engine.dialect)
+
+    if db.dialect == "sqlite":
+        if not db.has_sqlite_writer:
+            raise NotHandled
+
+        def transaction(connection: sqlite3.Connection) -> tuple[Logged, T]:
+            facts_args = plan.facts.args(facts)
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                announce(engine, plan.facts.sql, facts_args)
+                rows = plan.facts.rows(connection.execute(plan.facts.sql, facts_args).fetchall())
+                logged, params = _decide(request, rows)
+                prepared = prepare(logged)
+                writes = [plan.entry] if key is None else [plan.record, plan.entry]
+                for statement in writes:
+                    assert statement is not None
+                    args = statement.args(params)
+                    announce(engine, statement.sql, args)
+                    connection.execute(statement.sql, args)
+                connection.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                raise NotHandled from exc
+            finally:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+            return logged, prepared
+
+        return await db.run_on_writer(transaction)
+
+    async with db.driver_connection() as connection:
+        facts_args = plan.facts.args(facts)
+        announce(engine, plan.facts.sql, facts_args)
+        rows = plan.facts.rows(await connection.fetch(plan.facts.sql, *facts_args))
+        logged, params = _decide(request, rows)
+        prepared = prepare(logged)
+        statement = plan.entry if key is None else plan.entry_with_record
+        assert statement is not None
+        args = statement.args(params)
+        announce(engine, statement.sql, args)
+        try:
+            await connection.execute(statement.sql, *args)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise NotHandled from exc
+        except asyncpg.PostgresError:
+            raise  # refused by the server: the statement (its own transaction) did nothing
+        except Exception as exc:
+            raise Uncertain from exc
+    return logged, prepared
