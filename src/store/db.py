@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +38,11 @@ def async_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")  # the pool reconnects
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -79,9 +85,14 @@ def create_engine(url: str, *, pool_size: int = 10, immediate: bool = False) -> 
     take the write lock when it begins (for the writer engine)."""
     full = async_url(url)
     if not is_sqlite(full):
-        return create_async_engine(
-            full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+        # No pool_pre_ping: on asyncpg it is three round trips per checkout (BEGIN, a
+        # query, ROLLBACK, for pgbouncer's sake), on every request. A connection the server
+        # closed (a restart, a crash, an idle timeout) is closed on the driver's side too,
+        # and is replaced at checkout without asking the server; one that fails in use is
+        # invalidated (SQLAlchemy's disconnect handling, and driver_connection below).
+        engine = create_async_engine(full, pool_size=pool_size, max_overflow=pool_size)
+        event.listen(engine.sync_engine.pool, "checkout", _replace_closed)
+        return engine
     # No reset when a connection goes back to the pool: its Connection has already rolled
     # back (or committed) on close, and on aiosqlite the second ROLLBACK is one more thread
     # hand-off per session. Twice the pool size is kept: an overflow connection is closed
@@ -246,8 +257,13 @@ class Database:
         transaction, for a single read that runs on the driver (see store.entry_pages).
         No Session, no Connection: their set-up cost more than the read."""
         raw = await self.engine.raw_connection()
+        driver: Any = raw.driver_connection
         try:
-            yield raw.driver_connection
+            yield driver
+        except BaseException:
+            if self.dialect == "postgresql" and driver.is_closed():
+                await greenlet_spawn(raw.invalidate)  # lost in use: never back in the pool
+            raise
         finally:
             await greenlet_spawn(raw.close)
 

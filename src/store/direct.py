@@ -11,7 +11,7 @@ Engine listeners (statement counters, SQL logs) still see every statement.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Dialect, Engine
@@ -31,6 +31,12 @@ class Statement:
     sql: str
     params: tuple[tuple[str, Process], ...]
     columns: tuple[tuple[str, Process], ...] = ()
+    # Labels "<prefix>__<column>" by prefix: (label, column) pairs.
+    groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def part(self, row: Row, prefix: str) -> Row:
+        """The ``prefix__`` columns of a row, by column name."""
+        return {column: row[label] for label, column in self.groups[prefix]}
 
     def args(self, values: dict[str, Any]) -> list[Any]:
         out = []
@@ -61,12 +67,18 @@ def compile_statement(statement: Any, dialect: Dialect) -> Statement:
             (str(c.key), c.type.dialect_impl(dialect).result_processor(dialect, None))
             for c in statement.selected_columns
         )
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for label, _ in columns:
+        prefix, sep, column = label.partition("__")
+        if sep:
+            groups.setdefault(prefix, []).append((label, column))
     return Statement(
         compiled.string,
         tuple(
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
         ),
         columns,
+        {prefix: tuple(pairs) for prefix, pairs in groups.items()},
     )
 
 

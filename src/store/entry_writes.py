@@ -162,12 +162,11 @@ def _plan(dialect: Dialect) -> _Plan:
     )
 
 
-def _part(row: Row, prefix: str) -> Row | None:
+def _part(facts: Statement, row: Row, prefix: str) -> Row | None:
     """The ``prefix__`` columns of a row by column name; None for a missing (NULL) row."""
     if row[f"{prefix}__id"] is None:
         return None
-    cut = len(prefix) + 2
-    return {label[cut:]: value for label, value in row.items() if label.startswith(prefix + "__")}
+    return facts.part(row, prefix)
 
 
 def _category(row: Row) -> CategoryFacts:
@@ -197,12 +196,12 @@ class _Request:
     now: datetime
 
 
-def _decide(request: _Request, rows: list[Row]) -> tuple[Logged, dict[str, Any]]:
+def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logged, dict[str, Any]]:
     """The entry to insert from the facts (the ORM path's checks, in its order), and the
     values of every parameter of the write."""
     data, now = request.data, request.now
     _check(bool(rows))  # not a member, or no such team
-    team_row = _part(rows[0], "team")
+    team_row = _part(facts, rows[0], "team")
     assert team_row is not None
     team = TeamFacts(
         team_row["id"],
@@ -213,10 +212,10 @@ def _decide(request: _Request, rows: list[Row]) -> tuple[Logged, dict[str, Any]]
     )
     by_id: dict[str, Row] = {}
     for row in rows:
-        category_row = _part(row, "category")
+        category_row = _part(facts, row, "category")
         if category_row is not None:
             by_id[category_row["id"]] = category_row
-    task = _part(rows[0], "task")
+    task = _part(facts, rows[0], "task")
     if data.scope.task_id is not None:
         _check(task is not None)  # no such task in this team
         assert task is not None
@@ -322,7 +321,7 @@ async def log_entry(
             try:
                 announce(engine, plan.facts.sql, facts_args)
                 rows = plan.facts.rows(connection.execute(plan.facts.sql, facts_args).fetchall())
-                logged, params = _decide(request, rows)
+                logged, params = _decide(request, plan.facts, rows)
                 prepared = prepare(logged)
                 writes = [plan.entry] if key is None else [plan.record, plan.entry]
                 for statement in writes:
@@ -344,7 +343,7 @@ async def log_entry(
         facts_args = plan.facts.args(facts)
         announce(engine, plan.facts.sql, facts_args)
         rows = plan.facts.rows(await connection.fetch(plan.facts.sql, *facts_args))
-        logged, params = _decide(request, rows)
+        logged, params = _decide(request, plan.facts, rows)
         prepared = prepare(logged)
         statement = plan.entry if key is None else plan.entry_with_record
         assert statement is not None

@@ -97,11 +97,6 @@ def _token_member(dialect: Dialect) -> Statement:
     return compile_statement(stmt, dialect)
 
 
-def _columns(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    cut = len(prefix) + 2
-    return {key[cut:]: value for key, value in row.items() if key.startswith(prefix + "__")}
-
-
 async def authenticate_member(db: Database, *, token: str) -> tuple[User, list[Membership]] | None:
     """``authenticate`` and the user's memberships, in one statement (every request runs
     it), run on the driver (``store.direct``). The rows are built with ``model_construct``
@@ -119,9 +114,9 @@ async def authenticate_member(db: Database, *, token: str) -> tuple[User, list[M
     stored_hash, revoked_at = first["token__secret_hash"], first["token__revoked_at"]
     if not hmac.compare_digest(stored_hash, _hash(secret)) or revoked_at is not None:
         return None
-    user = User.model_construct(**_columns(first, "user"))
+    user = User.model_construct(**statement.part(first, "user"))
     members = [
-        Membership.model_construct(**_columns(row, "member"))
+        Membership.model_construct(**statement.part(row, "member"))
         for row in rows
         if row["member__team_id"] is not None
     ]

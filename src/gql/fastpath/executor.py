@@ -45,6 +45,8 @@ class FastPath:
         found = schema.get_field_for_type("timeEntries", "Query")
         assert found is not None
         self._arguments = found.arguments
+        # Mutations the compiled path answered (the rest took the standard path).
+        self.writes = 0
         self._writer = LogWriter.of(self._graphql, schema.config.name_converter.get_graphql_name)
 
     def plan(self, query: str, operation_name: str | None) -> Plan | WritePlan | None:
@@ -93,6 +95,7 @@ class FastPath:
         try:
             if isinstance(plan, WritePlan):
                 data = await self._writer.run(plan, context, variables or {})
+                self.writes += 1
             else:
                 data = await self._run(plan, context, variables or {})
         except Unavailable as exc:
