@@ -429,3 +429,38 @@ def test_the_compiled_path_answered_many_generated_logs() -> None:
         pytest.skip("the generated-logs test did not run in this session")
     print(f"compiled path answered {Tally.answered} of {Tally.cases} generated logs")
     assert Tally.answered >= Tally.cases // 8, (Tally.answered, Tally.cases)
+
+
+async def test_compiled_and_standard_writes_interleave(apps: Apps) -> None:
+    """48 logs at once on one app: half on the compiled path, half (with a client id) on
+    the standard path's write sessions. On SQLite the two kinds of writer take turns at
+    the write gate; nothing fails, nothing waits out SQLite's busy timeout."""
+    headers = {"authorization": f"Bearer {apps.a.member.token}"}
+    before = _writes(apps)
+
+    async def log(n: int) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "teamId": apps.a.id,
+            "taskId": apps.a.tasks["T-2"],
+            "startedAt": f"2025-04-01T{n % 24:02d}:{n // 24:02d}:00Z",
+            "minutes": 1,
+            "idempotencyKey": f"mix-{n}",
+        }
+        if n % 2:
+            data["id"] = new_id()
+        r = await apps.fast.post(
+            "/graphql", json={"query": BENCH, "variables": {"i": data}}, headers=headers
+        )
+        return dict(orjson.loads(r.content)["data"]["logTimeEntry"])
+
+    answers = await asyncio.wait_for(asyncio.gather(*(log(n) for n in range(48))), 60)
+    assert all(a["userErrors"] == [] and a["timeEntry"] for a in answers)
+    assert _writes(apps) - before == 24
+    async with apps.db.engine.connect() as s:
+        count = (
+            await s.execute(
+                text("SELECT COUNT(*) FROM time_entries WHERE started_at >= :at"),
+                {"at": datetime(2025, 4, 1, tzinfo=UTC)},
+            )
+        ).scalar_one()
+    assert count == 48
