@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     # The compiled read path (gql.fastpath).
     fast_path: bool = Field(
         default=True,
-        description="Answer plannable queries (pages of time entries) through the compiled "
-        "read path; off: every query executes field by field.",
+        description="Answer plannable documents (pages of time entries, logTimeEntry) "
+        "through the compiled paths; off: every operation executes field by field.",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -26,9 +26,11 @@ from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
 from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.fastpath import FastPath
+from gql.fastpath.compile import WritePlan
 from gql.loaders import Loaders
 from gql.services import Services
 from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
+from store.models import Membership, User
 
 log = logging.getLogger("punchclock")
 
@@ -77,9 +79,31 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         self.services = services
         self.fast_path = FastPath(services.schema) if services.settings.fast_path else None
 
+    def _context(
+        self,
+        request: Request | WebSocket,
+        response: Any,
+        *,
+        token: str | None = None,
+        viewer: tuple[User, dict[str, Membership]] | None = None,
+        unavailable: bool = False,
+    ) -> Context:
+        user, memberships = viewer if viewer else (None, {})
+        return Context(
+            db=self.services.db,
+            viewer=user,
+            memberships=memberships,
+            loaders=Loaders(self.services.db),
+            request_id=getattr(request.state, "request_id", None) or "",
+            services=self.services,
+            request=request,
+            response=response,
+            token=token,
+            unavailable=unavailable,
+        )
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services = self.services
-        request_id = getattr(request.state, "request_id", None) or ""
         viewer, token, unavailable = None, None, False
         if isinstance(request, Request):
             token = bearer_token(request.headers.get("authorization"))
@@ -91,19 +115,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                     raise
                 log.warning("database unavailable while authenticating: %r", exc)
                 unavailable = True
-        user, memberships = viewer if viewer else (None, {})
-        return Context(
-            db=services.db,
-            viewer=user,
-            memberships=memberships,
-            loaders=Loaders(services.db),
-            request_id=request_id,
-            services=services,
-            request=request,
-            response=response,
-            token=token,
-            unavailable=unavailable,
-        )
+        return self._context(request, response, token=token, viewer=viewer, unavailable=unavailable)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate the WebSocket from ``connection_init``; a bad token closes it (4403)."""
@@ -139,8 +151,11 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
             )
             return ExecutionResult(data=None, errors=[error])
-        # The compiled read path (gql.fastpath); None: standard execution answers.
-        if self.fast_path is not None:
+        # The compiled paths (gql.fastpath); None: standard execution answers.
+        tried = getattr(
+            getattr(context.request, "state", None), "punchclock_fast_path_tried", False
+        )
+        if self.fast_path is not None and not tried:
             fast = await self.fast_path.execute(
                 context,
                 data.query,
@@ -199,17 +214,29 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         replay = receive if body is None else _replaying(body, receive)
         data = _fast_request_data(body) if body is not None else None
         assert self.fast_path is not None
-        if data is None or self.fast_path.plan(data[0], data[2]) is None:
+        plan = self.fast_path.plan(data[0], data[2]) if data is not None else None
+        if data is None or plan is None:
             await super().__call__(scope, replay, send)
             return
         request = Request(scope, replay)
         sub_response = await self.get_sub_response(request)
         request.state.punchclock_sub_response = sub_response
-        context = await self.get_context(request, sub_response)
         result = None
-        if not context.unavailable:
-            result = await self.fast_path.execute(context, *data, writes=True)
+        if isinstance(plan, WritePlan):
+            # A compiled write checks the token in its own first statement; declined, it
+            # is the standard path's with an authenticated context.
+            token = bearer_token(request.headers.get("authorization"))
+            if token is not None:
+                bare = self._context(request, sub_response, token=token)
+                result = await self.fast_path.execute(bare, *data, writes=True)
+            if result is None:
+                context = await self.get_context(request, sub_response)
+        else:
+            context = await self.get_context(request, sub_response)
+            if not context.unavailable:
+                result = await self.fast_path.execute(context, *data)
         if result is None:
+            request.state.punchclock_fast_path_tried = True  # execute_single: not again
             try:
                 response = await self.run(request, context=context)
             except HTTPException as exc:

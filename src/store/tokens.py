@@ -28,6 +28,11 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def secret_matches(stored_hash: str, secret: str) -> bool:
+    """Whether ``secret`` is the one whose hash was stored (in constant time)."""
+    return hmac.compare_digest(stored_hash, _hash(secret))
+
+
 def _random(n: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
@@ -112,7 +117,7 @@ async def authenticate_member(db: Database, *, token: str) -> tuple[User, list[M
         return None
     first = rows[0]
     stored_hash, revoked_at = first["token__secret_hash"], first["token__revoked_at"]
-    if not hmac.compare_digest(stored_hash, _hash(secret)) or revoked_at is not None:
+    if not secret_matches(stored_hash, secret) or revoked_at is not None:
         return None
     user = User.model_construct(**statement.part(first, "user"))
     members = [

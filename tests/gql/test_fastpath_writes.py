@@ -29,6 +29,7 @@ from sqlmodel import select
 
 from gql.app import create_app
 from gql.settings import Settings
+from store import tokens
 from store.db import Database
 from store.events import EntryEvent
 from store.ids import new_id
@@ -326,9 +327,9 @@ async def test_a_log_takes_few_statements(apps: Apps) -> None:
         headers={"authorization": f"Bearer {apps.a.member.token}"},
     )
     assert orjson.loads(r.content)["data"]["logTimeEntry"]["userErrors"] == []
-    # The token, the facts, then the write: one statement on PostgreSQL (the idempotency
+    # The token with the facts, then the write: one statement on PostgreSQL (the idempotency
     # record is a CTE of the entry insert), two on SQLite (in one transaction).
-    expected = 3 if database.dialect == "postgresql" else 4
+    expected = 2 if database.dialect == "postgresql" else 3
     assert len(statements) == expected, statements
 
 
@@ -464,3 +465,48 @@ async def test_compiled_and_standard_writes_interleave(apps: Apps) -> None:
             )
         ).scalar_one()
     assert count == 48
+
+
+async def test_the_compiled_write_checks_the_token_itself(apps: Apps) -> None:
+    """The token is checked in the statement that reads the facts: a wrong secret, a
+    revoked token or another team's member write nothing and get the standard answers."""
+    data = {
+        "teamId": apps.a.id,
+        "taskId": apps.a.tasks["T-1"],
+        "startedAt": "2025-05-01T09:00:00Z",
+        "minutes": 10,
+    }
+
+    async def log(token: str) -> httpx.Response:
+        return await apps.fast.post(
+            "/graphql",
+            json={"query": BENCH, "variables": {"i": data}},
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    async def logged() -> int:
+        async with apps.db.engine.connect() as s:
+            found = await s.execute(
+                text("SELECT COUNT(*) FROM time_entries WHERE team_id = :t AND started_at >= :at"),
+                {"t": apps.a.id, "at": datetime(2025, 5, 1, tzinfo=UTC)},
+            )
+            return int(found.scalar_one())
+
+    before = _writes(apps)
+    member = apps.a.member.token
+    wrong = member[:-4] + ("aaaa" if not member.endswith("aaaa") else "bbbb")
+    r = await log(wrong)
+    assert orjson.loads(r.content)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    r = await log(apps.b.owner.token)  # a valid token of someone outside team A
+    errors = orjson.loads(r.content)["data"]["logTimeEntry"]["userErrors"]
+    assert [e["code"] for e in errors] == ["NOT_FOUND"]
+    async with apps.db.write() as s:
+        prefix = member.split("_")[1]
+        assert await tokens.revoke_token(s, prefix=prefix, at=datetime.now(UTC))
+        await s.commit()
+    r = await log(member)
+    assert orjson.loads(r.content)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert _writes(apps) == before and await logged() == 0
+    r = await log(apps.a.admin.token)
+    assert orjson.loads(r.content)["data"]["logTimeEntry"]["userErrors"] == []
+    assert _writes(apps) == before + 1 and await logged() == 1

@@ -36,7 +36,6 @@ from store.events import EntryEvent, EventKind
 from store.timeutil import utcnow
 
 MUTATION = "logTimeEntry"
-USER_COLUMNS = ("id", "nickname", "time_zone", "locale")
 
 
 class Unavailable(Exception):
@@ -77,23 +76,23 @@ class LogWriter:
 
     async def run(self, plan: WritePlan, ctx: Context, variables: dict[str, Any]) -> dict[str, Any]:
         """The data of the answer; ``Fallback`` before anything was written."""
-        actor = ctx.viewer
-        assert actor is not None
+        token = ctx.token
+        if token is None:
+            raise Fallback
         given = self._input(plan, variables)
         key = given.idempotency_key
         if key is not None and not 1 <= len(key) <= idempotency.MAX_KEY_LENGTH:
             raise Fallback
         data = log_entry_data(given)
         now = utcnow()
-        user = {f"user__{name}": getattr(actor, name) for name in USER_COLUMNS}
 
         def payload(logged: entry_writes.Logged) -> Any:
-            return plan.build(_joined(logged, user, plan.columns), ctx.now)
+            return plan.build(_joined(logged, plan.columns), ctx.now)
 
         try:
             logged, answer = await entry_writes.log_entry(
                 ctx.db,
-                actor_id=actor.id,
+                token=token,
                 data=data,
                 mutation=MUTATION,
                 key=key,
@@ -115,22 +114,19 @@ class LogWriter:
         return {plan.key: answer}
 
 
-def _joined(logged: entry_writes.Logged, user: Row, columns: Mapping[str, frozenset[str]]) -> Row:
+def _joined(logged: entry_writes.Logged, columns: Mapping[str, frozenset[str]]) -> Row:
     """The row the compiled builders read (``<relation>__<column>``), from the new entry
     and the rows it refers to."""
     row: Row = {}
     sources: dict[str, Row | None] = {
         "entry": logged.entry,
+        "user": logged.user,
         "team": logged.team,
         "task": logged.task,
         "task_category": logged.task_category,
         "category": logged.category,
     }
     for relation, names in columns.items():
-        if relation == "user":
-            for name in names:
-                row[f"user__{name}"] = user[f"user__{name}"]
-            continue
         source = sources[relation]
         for name in names:
             row[f"{relation}__{name}"] = None if source is None else source[name]
