@@ -269,7 +269,7 @@ class Database:
 
     async def run_on_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """SQLite: run ``work`` on this process's own writer connection, in its own thread,
-        holding the write lock that write sessions take.
+        holding the write gate beside other jobs, never beside a write session.
 
         ``work`` is plain synchronous sqlite3: a whole transaction in one hand-off to a
         thread, where aiosqlite takes one per statement (each costs more than a SQLite

@@ -5,14 +5,15 @@ with one ORM statement apiece, and writes the idempotency record, the entry and 
 record's answer with three more: some ten round trips and most of a mutation's CPU. Here
 the common case (the viewer logs on a task or a category of their team) takes:
 
-- one statement for every fact the checks need (team, membership, task, category chain,
-  the chain by a recursive CTE);
+- one statement for every fact the checks need: the bearer token and its user (the
+  request's authentication, checked here as ``tokens.authenticate_member`` checks it),
+  the membership, the team, the task and the category chain (a recursive CTE);
 - ``timesheet.log_timing`` and ``timesheet.logged_entry_values``, the very checks and
   columns of the ORM path;
 - one write: on PostgreSQL a single statement (the idempotency record is a CTE of the entry
   insert, committed together or not at all); on SQLite the whole transaction, BEGIN
   IMMEDIATE to COMMIT, in one hand-off to the process's writer thread
-  (``Database.run_on_writer``), under the lock write sessions take.
+  (``Database.run_on_writer``), kept apart from write sessions by the ``WriteGate``.
 
 Anything else raises ``NotHandled`` before a row is written, and the ORM path does the
 request from the start: every error (and every reply to a repeated idempotency key, which

@@ -25,7 +25,6 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.types.base import StrawberryObjectDefinition
 
 from gql.context import Context
-from gql.errors import TopLevelCode
 from gql.fastpath.compile import Row, WritePlan
 from gql.fastpath.fields import Fallback
 from gql.mutations.entries import log_entry_data
@@ -40,8 +39,6 @@ MUTATION = "logTimeEntry"
 
 class Unavailable(Exception):
     """The write was sent and its outcome is unknown: answer UNAVAILABLE, do not retry."""
-
-    code = TopLevelCode.UNAVAILABLE
 
 
 class LogWriter:
