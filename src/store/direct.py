@@ -91,11 +91,16 @@ def announce(engine: Engine, sql: str, args: Sequence[Any]) -> None:
 async def fetch(db: Database, statement: Statement, values: dict[str, Any]) -> list[Row]:
     """Run a SELECT on a pooled connection's driver, outside any transaction (it sees its
     own snapshot), as ``Database.read_statement`` would."""
-    args = statement.args(values)
-    announce(db.engine.sync_engine, statement.sql, args)
+    return statement.rows(await fetch_raw(db, statement.sql, statement.args(values)))
+
+
+async def fetch_raw(db: Database, sql: str, args: list[Any]) -> Iterable[Sequence[Any]]:
+    """The driver's own rows of a SELECT (compiled for ``db``'s dialect), announced to the
+    engine's listeners, on a pooled connection outside any transaction."""
+    announce(db.engine.sync_engine, sql, args)
     async with db.driver_connection() as driver:
         if db.dialect == "sqlite":
-            raw: Iterable[Sequence[Any]] = await driver.execute_fetchall(statement.sql, args)
+            rows: Iterable[Sequence[Any]] = await driver.execute_fetchall(sql, args)
         else:
-            raw = await driver.fetch(statement.sql, *args)
-    return statement.rows(raw)
+            rows = await driver.fetch(sql, *args)
+    return rows

@@ -9,7 +9,7 @@ the page size. Columns are labelled ``<relation>__<column>`` (``entry__started_a
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.db import Database
+from store.direct import fetch_raw
 from store.entries import EntryFilter, page_conditions
 from store.types import UTCDateTime
 
@@ -247,12 +248,7 @@ async def first_team_page(
     plan = _compiled(wanted, engine.dialect)
     values = {**plan.defaults, "team_id": team_id, "limit": first + 1}
     params = [values[name] for name in plan.params]
-    engine.dispatch.before_cursor_execute(None, None, plan.sql, tuple(params), None, False)
-    async with db.driver_connection() as driver:
-        if engine.dialect.name == "sqlite":
-            rows: Iterable[Sequence[Any]] = await driver.execute_fetchall(plan.sql, params)
-        else:
-            rows = await driver.fetch(plan.sql, *params)
+    rows = await fetch_raw(db, plan.sql, params)
     to_dict = plan.to_dict
     out = [to_dict(row) for row in rows]
     return out[:first], len(out) > first
