@@ -91,7 +91,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings is None:  # the server's own factory: this process logs our way
         settings = Settings()
         logs.configure(settings.log_format, settings.log_level)
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     services = Services(
         settings=settings,
         db=db,

@@ -9,6 +9,7 @@ from enum import StrEnum
 import strawberry
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
 from store.errors import DomainError
@@ -74,6 +75,8 @@ def is_unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is the database being out of reach."""
     while exc is not None:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, PoolTimeout):  # every pooled connection busy for the whole wait
             return True
         if str(getattr(exc, "sqlstate", "")).startswith(_UNAVAILABLE_SQLSTATES):
             return True

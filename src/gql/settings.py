@@ -29,7 +29,15 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level."
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL pool size.")
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="PostgreSQL connections per process (no overflow)."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Time a request waits for a pooled PostgreSQL connection (else UNAVAILABLE).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body accepted (else 413)."
     )
