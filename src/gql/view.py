@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cross_web import HTTPException
@@ -35,6 +35,8 @@ from store.models import Membership, User
 log = logging.getLogger("punchclock")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+GRAPHQL_RESPONSE_JSON_BYTES = GRAPHQL_RESPONSE_JSON.encode()
+GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON_BYTES + b"; charset=utf-8"
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
 
 
@@ -209,32 +211,35 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         Strawberry's HTTP handling around it (parsing, checks and hooks cost more than
         the compiled path's answer); the rest, and whatever it hands back, goes through
         ``run`` as always, with the body read here replayed and the context built here."""
-        fast = _plain_json_request(scope)
-        body = await _read_body(receive) if fast else None
+        head = _plain_json_request(scope)
+        body = await _read_body(receive) if head is not None else None
         replay = receive if body is None else _replaying(body, receive)
         data = _fast_request_data(body) if body is not None else None
         assert self.fast_path is not None
         plan = self.fast_path.plan(data[0], data[2]) if data is not None else None
-        if data is None or plan is None:
+        if head is None or data is None or plan is None:
             await super().__call__(scope, replay, send)
             return
         request = Request(scope, replay)
-        sub_response = await self.get_sub_response(request)
-        request.state.punchclock_sub_response = sub_response
         result = None
+        context: Context | None = None
         if isinstance(plan, WritePlan):
             # A compiled write checks the token in its own first statement; declined, it
             # is the standard path's with an authenticated context.
-            token = bearer_token(request.headers.get("authorization"))
+            token = bearer_token(head.authorization)
             if token is not None:
-                bare = self._context(request, sub_response, token=token)
+                bare = self._context(request, None, token=token)
                 result = await self.fast_path.execute(bare, *data, writes=True)
-            if result is None:
-                context = await self.get_context(request, sub_response)
         else:
-            context = await self.get_context(request, sub_response)
+            context = await self.get_context(request, await self._sub_response(request))
             if not context.unavailable:
                 result = await self.fast_path.execute(context, *data)
+        if result is not None and not result.errors and result.data is not None:
+            await _send_data(send, result, modern=GRAPHQL_RESPONSE_JSON_BYTES in head.accept)
+            return
+        sub_response = await self._sub_response(request)
+        if context is None:
+            context = await self.get_context(request, sub_response)
         if result is None:
             request.state.punchclock_fast_path_tried = True  # execute_single: not again
             try:
@@ -247,6 +252,12 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 self._handle_errors(result.errors, response_data)
             response = self.create_response(response_data, sub_response)
         await response(scope, replay, send)
+
+    async def _sub_response(self, request: Request) -> Response:
+        """The sub-response of a request ``_post`` answers (``run`` finds it again)."""
+        sub_response = await self.get_sub_response(request)
+        request.state.punchclock_sub_response = sub_response
+        return sub_response
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if isinstance(request, WebSocket) and self.services.draining:
@@ -294,20 +305,48 @@ class PunchclockGraphQL(GraphQL[Context, None]):
 FAST_BODY_KEYS = frozenset({"query", "variables", "operationName"})
 
 
-def _plain_json_request(scope: Scope) -> bool:
-    """A POST of ``application/json`` that wants a single JSON answer (no streaming)."""
-    content_type = accept = b""
-    for name, value in scope["headers"]:
+class _Head(NamedTuple):
+    accept: bytes
+    authorization: str | None
+
+
+def _plain_json_request(scope: Scope) -> _Head | None:
+    """The headers ``_post`` reads of a POST of ``application/json`` that wants a single
+    JSON answer (no streaming); None for any other request."""
+    content_type = accept = authorization = None
+    for name, value in scope["headers"]:  # the first of each, as Starlette's Headers.get
         if name == b"content-type":
-            content_type = value
+            content_type = value if content_type is None else content_type
         elif name == b"accept":
-            accept = value
+            accept = value if accept is None else accept
+        elif name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+    content_type, accept = content_type or b"", accept or b""
     media = content_type.split(b";", 1)[0].strip().lower()
-    return (
-        media == b"application/json"
-        and b"multipart" not in accept
-        and b"event-stream" not in accept
+    if media != b"application/json" or b"multipart" in accept or b"event-stream" in accept:
+        return None
+    return _Head(accept, authorization)
+
+
+async def _send_data(send: Send, result: ExecutionResult, *, modern: bool) -> None:
+    """An answer with data and no errors, as ``process_result`` and ``create_response``
+    make it (same body, status and headers), without building a Response for it."""
+    answer: dict[str, Any] = {"data": result.data}
+    if result.extensions:
+        answer["extensions"] = result.extensions
+    payload = orjson.dumps(answer)
+    content_type = GRAPHQL_RESPONSE_CONTENT_TYPE if modern else b"application/json"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-length", str(len(payload)).encode("latin-1")),
+                (b"content-type", content_type),
+            ],
+        }
     )
+    await send({"type": "http.response.body", "body": payload})
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -236,6 +236,53 @@ async def test_the_benchmark_log_is_answered_by_the_compiled_path(apps: Apps) ->
     _check_events(apps)
 
 
+PAGE = "query($t: ID!) { timeEntries(filter: {teamId: $t}, first: 5) { nodes { id } } }"
+VOLATILE_HEADERS = {"x-request-id", "date"}
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "application/json", "application/graphql-response+json", "*/*"],
+)
+async def test_compiled_answers_have_the_standard_status_and_headers(
+    apps: Apps, accept: str | None
+) -> None:
+    """The compiled paths send their answers themselves: the same status, headers and
+    body as standard execution's, for every media type a client may ask for."""
+    headers = {"authorization": f"Bearer {apps.a.member.token}"}
+    if accept is not None:
+        headers["accept"] = accept
+    page = {"query": PAGE, "variables": {"t": apps.a.id}}
+    log = {
+        "query": BENCH,
+        "variables": {
+            "i": {
+                "teamId": apps.a.id,
+                "taskId": apps.a.tasks["T-1"],
+                "startedAt": "2025-03-10T09:00:00Z",
+                "durationSeconds": 600,
+            }
+        },
+    }
+    before = _writes(apps)
+    for body in (page, log):
+        fast = await apps.fast.post("/graphql", json=body, headers=headers)
+        standard = await apps.standard.post("/graphql", json=body, headers=headers)
+        assert fast.status_code == standard.status_code == 200
+        assert [(k, v) for k, v in fast.headers.multi_items() if k not in VOLATILE_HEADERS] == [
+            (k, v) for k, v in standard.headers.multi_items() if k not in VOLATILE_HEADERS
+        ]
+        if body is page:
+            assert fast.content == standard.content
+        else:
+            ids = [_find_entry_id(r.json()) for r in (fast, standard)]
+            assert None not in ids
+            assert fast.content.replace(ids[0].encode(), b"<ID>") == standard.content.replace(
+                ids[1].encode(), b"<ID>"
+            )
+    assert _writes(apps) == before + 1  # the compiled path answered the log
+
+
 async def test_a_repeated_key_replays_and_concurrent_repeats_log_once(apps: Apps) -> None:
     data = {
         "teamId": apps.a.id,
