@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
-from sqlalchemy import Dialect, String, Table, and_, bindparam, func, insert, select
+from sqlalchemy import Dialect, String, Table, and_, bindparam, func, insert, select, true
 from sqlmodel import SQLModel
 
 from store import idempotency, rules, tokens
@@ -118,21 +118,21 @@ def _plan(dialect: Dialect) -> _Plan:
     parents = _table("categories").alias("p")
     team = bindparam("team", type_=String())
     task = bindparam("task", type_=String())
-    # The chain's ids: the task's category (or the given one), then each parent of a
-    # category of the team; UNION stops at a cycle. The caller walks it as
-    # rules.category_chain does (a category of another team ends the chain).
-    seed = select(
-        func.coalesce(
-            select(tasks.c.category_id)
-            .where(tasks.c.id == task, tasks.c.team_id == team)
-            .scalar_subquery(),
-            bindparam("category", type_=String()),
-        ).label("id")
-    ).cte("chain", recursive=True)
+    # The chain's rows: the task's category (or the given one), then the parent of each
+    # category of the team, each found by its primary key; UNION stops at a cycle (the
+    # same row again). The caller walks it as rules.category_chain does (a category of
+    # another team ends the chain).
+    start = func.coalesce(
+        select(tasks.c.category_id)
+        .where(tasks.c.id == task, tasks.c.team_id == team)
+        .scalar_subquery(),
+        bindparam("category", type_=String()),
+    )
+    seed = select(*categories.c).where(categories.c.id == start).cte("chain", recursive=True)
     chain = seed.union(
-        select(parents.c.parent_id)
-        .select_from(parents.join(seed, parents.c.id == seed.c.id))
-        .where(parents.c.team_id == team, parents.c.parent_id.is_not(None))
+        select(*parents.c).select_from(
+            parents.join(seed, and_(parents.c.id == seed.c.parent_id, seed.c.team_id == team))
+        )
     )
     columns = [
         tokens.c.secret_hash.label("token__secret_hash"),
@@ -141,7 +141,7 @@ def _plan(dialect: Dialect) -> _Plan:
         *(teams.c[c.name].label(f"team__{c.name}") for c in teams.columns),
         members.c.rate_cents.label("member__rate_cents"),
         *(tasks.c[c.name].label(f"task__{c.name}") for c in tasks.columns),
-        *(categories.c[c.name].label(f"category__{c.name}") for c in categories.columns),
+        *(chain.c[c.name].label(f"category__{c.name}") for c in categories.columns),
     ]
     # The token (checked by the caller), its user, their membership of the team: no row
     # at all for an unknown token or a non-member.
@@ -152,7 +152,7 @@ def _plan(dialect: Dialect) -> _Plan:
             .join(members, and_(members.c.user_id == users.c.id, members.c.team_id == team))
             .join(teams, teams.c.id == members.c.team_id)
             .outerjoin(tasks, and_(tasks.c.id == task, tasks.c.team_id == teams.c.id))
-            .outerjoin(categories, categories.c.id.in_(select(chain.c.id)))
+            .outerjoin(chain, true())
         )
         .where(tokens.c.prefix == bindparam("prefix"))
     )
