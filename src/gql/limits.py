@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -43,6 +44,7 @@ from gql.types.pagination import DEFAULT_PAGE, MAX_PAGE
 NODES_PER_POINT = 100
 MUTATION_POINTS = 10
 UNBOUNDED_DEPTH_FIELDS = frozenset({"ofType"})
+MEASURE_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,50 @@ def measure(
     variables: Mapping[str, Any] | None,
 ) -> Measure | None:
     """What the operation asks for; ``None`` when the document names no runnable operation
-    (validation or execution reports that)."""
+    (validation or execution reports that).
+
+    Cached per document (parsed documents are cached too, so a repeated query is the same
+    object) and the values of the variables the walk reads, which are only those given
+    as a ``first``: the walk visits the same fields whatever the variables say."""
+    given = variables or {}
+    names = _first_variables(schema, document, operation_name)
+    # With each value's type: 1, 1.0 and True are equal keys, and the walk tells them apart.
+    bound = tuple((name, type(given[name]), given[name]) for name in names if name in given)
+    try:
+        found = _measure_cached(schema, document, operation_name, bound)
+    except TypeError:  # a value that cannot be hashed (validation refuses it anyway)
+        found = _measure(schema, document, operation_name, given)
+    return None if found is None else replace(found)
+
+
+@lru_cache(maxsize=MEASURE_CACHE_SIZE)
+def _first_variables(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+) -> tuple[str, ...]:
+    """The variables the walk reads (those given as a ``first``), in the order it reads them."""
+    read: list[str] = []
+    _measure(schema, document, operation_name, {}, read=read)
+    return tuple(dict.fromkeys(read))
+
+
+@lru_cache(maxsize=MEASURE_CACHE_SIZE)
+def _measure_cached(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    bound: tuple[tuple[str, type, Any], ...],
+) -> Measure | None:
+    return _measure(schema, document, operation_name, {name: v for name, _, v in bound})
+
+
+def _measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+    *,
+    read: list[str] | None = None,
+) -> Measure | None:
     operation = select_operation(document, operation_name)
     if operation is None:
         return None
@@ -104,7 +149,9 @@ def measure(
     }[operation.operation]
     if root is None:
         return None
-    walker = _Walker(schema, document, operation, variables or {})
+    walker = _Walker(schema, document, operation, variables)
+    if read is not None:
+        walker.read = read
     result = Measure()
     walker.walk(root, operation.selection_set, depth=0, multiplier=1, into=result)
     if operation.operation == OperationType.MUTATION:
@@ -147,6 +194,7 @@ class _Walker:
             if name not in self.variables and isinstance(definition.default_value, IntValueNode):
                 self.variables[name] = int(definition.default_value.value)
         self.root_fields = 0
+        self.read: list[str] = []  # variables read, in order (see _first_variables)
 
     def walk(
         self,
@@ -245,6 +293,7 @@ class _Walker:
             if isinstance(value, IntValueNode):
                 return int(value.value)
             if isinstance(value, VariableNode):
+                self.read.append(value.name.value)
                 bound = self.variables.get(value.name.value)
                 return bound if isinstance(bound, int) else _default(argument.default_value)
             return _default(argument.default_value)

@@ -7,6 +7,10 @@ from typing import Any
 import httpx
 from graphql import get_introspection_query
 
+from gql.admission import parse_limited
+from gql.limits import _measure, _measure_cached, measure
+from gql.schema import schema
+from gql.types.pagination import DEFAULT_PAGE
 from store.db import Database
 from tests.factories import make_team
 
@@ -176,3 +180,43 @@ async def test_syntax_errors_are_request_errors(db: Database, make_client: Any) 
     assert response.status_code == 400
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+NESTED_PAGES = """query($t: ID!, $a: Int, $b: Int = 7) {
+  a: timeEntries(filter: {teamId: $t}, first: $a) { nodes { id } }
+  b: team(id: $t) { tasks(first: $b) { nodes { id } } }
+  c: timeEntries(filter: {teamId: $t}, first: $a) { nodes { id } }
+}"""
+
+
+def test_measures_are_cached_per_document_and_page_variables() -> None:
+    """A repeated document is measured from the cache, for each value of its page
+    variables apart, and always as an uncached walk measures it; a change in any other
+    variable does not miss the cache."""
+    document = parse_limited(NESTED_PAGES, 2000)
+    graphql_schema = schema._schema
+    cases: list[dict[str, Any]] = [
+        {},
+        {"a": 1},
+        {"a": 5, "b": 2},
+        {"a": 1.0},  # equal to 1 as a key; the walk takes its default instead
+        {"a": True},
+        {"a": None, "b": None},
+        {"a": [1]},  # unhashable: measured without the cache
+        {"a": 1},
+    ]
+    sizes = []
+    for given in cases:
+        for t in ("team-1", "team-2"):  # not a page variable: the same measure
+            variables = {"t": t, **given}
+            found = measure(graphql_schema, document, None, variables)
+            assert found == _measure(graphql_schema, document, None, variables), given
+            assert found is not None
+            sizes.append(found.largest_page)
+    assert sizes[::2] == sizes[1::2]  # $t changes nothing
+    # The largest page: `first`'s default, or $b's own default 7, or what is given. 1.0 is
+    # no int to the walk (the default), whatever the cache holds for 1.
+    assert sizes[::2] == [DEFAULT_PAGE, 7, 5, DEFAULT_PAGE, 7, DEFAULT_PAGE, DEFAULT_PAGE, 7]
+    info = _measure_cached.cache_info()
+    measure(graphql_schema, document, None, {"t": "team-3", "a": 5, "b": 2})
+    assert _measure_cached.cache_info().hits == info.hits + 1
