@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from store.db import Database
 
 MAX_OPERATION_NAMES = 200
+SUBSCRIPTION = "subscription"  # graphql.OperationType.SUBSCRIPTION.value
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -74,6 +75,19 @@ class Metrics:
         live.set_function(live_subscriptions)
         self.registry.register(PoolCollector(db))
         self._names: set[str] = set()
+        # Labelled children by (operation label, type): labels() takes a lock and builds
+        # its key on every call; the labels are bounded (MAX_OPERATION_NAMES).
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def operation(self, label: str, kind: str) -> tuple[Any, Any]:
+        """The operation counter and latency histogram of one label and type."""
+        found = self._children.get((label, kind))
+        if found is None:
+            # No latency series for subscriptions (record_operation times none).
+            latency = None if kind == SUBSCRIPTION else self.latency.labels(label)
+            found = (self.operations.labels(label, kind), latency)
+            self._children[(label, kind)] = found
+        return found
 
     def label(self, operation_name: str | None) -> str:
         if not operation_name:

@@ -35,14 +35,14 @@ def record_operation(
     metrics = getattr(services, "metrics", None)
     if metrics is None:
         return
-    label = metrics.label(name)
-    metrics.operations.labels(label, kind).inc()
+    count, latency = metrics.operation(metrics.label(name), kind)
+    count.inc()
     for error in errors or ():
         code = (error.extensions or {}).get("code") or "UNKNOWN"
         metrics.errors.labels(str(code)).inc()
     if kind == OperationType.SUBSCRIPTION.value:
         return  # lives as long as the client listens: no latency to speak of
-    metrics.latency.labels(label).observe(seconds)
+    latency.observe(seconds)
     threshold = services.settings.slow_operation_ms
     if threshold and seconds * 1000 >= threshold:
         log.warning(
