@@ -124,6 +124,59 @@ async def test_cors_preflight(database_url: str) -> None:
     await app.state.services.db.dispose()
 
 
+async def test_post_graphql_keeps_every_middleware(
+    database_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /graphql skips Starlette's router (PunchclockApp), not the middleware: the
+    request id, CORS, the body limit and the 500 of an exception that escapes the view
+    are there as on every other route; other paths and methods still take the router."""
+    app = create_app(
+        Settings(
+            database_url=database_url, cors_origins=["https://app.example"], max_body_bytes=2048
+        )
+    )
+    world = await make_team(db, "Acme", prefix="a")
+    auth = {"authorization": f"Bearer {world.member.token}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+        ) as client,
+    ):
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { id } }"},
+            headers={**auth, "origin": "https://app.example", "x-request-id": "req-9"},
+        )
+        assert response.json() == {"data": {"viewer": {"id": world.member.id}}} | {
+            "extensions": response.json()["extensions"]
+        }
+        assert response.headers["x-request-id"] == "req-9"
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        assert response.headers["access-control-expose-headers"] == "x-request-id"
+        assert response.headers["vary"] == "Origin"
+        large = await client.post("/graphql", content=b"{" + b" " * 4096 + b"}", headers=auth)
+        assert large.status_code == 413
+        assert large.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+        assert "x-request-id" in large.headers
+        # Not the shortcut: the router answers as before.
+        assert (await client.post("/graphql/", json={"query": "{ __typename }"})).status_code in (
+            307,
+            404,
+        )
+        assert (await client.put("/graphql", json={"query": "{ __typename }"})).status_code == 405
+
+        async def broken(*_: object, **__: object) -> object:
+            raise RuntimeError("escaped the view")
+
+        # An exception outside execution (authentication) escapes the view: a plain 500.
+        monkeypatch.setattr("gql.view.authenticate", broken)
+        failed = await client.post("/graphql", json={"query": "{ viewer { id } }"}, headers=auth)
+        assert failed.status_code == 500
+        assert failed.text == "Internal Server Error"
+        assert "escaped" not in failed.text
+
+
 async def test_unexpected_failure_is_masked(
     db: Database, app_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
