@@ -24,7 +24,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gql.errors import CodedError, TopLevelCode
-from gql.limits import Limits, Measure, measure, violations
+from gql.limits import DocumentKey, Limits, Measure, measure, violations
 from gql.ratelimit import LeakyBucket, Verdict
 
 CACHE_SIZE = 512
@@ -35,16 +35,25 @@ def parse_limited(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
 def _validate(
     schema: GraphQLSchema,
     document: DocumentNode,
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
+    return _validate_cached(schema, DocumentKey(document), rules, hide_suggestions)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validate_cached(
+    schema: GraphQLSchema,
+    key: DocumentKey,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
     return validate(
         schema,
-        document,
+        key.document,
         (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
         hide_suggestions=hide_suggestions,
     )

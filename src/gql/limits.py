@@ -101,34 +101,51 @@ def measure(
     object) and the values of the variables the walk reads, which are only those given
     as a ``first``: the walk visits the same fields whatever the variables say."""
     given = variables or {}
-    names = _first_variables(schema, document, operation_name)
+    key = DocumentKey(document)
+    names = _first_variables(schema, key, operation_name)
     # With each value's type: 1, 1.0 and True are equal keys, and the walk tells them apart.
     bound = tuple((name, type(given[name]), given[name]) for name in names if name in given)
     try:
-        found = _measure_cached(schema, document, operation_name, bound)
+        found = _measure_cached(schema, key, operation_name, bound)
     except TypeError:  # a value that cannot be hashed (validation refuses it anyway)
         found = _measure(schema, document, operation_name, given)
     return None if found is None else replace(found)
 
 
+class DocumentKey:
+    """A document as a cache key by identity: graphql-core hashes a node by its whole tree
+    (some 7 µs for a small mutation), and a repeated query is the same parsed object."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document  # held by the key: its id is not reused while cached
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DocumentKey) and other.document is self.document
+
+
 @lru_cache(maxsize=MEASURE_CACHE_SIZE)
 def _first_variables(
-    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+    schema: GraphQLSchema, key: DocumentKey, operation_name: str | None
 ) -> tuple[str, ...]:
     """The variables the walk reads (those given as a ``first``), in the order it reads them."""
     read: list[str] = []
-    _measure(schema, document, operation_name, {}, read=read)
+    _measure(schema, key.document, operation_name, {}, read=read)
     return tuple(dict.fromkeys(read))
 
 
 @lru_cache(maxsize=MEASURE_CACHE_SIZE)
 def _measure_cached(
     schema: GraphQLSchema,
-    document: DocumentNode,
+    key: DocumentKey,
     operation_name: str | None,
     bound: tuple[tuple[str, type, Any], ...],
 ) -> Measure | None:
-    return _measure(schema, document, operation_name, {name: v for name, _, v in bound})
+    return _measure(schema, key.document, operation_name, {name: v for name, _, v in bound})
 
 
 def _measure(
