@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,18 +52,26 @@ class Done:
 Work = Callable[[AsyncSession, EventLog, str], Awaitable[Outcome]]
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The fields ``plain`` hashes of a dataclass (None: not a dataclass). Inputs are a
+    few classes, and ``dataclasses.fields`` costs more than the rest of ``plain``."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "idempotency_key")
+
+
 def plain(value: Any) -> Any:
     """A canonical JSON-able form of an input (for the request hash)."""
     if value is strawberry.UNSET or value is None:
         return None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    names = _field_names(type(value))
+    if names is not None:
         out = {}
-        for f in dataclasses.fields(value):
-            if f.name == "idempotency_key":
-                continue
-            item = getattr(value, f.name)
+        for name in names:
+            item = getattr(value, name)
             if item is not strawberry.UNSET:
-                out[f.name] = plain(item)
+                out[name] = plain(item)
         return out
     if isinstance(value, enum.Enum):
         return value.value
