@@ -53,7 +53,7 @@ Work = Callable[[AsyncSession, EventLog, str], Awaitable[Outcome]]
 
 
 @functools.cache
-def _field_names(cls: type) -> tuple[str, ...] | None:
+def _field_names(cls: Any) -> tuple[str, ...] | None:
     """The fields ``plain`` hashes of a dataclass (None: not a dataclass). Inputs are a
     few classes, and ``dataclasses.fields`` costs more than the rest of ``plain``."""
     if not dataclasses.is_dataclass(cls):
