@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,13 +51,19 @@ class Done:
 Work = Callable[[AsyncSession, EventLog, str], Awaitable[Outcome]]
 
 
-@functools.cache
-def _field_names(cls: Any) -> tuple[str, ...] | None:
-    """The fields ``plain`` hashes of a dataclass (None: not a dataclass). Inputs are a
-    few classes, and ``dataclasses.fields`` costs more than the rest of ``plain``."""
-    if not dataclasses.is_dataclass(cls):
-        return None
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "idempotency_key")
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The fields ``plain`` hashes of a dataclass (None: not a dataclass), once per class:
+    inputs are a few classes, and ``dataclasses.fields`` costs more than the rest."""
+    if cls not in _FIELD_NAMES:
+        _FIELD_NAMES[cls] = (
+            tuple(f.name for f in dataclasses.fields(cls) if f.name != "idempotency_key")
+            if dataclasses.is_dataclass(cls)
+            else None
+        )
+    return _FIELD_NAMES[cls]
 
 
 def plain(value: Any) -> Any:
