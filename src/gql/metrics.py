@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from graphql import OperationType
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -17,7 +18,6 @@ from prometheus_client.registry import Collector
 from store.db import Database
 
 MAX_OPERATION_NAMES = 200
-SUBSCRIPTION = "subscription"  # graphql.OperationType.SUBSCRIPTION.value
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -84,7 +84,9 @@ class Metrics:
         found = self._children.get((label, kind))
         if found is None:
             # No latency series for subscriptions (record_operation times none).
-            latency = None if kind == SUBSCRIPTION else self.latency.labels(label)
+            latency = (
+                None if kind == OperationType.SUBSCRIPTION.value else self.latency.labels(label)
+            )
             found = (self.operations.labels(label, kind), latency)
             self._children[(label, kind)] = found
         return found

@@ -9,6 +9,8 @@ get one in time is answered 503 ``UNAVAILABLE`` and writes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -41,6 +43,17 @@ def _log(team: str, task: str, n: int) -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def _serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app``, with its lifespan running."""
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        yield client
+
+
 async def _entries(app: Any) -> int:
     async with app.state.services.db.read() as session:
         return int((await session.exec(select(func.count(col(TimeEntry.id))))).one())
@@ -52,11 +65,7 @@ async def test_load_above_the_pool_size_opens_no_more_connections(database_url: 
     db = app.state.services.db
     opened = []
     event.listen(db.engine.sync_engine.pool, "connect", lambda *_: opened.append(1))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
+    async with _serving(app) as client:
         world = await make_team(db, "Acme", prefix="p")
         headers = {"authorization": f"Bearer {world.member.token}"}
         task = world.tasks["T-1"]
@@ -90,11 +99,7 @@ async def test_a_saturated_pool_answers_unavailable_and_writes_nothing(database_
         Settings(database_url=database_url, db_pool_size=1, db_pool_timeout_seconds=0.3)
     )
     db = app.state.services.db
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
+    async with _serving(app) as client:
         world = await make_team(db, "Acme", prefix="p")
         headers = {"authorization": f"Bearer {world.member.token}"}
         task = world.tasks["T-1"]
