@@ -26,7 +26,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     or_,
     select,
 )
@@ -36,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store.db import Database
 from store.direct import fetch_raw
 from store.entries import EntryFilter, page_conditions
+from store.entry_rules import effective_category_sql
 from store.types import UTCDateTime
 
 # What an entry refers to. ``category`` is what the API calls an entry's category: its
@@ -58,10 +58,7 @@ def _joins() -> dict[str, tuple[FromClause, ColumnElement[bool]]]:
     if not _JOINS:
         team, user = _table("teams").alias("tm"), _table("users").alias("u")
         task_category, category = _table("categories").alias("tc"), _table("categories").alias("ec")
-        entry_category = case(
-            (_ENTRIES.c.task_id.is_not(None), _TASKS.c.category_id),
-            else_=_ENTRIES.c.category_id,
-        )
+        entry_category = effective_category_sql(_ENTRIES, _TASKS)
         _JOINS.update(
             team=(team, team.c.id == _ENTRIES.c.team_id),
             user=(user, user.c.id == _ENTRIES.c.user_id),

@@ -6,10 +6,10 @@ record's answer with three more: some ten round trips and most of a mutation's C
 the common case (the viewer logs on a task or a category of their team) takes:
 
 - one statement for every fact the checks need: the bearer token and its user (the
-  request's authentication, checked here as ``tokens.authenticate_member`` checks it),
+  request's authentication, checked by ``tokens.is_valid`` as for every request),
   the membership, the team, the task and the category chain (a recursive CTE);
-- ``timesheet.log_timing`` and ``timesheet.logged_entry_values``, the very checks and
-  columns of the ORM path;
+- ``rules.decide_scope``, ``timesheet.log_timing``, ``rules.billing`` and
+  ``timesheet.new_entry_values``, the very rules and columns of the ORM path;
 - one write: on PostgreSQL a single statement (the idempotency record is a CTE of the entry
   insert, committed together or not at all); on SQLite the whole transaction, BEGIN
   IMMEDIATE to COMMIT, in one hand-off to the process's writer thread
@@ -32,7 +32,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-import orjson
 from sqlalchemy import Dialect, String, Table, and_, bindparam, func, insert, select, true
 from sqlmodel import SQLModel
 
@@ -40,9 +39,8 @@ from store import idempotency, rules, tokens
 from store.db import Database
 from store.direct import Statement, announce, compile_statement
 from store.errors import DomainError
-from store.ids import new_id
-from store.models import InputType, ScopeType, Source
-from store.timesheet import LogEntry, log_timing, logged_entry_values
+from store.models import InputType, Source
+from store.timesheet import LogEntry, log_timing, new_entry_values
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -203,15 +201,22 @@ class _Request:
     now: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    id: str
+    title: str
+    state: str
+    category_id: str | None
+
+
 def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logged, dict[str, Any]]:
-    """The entry to insert from the facts (the ORM path's checks, in its order), and the
+    """The entry to insert from the facts (the ORM path's rules, in its order), and the
     values of every parameter of the write."""
     data, now = request.data, request.now
     _check(bool(rows))  # an unknown token, not a member, or no such team
     first = rows[0]
-    # What tokens.authenticate_member checks; anything wrong: the standard path says what.
-    _check(tokens.secret_matches(first["token__secret_hash"], request.secret))
-    _check(first["token__revoked_at"] is None)
+    # The request's authentication; anything wrong: the standard path says what.
+    _check(tokens.is_valid(first["token__secret_hash"], first["token__revoked_at"], request.secret))
     user = facts.part(first, "user")
     actor_id = user["id"]
     _check(data.user_id in (None, actor_id))  # logging for another member
@@ -251,35 +256,45 @@ def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logge
     task_category = by_id.get(task["category_id"]) if task and task["category_id"] else None
     _check(task is None or task["category_id"] is None or task_category is not None)
     try:
-        rules.check_not_archived(chain[:1], ())
+        scope = rules.decide_scope(
+            task=TaskFacts(task["id"], task["title"], task["state"], task["category_id"])
+            if task
+            else None,
+            chain=chain,
+            field=(),
+        )
         timing = log_timing(team, data, now)
     except DomainError as exc:
         raise NotHandled from exc
-    values = logged_entry_values(
+    values = new_entry_values(
         team=team,
         user_id=actor_id,
-        scope_type=ScopeType.TASK.value if task else ScopeType.CATEGORY.value,
-        task_id=task["id"] if task else None,
-        category_id=None if task else data.scope.category_id,
-        chain=chain,
-        member_rate=rows[0]["member__rate_cents"],
-        timing=timing,
-        data=data,
+        scope=scope,
+        billing=rules.billing(
+            team=team,
+            member_rate=rows[0]["member__rate_cents"],
+            chain=chain,
+            explicit_billable=data.billable,
+        ),
+        started_at=timing.started_at,
+        seconds=timing.seconds,
+        description=timing.description,
+        input_type=data.input_type,
+        source=data.source,
         now=now,
         digest=request.digest,
     )
     params = {f"e_{name}": value for name, value in values.items()}
     if request.key is not None:
-        params.update(
-            r_id=new_id(),
-            r_user_id=actor_id,
-            r_mutation=request.mutation,
-            r_key=request.key,
-            r_request_hash=request.digest,
-            r_response=orjson.dumps({"timeEntry": values["id"]}).decode(),
-            r_created_at=now,
-            r_expires_at=now + idempotency.TTL,
+        record = idempotency.record_values(
+            user_id=actor_id,
+            mutation=request.mutation,
+            key=request.key,
+            digest=request.digest,
+            now=now,
+            response={"timeEntry": values["id"]},
         )
+        params.update({f"r_{name}": value for name, value in record.items()})
     category = task_category if task else by_id.get(str(data.scope.category_id))
     return Logged(values, user, team_row, task, task_category, category), params
 
