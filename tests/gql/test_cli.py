@@ -60,6 +60,17 @@ def on(url: str, work: Any) -> Any:
     return asyncio.run(go())
 
 
+async def bearer(session: Any, token: str) -> User | None:
+    """The user ``token`` authenticates, by the check every request runs."""
+    url = session.bind.url.render_as_string(hide_password=False)
+    database = Database(url)
+    try:
+        found = await tokens.authenticate_member(database, token=token)
+    finally:
+        await database.dispose()
+    return found[0] if found else None
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     found = {}
     for action in parser._actions:
@@ -159,7 +170,7 @@ def test_user_team_member_token(database_url: str, capsys: pytest.CaptureFixture
     assert code == 0 and err == "" and "\n" not in token and tokens.parse_token(token)
 
     async def check(session: Any) -> None:
-        user = await tokens.authenticate(session, token=token)
+        user = await bearer(session, token)
         assert user is not None and user.id == mia_id.strip()
         assert (user.nickname, user.time_zone, user.locale) == ("Mia", "Europe/Vienna", "de-AT")
         team = await session.get(Team, team_id)
@@ -305,7 +316,7 @@ def test_demo_command(database_url: str, capsys: pytest.CaptureFixture[str]) -> 
         assert first >= before.replace(microsecond=0) - timedelta(weeks=8, days=1)
         roles = {m.user_id: m.role for m in (await session.exec(select(Membership))).all()}
         for role, token in printed.items():
-            user = await tokens.authenticate(session, token=token)
+            user = await bearer(session, token)
             assert user is not None and roles[user.id] == role
 
     on(database_url, check)
@@ -377,8 +388,8 @@ def test_token_revoke(database_url: str, capsys: pytest.CaptureFixture[str]) -> 
     assert (code, out, err) == (0, f"Revoked {public}.\n", "")
 
     async def check(session: Any) -> None:
-        assert await tokens.authenticate(session, token=gone) is None
-        assert await tokens.authenticate(session, token=kept) is not None
+        assert await bearer(session, gone) is None
+        assert await bearer(session, kept) is not None
 
     on(database_url, check)
     for argv, says in (

@@ -34,6 +34,7 @@ from store.db import Database
 from store.events import EntryEvent
 from store.ids import new_id
 from store.models import Category, IdempotencyRecord, Task, Team, TimeEntry
+from tests.conftest import QUIET
 from tests.factories import TeamWorld, make_team
 
 BENCH = """mutation($i: LogTimeEntryInput!) { logTimeEntry(input: $i) {
@@ -107,7 +108,9 @@ async def apps(database_url: str, db: Database) -> Any:
     made = []
     for name, fast_path in (("fast", True), ("standard", False)):
         # No GC freezing: hypothesis checks its PRNG's referrers, which frozen objects hide.
-        app = create_app(Settings(database_url=database_url, fast_path=fast_path, gc_freeze=False))
+        app = create_app(
+            Settings(database_url=database_url, fast_path=fast_path, gc_freeze=False, **QUIET)
+        )
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         app.state.services.events.listen(events[name].append)
