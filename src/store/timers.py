@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -131,6 +131,20 @@ async def _task_for_ref(
     return rules.decide_scope(task=task, chain=chain, field=category_field), is_new
 
 
+async def _last_instant(session: AsyncSession, user_id: str, now: datetime) -> datetime:
+    """The latest start or stop of the user's entries, when it lies after ``now`` (the
+    user's lock is held); else ``now``."""
+    stmt = select(
+        func.max(func.coalesce(col(TimeEntry.stopped_at), col(TimeEntry.started_at)))
+    ).where(
+        TimeEntry.user_id == user_id,
+        col(TimeEntry.deleted_at).is_(None),
+        func.coalesce(col(TimeEntry.stopped_at), col(TimeEntry.started_at)) > now,
+    )
+    latest = (await session.exec(stmt)).one()
+    return now if latest is None else max(now, latest)
+
+
 def stop_entry(entry: TimeEntry, at: datetime, now: datetime, events: EventLog) -> None:
     """Stop a running entry at ``at``: it lasts at least 1 second, at most 24 hours; a stop
     past the limit is the server's (``autoStopped``), at exactly the limit."""
@@ -186,6 +200,10 @@ async def start_timer(
     rules.check_period_open(team, started_at, start_field)
     description = rules.check_description(data.description, f("description"))
 
+    if data.started_at is None:
+        # "Now" while the user's last entry began or ended within this second (a burst of
+        # clicks; an entry lasts at least one second): the new one follows it.
+        started_at = max(started_at, await _last_instant(session, actor_id, now))
     if running is not None:
         if started_at < running.started_at:
             raise DomainError(
