@@ -48,6 +48,10 @@ REPORT = """query($f: TimeEntryFilter!) { timeReport(filter: $f, groupBy: [TEAM]
 WHOLE_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _ago(**delta: float) -> str:
     return (datetime.now(UTC).replace(microsecond=0) - timedelta(**delta)).isoformat()
 
@@ -367,7 +371,8 @@ async def test_sync_feed_misses_no_change_within_a_second(db: Database, gql: GQL
         nodes = (await gql(feed, {"f": f}, token=token))["data"]["timeEntries"]["nodes"]
         for n in nodes:
             seen.add((n["id"], n["version"]))
-            cursor = max(cursor or n["updatedAt"], n["updatedAt"])
+            if cursor is None or _instant(n["updatedAt"]) > _instant(cursor):
+                cursor = n["updatedAt"]
 
     await poll()
     for i in range(12):
