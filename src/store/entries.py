@@ -167,10 +167,6 @@ async def running_by_user_ids(
     return {r.user_id: r for r in (await session.exec(stmt)).all()}
 
 
-async def comment_by_id(session: AsyncSession, *, comment_id: str) -> Comment | None:
-    return await session.get(Comment, comment_id)
-
-
 async def comments_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Comment]:
     rows = (await session.exec(select(Comment).where(col(Comment.id).in_(ids)))).all()
     return {r.id: r for r in rows}

@@ -337,30 +337,6 @@ def billing(
     )
 
 
-async def billing_defaults(
-    session: AsyncSession,
-    *,
-    team: Team,
-    user_id: str,
-    category_id: str | None,
-    explicit_billable: bool | None,
-    chain: Sequence[Category] | None = None,
-) -> tuple[bool, int]:
-    """:func:`billing` of a user's entry on a category, reading what it needs.
-
-    ``chain``: the category's chain, when the caller has just read it (not read twice)."""
-    if chain is None:
-        chain = await category_chain(session, team_id=team.id, category_id=category_id)
-    member = await session.get(Membership, (team.id, user_id))
-    decided = billing(
-        team=team,
-        member_rate=member.rate_cents if member else None,
-        chain=chain,
-        explicit_billable=explicit_billable,
-    )
-    return decided.billable, decided.rate_snapshot_cents
-
-
 def live_condition() -> ColumnElement[bool]:
     return live_entries()
 

@@ -284,13 +284,14 @@ async def _check_demo(session: Any, *, now: datetime) -> None:
         category_id = task_category[row.task_id] if row.task_id else row.category_id
         key = (row.user_id, category_id)
         if key not in expected:
-            expected[key] = await rules.billing_defaults(
-                session,
+            member = await session.get(Membership, (team.id, row.user_id))
+            decided = rules.billing(
                 team=team,
-                user_id=row.user_id,
-                category_id=category_id,
+                member_rate=member.rate_cents if member else None,
+                chain=await rules.category_chain(session, team_id=team.id, category_id=category_id),
                 explicit_billable=None,
             )
+            expected[key] = (decided.billable, decided.rate_snapshot_cents)
         assert (row.billable, row.rate_snapshot_cents) == expected[key]
     assert len({rate for _, rate in expected.values()}) >= 4
     assert {billable for billable, _ in expected.values()} == {True, False}
