@@ -11,14 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    Boolean,
     ColumnElement,
-    Date,
     Dialect,
     FromClause,
     Select,
@@ -169,23 +167,6 @@ class _Compiled:
     to_dict: Callable[[Sequence[Any]], dict[str, Any]]
 
 
-def _sqlite_instant(value: str | None) -> datetime | None:
-    # SQLAlchemy's SQLite DATETIME text, then UTCDateTime: naive UTC made aware.
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def _pg_instant(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-def _sqlite_bool(value: int | None) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _sqlite_date(value: str | None) -> date | None:
-    return None if value is None else date.fromisoformat(value)
-
-
 @functools.lru_cache(maxsize=256)
 def _compiled(wanted: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect) -> _Compiled:
     joined, selected = _shape(wanted)
@@ -197,18 +178,12 @@ def _compiled(wanted: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect)
         .limit(bindparam("limit"))
     )
     compiled = stmt.compile(dialect=dialect)
-    sqlite = dialect.name == "sqlite"
     namespace: dict[str, object] = {}
     items: list[str] = []
     for i, column in enumerate(stmt.selected_columns):
-        key, kind = str(column.key), column.type
-        convert: Callable[[Any], Any] | None = None
-        if isinstance(kind, UTCDateTime):
-            convert = _sqlite_instant if sqlite else _pg_instant
-        elif sqlite and isinstance(kind, Boolean):
-            convert = _sqlite_bool
-        elif sqlite and isinstance(kind, Date):
-            convert = _sqlite_date
+        key = str(column.key)
+        # The column type's own result processor, as store.direct and the ORM load it.
+        convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
         if convert is None:
             items.append(f"{key!r}: row[{i}]")
         else:

@@ -38,6 +38,7 @@ from sqlmodel import SQLModel
 from store import idempotency, rules, tokens
 from store.db import Database
 from store.direct import Statement, announce, compile_statement
+from store.entry_rules import effective_category_id
 from store.errors import DomainError
 from store.models import InputType, Source
 from store.timesheet import LogEntry, log_timing, new_entry_values
@@ -295,7 +296,10 @@ def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logge
             response={"timeEntry": values["id"]},
         )
         params.update({f"r_{name}": value for name, value in record.items()})
-    category = task_category if task else by_id.get(str(data.scope.category_id))
+    category_id = effective_category_id(
+        task["id"] if task else None, data.scope.category_id, task["category_id"] if task else None
+    )
+    category = by_id.get(category_id) if category_id else None
     return Logged(values, user, team_row, task, task_category, category), params
 
 
