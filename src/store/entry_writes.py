@@ -32,7 +32,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import Dialect, String, Table, and_, bindparam, func, insert, select, true
+from sqlalchemy import (
+    Dialect,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlmodel import SQLModel
 
 from store import idempotency, rules, tokens
@@ -42,6 +52,7 @@ from store.entry_rules import effective_category_id
 from store.errors import DomainError
 from store.models import InputType, Source
 from store.timesheet import LogEntry, log_timing, new_entry_values
+from store.types import UTCDateTime
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -103,9 +114,20 @@ class _Plan:
     entry_with_record: Statement | None  # PostgreSQL: the record as a CTE of the entry's
 
 
+def _binds(table: Table, prefix: str) -> list[Any]:
+    return [bindparam(prefix + c.name, type_=c.type) for c in table.columns]
+
+
 def _insert(table: Table, prefix: str) -> Any:
     return insert(table).values(
         {c.name: bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+    )
+
+
+def _insert_where(table: Table, prefix: str, condition: Any) -> Any:
+    """An INSERT of one row of parameters, if ``condition`` holds."""
+    return insert(table).from_select(
+        [c.name for c in table.columns], select(*_binds(table, prefix)).where(condition)
     )
 
 
@@ -156,15 +178,38 @@ def _plan(dialect: Dialect) -> _Plan:
         .where(tokens.c.prefix == bindparam("prefix"))
     )
     entries, records = _table("time_entries"), _table("idempotency_records")
-    entry = _insert(entries, "e_")
     sqlite = dialect.name == "sqlite"
+    if sqlite:  # BEGIN IMMEDIATE: the facts read is already the writer's, nothing moves
+        return _Plan(
+            facts=compile_statement(facts, dialect),
+            entry=compile_statement(_insert(entries, "e_"), dialect),
+            record=compile_statement(_insert(records, "r_"), dialect),
+            entry_with_record=None,
+        )
+    # PostgreSQL: the facts were read in a statement of their own. The insert reads the
+    # team's lock again, FOR KEY SHARE (store.locks step 2): a lockTeamEntries in flight
+    # holds the row FOR UPDATE, so the insert waits for its commit and then sees the new
+    # lockedBefore (READ COMMITTED re-reads a locked row), inserting nothing inside it.
+    # The record is inserted from the entry's RETURNING: both or neither.
+    locked_before = (
+        select(teams.c.locked_before)
+        .where(teams.c.id == bindparam("e_team_id", type_=String()))
+        .with_for_update(read=True, key_share=True)
+        .scalar_subquery()
+    )
+    is_open = func.coalesce(locked_before, bindparam("floor", type_=UTCDateTime())) <= bindparam(
+        "e_started_at", type_=entries.c.started_at.type
+    )
+    entry = _insert_where(entries, "e_", is_open)
+    created = entry.returning(entries.c.id).cte("entry")
+    record = insert(records).from_select(
+        [c.name for c in records.columns], select(*_binds(records, "r_")).select_from(created)
+    )
     return _Plan(
         facts=compile_statement(facts, dialect),
         entry=compile_statement(entry, dialect),
-        record=compile_statement(_insert(records, "r_"), dialect) if sqlite else None,
-        entry_with_record=None
-        if sqlite
-        else compile_statement(entry.add_cte(_insert(records, "r_").cte("record")), dialect),
+        record=None,
+        entry_with_record=compile_statement(record.add_cte(created), dialect),
     )
 
 
@@ -285,7 +330,8 @@ def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logge
         now=now,
         digest=request.digest,
     )
-    params = {f"e_{name}": value for name, value in values.items()}
+    # "floor": no period lock at all (PostgreSQL's insert reads lockedBefore again).
+    params = {f"e_{name}": value for name, value in values.items()} | {"floor": rules.EARLIEST}
     if request.key is not None:
         record = idempotency.record_values(
             user_id=actor_id,
@@ -388,11 +434,13 @@ async def log_entry(
         args = statement.args(params)
         announce(engine, statement.sql, args)
         try:
-            await connection.execute(statement.sql, *args)
+            status = await connection.execute(statement.sql, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise NotHandled from exc
         except asyncpg.PostgresError:
             raise  # refused by the server: the statement (its own transaction) did nothing
         except Exception as exc:
             raise Uncertain from exc
+        if status != "INSERT 0 1":  # a period lock committed first: nothing was written
+            raise NotHandled
     return logged, prepared
