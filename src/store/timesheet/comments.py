@@ -19,6 +19,18 @@ from store.models import Comment, Membership, TimeEntry
 from store.rules import field as f
 
 
+def new_comment(entry: TimeEntry, *, actor_id: str, text: str, now: datetime) -> Comment:
+    """A comment on ``entry`` (a transition's reason is one too); the caller adds it."""
+    return Comment(
+        id=new_id(),
+        time_entry_id=entry.id,
+        team_id=entry.team_id,
+        user_id=actor_id,
+        content=text,
+        created_at=now,
+    )
+
+
 async def add_comment(
     session: AsyncSession,
     *,
@@ -37,14 +49,7 @@ async def add_comment(
         raise DomainError(ErrorCode.NOT_FOUND, "The entry is deleted.", f("timeEntryId"))
     text = rules.clean_text(content, f("content"), limit=rules.MAX_COMMENT, required=True)
     assert text is not None
-    comment = Comment(
-        id=new_id(),
-        time_entry_id=entry.id,
-        team_id=entry.team_id,
-        user_id=actor_id,
-        content=text,
-        created_at=now,
-    )
+    comment = new_comment(entry, actor_id=actor_id, text=text, now=now)
     session.add(comment)
     await session.flush()
     events.add(EventKind.COMMENTED, entry, now)

@@ -15,7 +15,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import locks, rules
-from store.errors import DomainError, ErrorCode
+from store.errors import DomainError, ErrorCode, Retry
 from store.events import EventKind, EventLog
 from store.ids import new_id, parse_ulid
 from store.models import EntryStatus, InputType, Source, Team, TimeEntry
@@ -158,19 +158,18 @@ def set_span(entry: TimeEntry, team: rules.TeamTerms, started_at: datetime, seco
     entry.work_date = rules.work_date_of(team, started_at)
 
 
-async def _by_external_ref(
+async def external_ref_holder(
     session: AsyncSession, *, team_id: str, ref: ExternalRefInput
-) -> TimeEntry | None:
-    stmt = select(TimeEntry.id).where(
+) -> tuple[str, str] | None:
+    """(id, user id) of the team's entry with this external reference, if any (unlocked)."""
+    stmt = select(TimeEntry.id, TimeEntry.user_id).where(
         TimeEntry.team_id == team_id,
         TimeEntry.ext_provider == ref.provider,
         TimeEntry.ext_type == ref.external_type,
         TimeEntry.ext_id == ref.external_id,
     )
-    entry_id = (await session.exec(stmt)).first()
-    if entry_id is None:
-        return None
-    return (await locks.entries(session, [entry_id])).get(entry_id)
+    found = (await session.exec(stmt)).first()
+    return (found[0], found[1]) if found else None
 
 
 async def log_entry(
@@ -203,9 +202,12 @@ async def log_entry(
     if data.external_ref is not None:
         check_external_ref(data.external_ref)
         # Whoever holds it now is locked with the new user before the entry (locks step 3).
-        holder = await _by_external_ref_user(session, team_id=team.id, ref=data.external_ref)
-        await locks.users(session, {user_id, *([holder] if holder else [])})
-        existing = await _by_external_ref(session, team_id=team.id, ref=data.external_ref)
+        holder = await external_ref_holder(session, team_id=team.id, ref=data.external_ref)
+        await locks.users(session, {user_id, *([holder[1]] if holder else [])})
+        if holder is not None:
+            existing = (await locks.entries(session, [holder[0]])).get(holder[0])
+            if existing is None or existing.user_id not in (user_id, holder[1]):
+                raise Retry  # moved or gone between the look and the lock
     else:
         await locks.users(session, [user_id])
     scope = await resolve_scope(session, team=team, scope=data.scope)
@@ -241,18 +243,6 @@ async def log_entry(
     await session.flush()
     events.add(EventKind.LOGGED, entry, now)
     return entry, False
-
-
-async def _by_external_ref_user(
-    session: AsyncSession, *, team_id: str, ref: ExternalRefInput
-) -> str | None:
-    stmt = select(TimeEntry.user_id).where(
-        TimeEntry.team_id == team_id,
-        TimeEntry.ext_provider == ref.provider,
-        TimeEntry.ext_type == ref.external_type,
-        TimeEntry.ext_id == ref.external_id,
-    )
-    return (await session.exec(stmt)).first()
 
 
 async def _upsert(

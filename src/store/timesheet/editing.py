@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import rules
@@ -20,7 +19,7 @@ from store.events import EventKind, EventLog
 from store.models import InputType, Source, Task, TimeEntry
 from store.rules import field as f
 from store.timesheet.access import entry_for_change, member_rate, target_user
-from store.timesheet.create import resolve_scope, set_span
+from store.timesheet.create import external_ref_holder, resolve_scope, set_span
 from store.timesheet.inputs import UNSET, EntryChanges, check_enum, check_external_ref
 
 
@@ -57,17 +56,8 @@ async def update_entry(
     if changes.external_ref is not None:
         ref = changes.external_ref
         check_external_ref(ref)
-        holder = (
-            await session.exec(
-                select(TimeEntry.id).where(
-                    TimeEntry.team_id == team.id,
-                    TimeEntry.ext_provider == ref.provider,
-                    TimeEntry.ext_type == ref.external_type,
-                    TimeEntry.ext_id == ref.external_id,
-                )
-            )
-        ).first()
-        if holder is not None and holder != entry.id:
+        holder = await external_ref_holder(session, team_id=team.id, ref=ref)
+        if holder is not None and holder[0] != entry.id:
             raise DomainError(
                 ErrorCode.VALIDATION, "Another entry has this externalRef.", f("externalRef")
             )

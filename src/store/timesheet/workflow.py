@@ -19,9 +19,10 @@ from store import locks, rules
 from store.entry_rules import entry_amount_cents, entry_rounded_seconds
 from store.errors import DomainError, DomainErrors, ErrorCode
 from store.events import EventKind, EventLog
-from store.ids import new_id, parse_ulid
-from store.models import Comment, EntryStatus, Membership, Team, TimeEntry
+from store.ids import parse_ulid
+from store.models import EntryStatus, Membership, Team, TimeEntry
 from store.rules import field as f
+from store.timesheet.comments import new_comment
 
 # (from, to) → who may make the move: "user" (the entry's own user) or "admin".
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -140,16 +141,7 @@ async def transition_entries(
         rules.touch(entry, now)
         session.add(entry)
         if reason is not None:
-            session.add(
-                Comment(
-                    id=new_id(),
-                    time_entry_id=entry.id,
-                    team_id=entry.team_id,
-                    user_id=actor_id,
-                    content=reason,
-                    created_at=now,
-                )
-            )
+            session.add(new_comment(entry, actor_id=actor_id, text=reason, now=now))
         events.add(EventKind.UPDATED, entry, now)
     await session.flush()
     return moved
