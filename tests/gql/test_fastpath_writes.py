@@ -567,8 +567,9 @@ async def test_the_compiled_write_checks_the_token_itself(apps: Apps) -> None:
 # PostgreSQL only: SQLite's compiled log reads its facts inside the writer's own
 # transaction (BEGIN IMMEDIATE), where no lock can be in flight.
 @pytest.mark.parametrize("dialect", ["postgresql"])
+@pytest.mark.usefixtures("dialect")
 async def test_a_compiled_log_waits_for_a_period_lock_in_flight(
-    apps: Apps, dialect: str, database_url: str
+    apps: Apps, database_url: str
 ) -> None:
     """A lockTeamEntries that holds the team row (it has not committed yet) when a compiled
     log reads its facts: the log must not commit inside the lock once that commits."""
