@@ -154,6 +154,11 @@ async def stop_overdue_timers(db: Database, events: EventBus, every: float) -> N
             log.warning("timer sweep failed: %r", exc)
 
 
+async def last_positions(db: Database, team_ids: list[str]) -> dict[str, int]:
+    async with db.read() as session:
+        return await outbox.last_positions(session, team_ids)
+
+
 def create_app(settings: Settings | None = None) -> PunchclockApp:
     if settings is None:  # the server's own factory: this process logs our way
         settings = Settings()
@@ -214,6 +219,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        services.events.poll_with(lambda teams: last_positions(db, teams))
         await services.events.start()
         purger = asyncio.create_task(
             purge_idempotency_records(db, timedelta(hours=settings.event_retention_hours))

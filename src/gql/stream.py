@@ -6,9 +6,10 @@ keeps the last position it delivered and takes an event from the live queue when
 the next one; anything else (a gap: an event published by another instance arrived
 first, or the backend lost messages while it was down; a resync; a quiet second) makes it
 read what it is missing from the outbox. So a Redis outage delays events, never loses
-them: each instance polls the outbox about every ``POLL_SECONDS`` (one read of the team's
-last position per team and instance, shared by its subscribers) and delivers what it
-finds; duplicates from the live queue are skipped by position.
+them: each instance polls the outbox every second (``EventBus.poll_with``: one read of
+the last positions of all teams with subscribers there) and wakes the subscribers of a
+team that is ahead of what the broadcast brought; duplicates from the live queue are
+skipped by position.
 
 Resuming: a subscriber that passes ``after`` (the cursor of the last event it saw) first
 gets everything after it from the outbox, then the live events, with no gap and no
@@ -18,8 +19,6 @@ resync from the API (its pages and reports) and subscribe again without a cursor
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from gql.context import Context
@@ -28,7 +27,6 @@ from gql.pubsub import Subscriber
 from store import outbox
 from store.events import EntryEvent
 
-POLL_SECONDS = 1.0
 PAGE = 500
 
 
@@ -79,14 +77,12 @@ async def team_events(
     so that nothing committed after that read can be missed."""
     bus = ctx.services.events
     last = after
+    for event in await read_after(ctx, team_id, after):  # the replay, if any
+        assert event.position is not None
+        last = event.position
+        yield event
     while True:
-        try:
-            item = await asyncio.wait_for(subscriber.queue.get(), POLL_SECONDS)
-        except TimeoutError:
-            item = None
-            polled = True
-        else:
-            polled = False
+        item = await subscriber.queue.get()
         if subscriber.overflowed:
             raise _too_slow(subscriber)
         if item is not None and item.position is not None:
@@ -98,11 +94,9 @@ async def team_events(
                 continue
             target = item.position
         else:
-            # Quiet (or a resync): has anything been committed that the broadcast did not
-            # bring? One read of the team's last position per second and instance.
-            bucket = int(time.monotonic() // POLL_SECONDS) if polled else time.monotonic()
+            # The outbox poll (or a resync) says the broadcast missed something: how far?
             target = await bus.reads.get(
-                (f"last:{team_id}", bucket), lambda: last_position(ctx, team_id)
+                (f"last:{team_id}", bus.generation(team_id)), lambda: last_position(ctx, team_id)
             )
             if target <= last:
                 continue
