@@ -26,6 +26,7 @@ CatalogEventKind = strawberry.enum(CatalogKind, name="CatalogEventKind")
 
 @strawberry.enum(description="What happened: an entry's kinds of `TimerEvent`, or CREATED.")
 class ChangeKind(Enum):
+    # store.events.EventKind's values and CatalogKind.CREATED (a test keeps them so).
     STARTED = "STARTED"
     STOPPED = "STOPPED"
     LOGGED = "LOGGED"
@@ -35,23 +36,29 @@ class ChangeKind(Enum):
     CREATED = "CREATED"
 
 
-async def _task(info: Info, event: EntryEvent) -> Task | None:
-    if event.subject is not Subject.TASK:
-        return None
-    row = await info.context.loaders.task.load(event.entry_id)
-    return Task.from_row(row) if row else None
+@strawberry.type
+class _Subjects:
+    """The task or category an event is about, as it is now."""
 
+    event: strawberry.Private[EntryEvent]
 
-async def _category(info: Info, event: EntryEvent) -> Category | None:
-    if event.subject is not Subject.CATEGORY:
-        return None
-    row = await info.context.loaders.category.load(event.entry_id)
-    return Category.from_row(row) if row else None
+    @strawberry.field(description="The task as it is now (TASK changes).")
+    async def task(self, info: Info) -> Task | None:
+        if self.event.subject is not Subject.TASK:
+            return None
+        row = await info.context.loaders.task.load(self.event.entry_id)
+        return Task.from_row(row) if row else None
+
+    @strawberry.field(description="The category as it is now (CATEGORY changes).")
+    async def category(self, info: Info) -> Category | None:
+        if self.event.subject is not Subject.CATEGORY:
+            return None
+        row = await info.context.loaders.category.load(self.event.entry_id)
+        return Category.from_row(row) if row else None
 
 
 @strawberry.type(description="A change of a team's task, category or membership.")
-class CatalogEvent:
-    event: strawberry.Private[EntryEvent]
+class CatalogEvent(_Subjects):
     kind: CatalogKind
     subject: Subject
     subject_id: strawberry.ID
@@ -70,18 +77,9 @@ class CatalogEvent:
             cursor=event_cursor(event.position),
         )
 
-    @strawberry.field(description="The task as it is now (TASK changes).")
-    async def task(self, info: Info) -> Task | None:
-        return await _task(info, self.event)
-
-    @strawberry.field(description="The category as it is now (CATEGORY changes).")
-    async def category(self, info: Info) -> Category | None:
-        return await _category(info, self.event)
-
 
 @strawberry.type(description="One committed change of a team, at its place in the feed.")
-class TeamChange:
-    event: strawberry.Private[EntryEvent]
+class TeamChange(_Subjects):
     cursor: str
     kind: ChangeKind
     subject: Subject
@@ -95,14 +93,6 @@ class TeamChange:
             return None
         row = await info.context.loaders.entry.load(self.event.entry_id)
         return TimeEntry.from_row(row) if row else None
-
-    @strawberry.field(description="The task as it is now (TASK changes).")
-    async def task(self, info: Info) -> Task | None:
-        return await _task(info, self.event)
-
-    @strawberry.field(description="The category as it is now (CATEGORY changes).")
-    async def category(self, info: Info) -> Category | None:
-        return await _category(info, self.event)
 
 
 @strawberry.type

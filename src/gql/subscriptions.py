@@ -7,7 +7,7 @@ and membership are checked again when they were last checked more than a few sec
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 
 import strawberry
@@ -21,7 +21,7 @@ from gql.loaders import Loaders
 from gql.types.entry import TimeEntry
 from gql.types.pagination import decode_event_cursor, event_cursor
 from store import entries, models
-from store.events import EventKind, Subject
+from store.events import EntryEvent, EventKind, Subject
 from store.timeutil import utcnow
 
 Info = strawberry.Info[Context, None]
@@ -110,6 +110,31 @@ async def _read_running(ctx: Context, team_id: str) -> list[models.TimeEntry]:
         return (await entries.running_by_team_ids(session, team_ids=[team_id])).get(team_id, [])
 
 
+async def _authorised_events(
+    ctx: Context, team: str, after: str | None, entries: Subject | None
+) -> AsyncIterator[EntryEvent]:
+    """The team's events after the cursor ``after`` (without one: from now), entry events
+    (``entries``) or catalogue ones (None), each checked for this subscriber (revoked
+    token, membership) and with fresh loaders."""
+    _require_member(ctx, team)
+    start = decode_event_cursor(after) if after is not None else None
+    gate = Gate(ctx, team)
+    async with ctx.services.events.subscribe(team) as subscriber:
+        # Registered first: nothing committed after the position read below is missed.
+        if start is None:
+            start = await stream.last_position(ctx, team)
+        else:
+            await stream.check_retained(ctx, team, start)
+        async for event in stream.team_events(ctx, team, subscriber, start):
+            if (event.subject is Subject.ENTRY) != (entries is Subject.ENTRY):
+                continue
+            await _refuse_revoked(ctx, (f"revoked:{event.team_id}", event.position or 0))
+            if not await gate.allowed():
+                raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+            _fresh(ctx)
+            yield event
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -125,38 +150,23 @@ class Subscription:
         user_id: strawberry.ID | None = None,
         after: str | None = None,
     ) -> AsyncGenerator[TimerEvent, None]:
-        ctx = info.context
-        team = str(team_id)
-        _require_member(ctx, team)
-        start = decode_event_cursor(after) if after is not None else None
-        gate = Gate(ctx, team)
-        async with ctx.services.events.subscribe(team) as subscriber:
-            if start is None:
-                start = await stream.last_position(ctx, team)
-            else:
-                await stream.check_retained(ctx, team, start)
-            async for event in stream.team_events(ctx, team, subscriber, start):
-                if event.subject is not Subject.ENTRY:
-                    continue
-                if user_id is not None and event.user_id != str(user_id):
-                    continue
-                await _refuse_revoked(ctx, (f"revoked:{event.entry_id}", event.version))
-                if not await gate.allowed():
-                    raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
-                _fresh(ctx)
-                row = await ctx.services.events.reads.get(
-                    (event.entry_id, event.version), lambda e=event: _read_entry(ctx, e.entry_id)
-                )
-                if row is None or row.team_id != team:
-                    continue
-                ctx.loaders.entry.prime(row.id, row)
-                assert event.position is not None
-                yield TimerEvent(
-                    kind=EventKind(event.kind),
-                    time_entry=TimeEntry.from_row(row),
-                    occurred_at=event.occurred_at,
-                    cursor=event_cursor(event.position),
-                )
+        ctx, team = info.context, str(team_id)
+        async for event in _authorised_events(ctx, team, after, Subject.ENTRY):
+            if user_id is not None and event.user_id != str(user_id):
+                continue
+            row = await ctx.services.events.reads.get(
+                (event.entry_id, event.version), lambda e=event: _read_entry(ctx, e.entry_id)
+            )
+            if row is None or row.team_id != team:
+                continue
+            ctx.loaders.entry.prime(row.id, row)
+            assert event.position is not None
+            yield TimerEvent(
+                kind=EventKind(event.kind),
+                time_entry=TimeEntry.from_row(row),
+                occurred_at=event.occurred_at,
+                cursor=event_cursor(event.position),
+            )
 
     @strawberry.subscription(
         description="Every committed change of the team's tasks, categories and members "
@@ -165,24 +175,8 @@ class Subscription:
     async def catalog_events(
         self, info: Info, team_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[CatalogEvent, None]:
-        ctx = info.context
-        team = str(team_id)
-        _require_member(ctx, team)
-        start = decode_event_cursor(after) if after is not None else None
-        gate = Gate(ctx, team)
-        async with ctx.services.events.subscribe(team) as subscriber:
-            if start is None:
-                start = await stream.last_position(ctx, team)
-            else:
-                await stream.check_retained(ctx, team, start)
-            async for event in stream.team_events(ctx, team, subscriber, start):
-                if event.subject is Subject.ENTRY:
-                    continue
-                await _refuse_revoked(ctx, (f"revoked:{event.entry_id}", event.position or 0))
-                if not await gate.allowed():
-                    raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
-                _fresh(ctx)
-                yield CatalogEvent.of(event)
+        async for event in _authorised_events(info.context, str(team_id), after, None):
+            yield CatalogEvent.of(event)
 
     @strawberry.subscription(
         description="The team's running entries at once, then the whole list after each change."
