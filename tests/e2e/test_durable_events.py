@@ -229,3 +229,45 @@ async def test_a_sync_client_misses_no_change_under_concurrent_writers(
     assert len(made) == 12 * (6 * 2 + 2)
     assert len(seen) == len(set(seen)), "a change came twice"
     assert set(seen) == made
+
+
+async def test_task_pickers_get_catalogue_changes(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    catalog = """subscription($team: ID!) { catalogEvents(teamId: $team) {
+      kind subject subjectId cursor task { key title } category { key } } }"""
+    create = """mutation($input: CreateTaskInput!) { createTask(input: $input) {
+      userErrors { code } task { id } } }"""
+    rename = """mutation($input: UpdateCategoryInput!) { updateCategory(input: $input) {
+      userErrors { code } category { id } } }"""
+    with running_server(database_url) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            ws = await GraphQLWS.open(base, world.member.token)
+            await ws.acked()
+            await ws.subscribe(catalog, {"team": world.id})
+            await asyncio.sleep(0.3)
+            made = await _post(
+                client,
+                create,
+                {"input": {"teamId": world.id, "key": "PC-9", "title": "Export"}},
+                world.member.token,
+            )
+            task_id = made["data"]["createTask"]["task"]["id"]
+            await _log(client, world, 1)  # an entry's event is not the catalogue's
+            await _post(
+                client,
+                rename,
+                {"input": {"id": world.categories["dev"], "title": "Engineering"}},
+                world.admin.token,
+            )
+            first = (await ws.next_data(timeout=10))["catalogEvents"]
+            second = (await ws.next_data(timeout=10))["catalogEvents"]
+            assert (first["kind"], first["subject"], first["subjectId"]) == (
+                "CREATED",
+                "TASK",
+                task_id,
+            )
+            assert first["task"] == {"key": "PC-9", "title": "Export"}
+            assert (second["kind"], second["subject"]) == ("UPDATED", "CATEGORY")
+            assert second["category"] == {"key": "dev"} and second["task"] is None
+            await ws.nothing_for(1.5)
+            await ws.close()
