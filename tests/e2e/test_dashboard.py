@@ -374,3 +374,39 @@ async def test_dashboard_resyncs_when_its_cursor_has_expired(
     ):
         source.backup(copy)  # the team and its tokens, none of the events to come
     await asyncio.to_thread(_drive_expired, database_url, f"sqlite:///{restored}", world)
+
+
+# Around DST changes (Santiago's spring change skips its midnight), and either side of UTC.
+DAY_CASES = [
+    ("Europe/Berlin", "2026-03-29T12:00:00+00:00"),
+    ("Europe/Berlin", "2026-10-25T12:00:00+00:00"),
+    ("America/New_York", "2026-11-01T12:00:00+00:00"),
+    ("America/Santiago", "2026-09-06T12:00:00+00:00"),
+    ("Australia/Lord_Howe", "2026-10-04T12:00:00+00:00"),
+    ("Pacific/Kiritimati", "2026-12-01T10:30:00+00:00"),
+    ("Pacific/Pago_Pago", "2026-12-01T10:30:00+00:00"),
+]
+
+
+def _page_days(base: str) -> list[list[str]]:
+    with _browser() as browser:
+        browser.get(base + "/dashboard")
+        days: list[list[str]] = browser.execute_script(
+            "return arguments[0].map(([zone, at]) => { const d = teamDay(zone, Date.parse(at));"
+            " return [d.date, d.from.toISOString(), d.to.toISOString()]; })",
+            DAY_CASES,
+        )
+        return days
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_the_pages_team_day_is_the_zones_day(database_url: str) -> None:
+    with running_server(database_url) as base:
+        days = await asyncio.to_thread(_page_days, base)
+    expected = []
+    for zone, at in DAY_CASES:
+        start, end = _team_day(zone, datetime.fromisoformat(at))
+        iso = "%Y-%m-%dT%H:%M:%S.000Z"
+        local = start.astimezone(ZoneInfo(zone)).date().isoformat()
+        expected.append([local, start.strftime(iso), end.strftime(iso)])
+    assert days == expected
