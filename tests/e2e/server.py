@@ -41,12 +41,14 @@ def running_server(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     serve: bool = False,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """A uvicorn process serving the app on a free port; yields its base URL.
+    """A uvicorn process serving the app on a free port (or ``port``: a restart of a server
+    its clients reconnect to); yields its base URL.
 
     ``serve=True`` starts it as production does, with ``punchclock serve``.
     """
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "PUNCHCLOCK_DATABASE_URL": database_url,
