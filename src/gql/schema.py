@@ -9,7 +9,12 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from gql.admission import LimitedParserCache, LimitedValidationCache, OperationGuard
+from gql.admission import (
+    DocumentLimits,
+    LimitedParserCache,
+    LimitedValidationCache,
+    OperationGuard,
+)
 from gql.errors import MaskInternalErrors
 from gql.inputguard import RefuseNulCharacters
 from gql.mutations import Mutation
@@ -49,9 +54,10 @@ def build_schema(*, max_batch: int | None = None) -> strawberry.Schema:
             OperationObserver,  # first in, last out: it sees the masked, coded errors
             MaskInternalErrors,
             LimitedParserCache,
+            DocumentLimits,  # before validation: a refused document is never validated
             LimitedValidationCache,
             RefuseNulCharacters,  # after validation, before anything is measured or charged
-            OperationGuard,  # after validation: it measures valid documents only
+            OperationGuard,  # after validation: it charges valid operations only
         ],
         config=StrawberryConfig(
             auto_camel_case=True,

@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     max_nodes: int = Field(
         default=10_000, ge=100, description="Nodes an operation may return (nested `first`s)."
     )
+    max_fields: int = Field(
+        default=1000,
+        ge=100,
+        description="Field selections in a document, fragments expanded per use.",
+    )
+    max_variables: int = Field(
+        default=100, ge=1, description="Variables declared by a document's operations."
+    )
+    validation_budget_ms: float = Field(
+        default=50.0, gt=0, description="CPU time validation of one document may take."
+    )
 
     # Rate limiting: a leaky bucket of points per token, in each process.
     rate_limit_enabled: bool = Field(default=False, description="Refuse with RATE_LIMITED.")
