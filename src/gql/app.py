@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
+from gql.boundary import ErrorBoundaryMiddleware
 from gql.metrics import Metrics
 from gql.pubsub import EventBus
 from gql.ratelimit import LeakyBucket
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ErrorBoundaryMiddleware),  # inside: its log lines carry the id
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,

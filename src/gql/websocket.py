@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from starlette.websockets import WebSocketDisconnect
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -32,6 +33,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from gql.admission import admit, limits_of, parse_limited
 from gql.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.fanout import END, Plan, plan_for
+from gql.limits import select_operation
 from gql.subscriptions import REAUTHORISE_EVERY, Gate
 
 # 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
@@ -277,8 +279,86 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
 
 
 class TrackedLegacyWSHandler(Tracked, BaseGraphQLWSHandler[Any, Any]):
-    """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other."""
+    """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other.
+
+    Client mistakes get the protocol's coded ``error`` (or ``connection_error``) message
+    instead of reaching Strawberry's handler, which fails on them: a malformed message,
+    a query or mutation (this socket carries subscriptions; queries and mutations go by
+    HTTP or over graphql-transport-ws), and a refused token, which is closed with 4403
+    like the modern protocol does (Strawberry closes it with 1011, a server error)."""
 
     async def handle(self) -> None:
         with self.tracked():
             await super().handle()
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self._legacy_error(None, "A message must be an object with a `type`.")
+            return
+        if message["type"] == "start":
+            refused = self._start_refused(message)
+            if refused is not None:
+                await self._legacy_error(message.get("id"), refused)
+                return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    def _start_refused(self, message: dict[str, Any]) -> str | None:
+        if not isinstance(message.get("id"), str):
+            return "A `start` message needs a string `id`."
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return "A `start` message needs a `payload` with a string `query`."
+        variables, name = payload.get("variables"), payload.get("operationName")
+        if not isinstance(variables, (dict, type(None))):
+            return "`variables` must be an object or null."
+        if not isinstance(name, (str, type(None))):
+            return "`operationName` must be a string or null."
+        if not self.connection_acknowledged:
+            return None  # Strawberry closes it (4401)
+        try:
+            document = parse_limited(payload["query"], limits_of(self.context).max_tokens)
+        except GraphQLError:
+            return None  # the schema's extensions answer it with its code
+        operation = select_operation(document, name)
+        if operation is not None and operation.operation != OperationType.SUBSCRIPTION:
+            return (
+                f"The graphql-ws protocol carries subscriptions here; send this "
+                f"{operation.operation.value} by HTTP POST /graphql or over "
+                "graphql-transport-ws."
+            )
+        return None
+
+    async def _legacy_error(self, operation_id: object, message: str) -> None:
+        error = CodedError(TopLevelCode.BAD_REQUEST, message)
+        reply: dict[str, Any] = {"type": "error", "payload": error.formatted}
+        if isinstance(operation_id, str):
+            reply["id"] = operation_id
+        await self.send_message(reply)  # type: ignore[arg-type]
+
+    async def handle_connection_init(self, message: Any) -> None:
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await super().handle_connection_init(message)  # connection_error, close 1000
+            return
+        self.context.connection_params = payload
+        try:
+            ack = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.send_message({"type": "connection_error", "payload": exc.payload})
+            await self.websocket.close(FORBIDDEN_CLOSE, "Forbidden")
+            return
+        except DatabaseUnavailable:
+            error = CodedError(
+                TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later."
+            )
+            refusal: Any = {"type": "connection_error", "payload": error.formatted}
+            await self.send_message(refusal)
+            await self.websocket.close(TRY_AGAIN_LATER_CLOSE, "Database unavailable")
+            return
+        if isinstance(ack, dict):
+            await self.send_message({"type": "connection_ack", "payload": ack})
+        else:
+            await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())

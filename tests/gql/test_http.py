@@ -169,11 +169,24 @@ async def test_post_graphql_keeps_every_middleware(
         async def broken(*_: object, **__: object) -> object:
             raise RuntimeError("escaped the view")
 
-        # An exception outside execution (authentication) escapes the view: a plain 500.
+        # An exception outside execution (authentication) escapes the view: the error
+        # boundary answers INTERNAL with 500, as JSON, with the request id.
         monkeypatch.setattr("gql.view.authenticate", broken)
-        failed = await client.post("/graphql", json={"query": "{ viewer { id } }"}, headers=auth)
+        failed = await client.post(
+            "/graphql", json={"query": "{ viewer { id } }"}, headers={**auth, "x-request-id": "r-5"}
+        )
         assert failed.status_code == 500
-        assert failed.text == "Internal Server Error"
+        assert failed.headers["content-type"] == "application/json"
+        assert failed.headers["x-request-id"] == "r-5"
+        assert failed.json() == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "Internal error.",
+                    "extensions": {"code": "INTERNAL", "requestId": "r-5"},
+                }
+            ],
+        }
         assert "escaped" not in failed.text
 
 

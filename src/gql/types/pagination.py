@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from gql.errors import CodedError, TopLevelCode
+from store.ids import is_ulid
 
 T = TypeVar("T")
 
@@ -97,15 +98,29 @@ def _unb64(cursor: str) -> str:
         raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.") from exc
 
 
+def _invalid_cursor() -> CodedError:
+    return CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
+
+
+# The instants a DateTime holds (years 1 to 9999): a cursor outside them is no cursor.
+_EARLIEST, _LATEST = -62135596800, 253402300799
+
+
 def entry_cursor(started_at: datetime, entry_id: str) -> str:
     return _b64(f"e|{int(started_at.timestamp())}|{entry_id}")
 
 
 def decode_entry_cursor(cursor: str) -> tuple[datetime, str]:
+    # Cursors are ours, but a client can send anything: a tampered one must be refused
+    # here, not reach the database (a NUL byte, which PostgreSQL rejects, or a year
+    # past 9999, which datetime cannot hold).
     parts = _unb64(cursor).split("|")
     if len(parts) != 3 or parts[0] != "e" or not parts[1].lstrip("-").isdigit():
-        raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
-    return datetime.fromtimestamp(int(parts[1]), UTC), parts[2]
+        raise _invalid_cursor()
+    seconds = int(parts[1])
+    if not _EARLIEST <= seconds <= _LATEST or not is_ulid(parts[2]):
+        raise _invalid_cursor()
+    return datetime.fromtimestamp(seconds, UTC), parts[2]
 
 
 def id_cursor(kind: str, item_id: str) -> str:
@@ -114,6 +129,6 @@ def id_cursor(kind: str, item_id: str) -> str:
 
 def decode_id_cursor(kind: str, cursor: str) -> str:
     parts = _unb64(cursor).split("|")
-    if len(parts) != 2 or parts[0] != kind:
-        raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
+    if len(parts) != 2 or parts[0] != kind or not is_ulid(parts[1]):
+        raise _invalid_cursor()
     return parts[1]
