@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request head accepted (else 431)."
     )
+    shared_subscription_queue: int = Field(
+        default=4096,
+        ge=1,
+        description="Events a shared subscription execution may fall behind the broadcast "
+        "before its subscribers get SUBSCRIBER_TOO_SLOW (a few hundred bytes each).",
+    )
     ws_max_operations: int = Field(
         default=100, ge=1, description="Operations running at once on one WebSocket."
     )

@@ -6,6 +6,7 @@ and membership are checked again when they were last checked more than a few sec
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
@@ -17,13 +18,15 @@ from gql.auth import authenticate
 from gql.context import Context
 from gql.errors import CodedError, TopLevelCode
 from gql.loaders import Loaders
-from gql.pubsub import Subscriber
+from gql.pubsub import QUEUE_LIMIT, Subscriber
 from gql.types.entry import TimeEntry
 from store import entries, models
 from store.events import EventKind
 from store.timeutil import utcnow
 
 Info = strawberry.Info[Context, None]
+
+log = logging.getLogger("punchclock.subscriptions")
 
 REAUTHORISE_EVERY = 5.0
 SEEN_LIMIT = 10_000
@@ -106,6 +109,11 @@ async def _read_running(ctx: Context, team_id: str) -> list[models.TimeEntry]:
 
 
 def _too_slow(subscriber: Subscriber) -> CodedError:
+    log.warning(
+        "a subscription of team %s fell more than %d events behind: SUBSCRIBER_TOO_SLOW",
+        subscriber.team_id,
+        subscriber.queue.maxsize,
+    )
     return CodedError(
         TopLevelCode.SUBSCRIBER_TOO_SLOW,
         f"More than {subscriber.queue.maxsize} events waited unread; subscribe again.",
@@ -125,7 +133,10 @@ class Subscription:
         _require_member(ctx, str(team_id))
         gate = Gate(ctx, str(team_id))
         seen: OrderedDict[str, int] = OrderedDict()
-        async with ctx.services.events.subscribe(str(team_id)) as subscriber:
+        # A shared execution (gql.fanout) reads for all its members: its queue absorbs
+        # the bursts that outrun one execution per event (`comments` costs a read each).
+        limit = ctx.services.settings.shared_subscription_queue if ctx.shared else QUEUE_LIMIT
+        async with ctx.services.events.subscribe(str(team_id), limit=limit) as subscriber:
             while True:
                 event = await subscriber.queue.get()
                 if subscriber.overflowed:

@@ -207,12 +207,17 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request.") from exc
 
+    def decode_json(self, data: str | bytes) -> object:
+        """HTTP bodies and WebSocket frames alike (orjson's error is a JSONDecodeError,
+        which the WebSocket protocols answer as they do any unreadable frame)."""
+        return orjson.loads(data)
+
     def parse_json(self, data: str | bytes) -> Any:
         """orjson reads the body (strictly: UTF-8, no lone surrogates, 1024 levels at
         most, each a clear 400 instead of a crash), and it must be a request: an object,
         or a list of objects for a batch."""
         try:
-            value = orjson.loads(data)
+            value = self.decode_json(data)
         except orjson.JSONDecodeError as exc:
             raise HTTPException(400, f"The request body is not valid JSON: {exc}.") from exc
         if isinstance(value, dict):

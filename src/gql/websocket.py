@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,8 @@ from gql.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.fanout import END, Plan, plan_for
 from gql.limits import select_operation
 from gql.subscriptions import REAUTHORISE_EVERY, Gate
+
+log = logging.getLogger("punchclock.subscriptions")
 
 # 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
 TOO_MANY_OPERATIONS_CLOSE = 4429
@@ -248,14 +251,19 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
                     item = await member.queue.get()
                     if item is END:
                         if member.overflowed:
+                            if member.reason is None:  # else the group logged it
+                                log.warning(
+                                    "a subscriber of team %s fell more than %d events "
+                                    "behind: SUBSCRIBER_TOO_SLOW",
+                                    plan.team_id,
+                                    member.queue.maxsize,
+                                )
+                            message = member.reason or (
+                                f"More than {member.queue.maxsize} events waited unread; "
+                                "subscribe again."
+                            )
                             await operation.send_initial_errors(
-                                [
-                                    CodedError(
-                                        TopLevelCode.SUBSCRIBER_TOO_SLOW,
-                                        f"More than {member.queue.maxsize} events waited unread; "
-                                        "subscribe again.",
-                                    )
-                                ]
+                                [CodedError(TopLevelCode.SUBSCRIBER_TOO_SLOW, message)]
                             )
                             return
                         break
