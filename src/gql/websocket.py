@@ -41,6 +41,8 @@ log = logging.getLogger("punchclock.subscriptions")
 
 # 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
 TOO_MANY_OPERATIONS_CLOSE = 4429
+# graphql-transport-ws's code for a message it cannot accept; the legacy socket uses it too.
+INVALID_MESSAGE_CLOSE = 4400
 # What a bad token gets at connection_init too.
 FORBIDDEN_CLOSE = 4403
 # RFC 6455 "Try Again Later": clients reconnect, unlike after 4403.
@@ -67,6 +69,25 @@ class Tracked:
             await handler.websocket.close(1001, "Server shutting down")
 
 
+def _invalid_message(message: object) -> str | None:
+    """What is wrong with a graphql-transport-ws message's shape, if anything."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message must be an object with a string `type`."
+    if message["type"] not in ("subscribe", "complete"):
+        return None
+    if not isinstance(message.get("id"), str):
+        return f"A `{message['type']}` message needs a string `id`."
+    if message["type"] == "complete":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "A `subscribe` message needs a `payload` with a string `query`."
+    for key, kind in (("variables", dict), ("operationName", str), ("extensions", dict)):
+        if not isinstance(payload.get(key), (kind, type(None))):
+            return f"`{key}` has the wrong type."
+    return None
+
+
 class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, Any]):
     interval: float = 15.0
     refused = 0
@@ -85,6 +106,15 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
             for helper in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
+
+    async def handle_message(self, message: Any) -> None:
+        """A message of the wrong shape closes the socket with 4400, as the protocol
+        says, before Strawberry's handler (which fails on it) sees it."""
+        problem = _invalid_message(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
@@ -303,6 +333,9 @@ class TrackedLegacyWSHandler(Tracked, BaseGraphQLWSHandler[Any, Any]):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._legacy_error(None, "A message must be an object with a `type`.")
             return
+        if message["type"] == "stop" and not isinstance(message.get("id"), str):
+            await self._legacy_error(None, "A `stop` message needs a string `id`.")
+            return
         if message["type"] == "start":
             refused = self._start_refused(message)
             if refused is not None:
@@ -346,7 +379,12 @@ class TrackedLegacyWSHandler(Tracked, BaseGraphQLWSHandler[Any, Any]):
     async def handle_connection_init(self, message: Any) -> None:
         payload = message.get("payload")
         if payload is not None and not isinstance(payload, dict):
-            await super().handle_connection_init(message)  # connection_error, close 1000
+            error = CodedError(
+                TopLevelCode.BAD_REQUEST, "The `connection_init` payload must be an object."
+            )
+            invalid: Any = {"type": "connection_error", "payload": error.formatted}
+            await self.send_message(invalid)
+            await self.websocket.close(INVALID_MESSAGE_CLOSE, "Invalid connection_init")
             return
         self.context.connection_params = payload
         try:
