@@ -18,6 +18,7 @@ Strawberry execution per subscriber, calls :func:`admit` itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -38,15 +39,69 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gql.errors import CodedError, TopLevelCode
-from gql.limits import DocumentKey, Limits, Measure, measure, violations
+from gql.limits import DocumentKey, Limits, Measure, measure, shape_violations, violations
 from gql.ratelimit import LeakyBucket, Verdict
 
 CACHE_SIZE = 512
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+# Documents longer than this are parsed and measured one at a time (see ParseGate).
+HEAVY_DOCUMENT_CHARS = 2000
+
+
 def parse_limited(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
+    """The parsed document (cached), or the parser's error, raised again from the cache:
+    a refused document costs one parse however many steps of a request ask for it."""
+    parsed = _parse_cached(query, max_tokens)
+    if isinstance(parsed, GraphQLError):
+        raise parsed
+    return parsed
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse_cached(query: str, max_tokens: int) -> DocumentNode | GraphQLError:
+    try:
+        return parse(query, max_tokens=max_tokens)
+    except GraphQLError as error:
+        return error
+
+
+class ParseGate:
+    """The first look at a request's document, before authentication or execution: a
+    document over the token limit or the limits of its shape (fields, depth, aliases,
+    variables: what no variable changes) is refused at once, with QUERY_TOO_COMPLEX.
+
+    Long documents are parsed and measured one at a time per process. Parsing is the
+    one step of a refusal whose cost grows with the document (graphql-core lexes some
+    5 µs a token: 10 ms at the 2,000-token limit), and it runs on the event loop: eight
+    clients sending such documents at once would queue 80 ms of parsing ahead of every
+    cheap request. Through the gate at most one of them holds the loop at a time. What
+    it parsed and measured is cached, so the later steps (the compiled path's check,
+    Strawberry's extensions) find it done."""
+
+    def __init__(self, schema: GraphQLSchema, limits: Limits) -> None:
+        self.schema, self.limits = schema, limits
+        self._lock = asyncio.Lock()
+
+    async def check(self, query: object) -> CodedError | None:
+        if not isinstance(query, str):
+            return None
+        if len(query) <= HEAVY_DOCUMENT_CHARS:
+            return self._check(query)
+        async with self._lock:
+            # In a thread: the loop keeps serving between the interpreter's switches
+            # (every 5 ms) instead of waiting for the whole parse.
+            return await asyncio.to_thread(self._check, query)
+
+    def _check(self, query: str) -> CodedError | None:
+        try:
+            document = parse_limited(query, self.limits.max_tokens)
+        except GraphQLError as error:
+            if error.message.endswith("tokens. Parsing aborted."):
+                return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, error.message)
+            return None  # a syntax error: Strawberry's parse reports it as always
+        problems = shape_violations(measure(self.schema, document, None, None), self.limits)
+        return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, " ".join(problems)) if problems else None
 
 
 def _validate(

@@ -220,6 +220,19 @@ def _root(schema: GraphQLSchema, operation: OperationDefinitionNode) -> GraphQLO
 
 def violations(found: Measure, limits: Limits) -> list[str]:
     """Messages for every limit the document exceeds (empty when it may run)."""
+    problems = shape_violations(found, limits)
+    if found.largest_page > limits.max_page:
+        problems.append(f"`first` may not exceed {limits.max_page} (got {found.largest_page}).")
+    if found.nodes > limits.max_nodes:
+        problems.append(
+            f"The operation may return {found.nodes} nodes, more than the limit of "
+            f"{limits.max_nodes}: ask for smaller pages (`first`) in nested connections."
+        )
+    return problems
+
+
+def shape_violations(found: Measure, limits: Limits) -> list[str]:
+    """The limits the document's shape exceeds, whatever its variables say."""
     problems = []
     if found.fields > limits.max_fields:
         problems.append(
@@ -232,13 +245,6 @@ def violations(found: Measure, limits: Limits) -> list[str]:
         problems.append(f"Depth {found.depth} exceeds the limit of {limits.max_depth}.")
     if found.aliases > limits.max_aliases:
         problems.append(f"{found.aliases} aliases exceed the limit of {limits.max_aliases}.")
-    if found.largest_page > limits.max_page:
-        problems.append(f"`first` may not exceed {limits.max_page} (got {found.largest_page}).")
-    if found.nodes > limits.max_nodes:
-        problems.append(
-            f"The operation may return {found.nodes} nodes, more than the limit of "
-            f"{limits.max_nodes}: ask for smaller pages (`first`) in nested connections."
-        )
     return problems
 
 

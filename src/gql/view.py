@@ -8,8 +8,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, parse
-from graphql.error import GraphQLSyntaxError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -23,6 +22,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from gql.admission import ParseGate, parse_limited
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.boundary import send_error
 from gql.context import Context
@@ -49,14 +49,15 @@ MISSING_TOKEN = "Authentication required: send `Authorization: Bearer <token>`."
 INVALID_TOKEN = "The token is not valid: it is malformed, unknown, expired or revoked."
 
 
-def _introspection_only(query: str | None, operation_name: str | None) -> bool:
+def _introspection_only(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
     """True when the operation selects nothing but introspection (allowed without a token,
-    so GraphiQL's documentation explorer works before a token is pasted)."""
+    so GraphiQL's documentation explorer works before a token is pasted). Parsed within
+    the token limit: an anonymous megabyte of tokens must not cost a full parse."""
     if not query:
         return False
     try:
-        document = parse(query)
-    except GraphQLSyntaxError:
+        document = parse_limited(query, max_tokens)
+    except GraphQLError:
         return False
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
@@ -88,7 +89,12 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services.schema, **kwargs)
         self.services = services
-        self.fast_path = FastPath(services.schema) if services.settings.fast_path else None
+        self.parse_gate = ParseGate(services.schema._schema, services.limits)
+        self.fast_path = (
+            FastPath(services.schema, limits=services.limits)
+            if services.settings.fast_path
+            else None
+        )
 
     def _context(
         self,
@@ -155,13 +161,19 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     async def execute_single(self, *_: Any, **kwargs: Any) -> ExecutionResult:
         context: Context = kwargs["context"]
         data = kwargs["request_data"]
+        refused = await self.parse_gate.check(data.query)
+        if refused is not None:
+            return self._refused(refused)
         if context.unavailable:
             error = GraphQLError(
                 "The database is unavailable; retry later.",
                 extensions={"code": TopLevelCode.UNAVAILABLE.value},
             )
             return ExecutionResult(data=None, errors=[error])
-        if context.viewer is None and not _introspection_only(data.query, data.operation_name):
+        max_tokens = self.services.limits.max_tokens
+        if context.viewer is None and not _introspection_only(
+            data.query, data.operation_name, max_tokens
+        ):
             if self.services.metrics is not None:  # refused before any schema extension runs
                 self.services.metrics.errors.labels(TopLevelCode.UNAUTHENTICATED.value).inc()
             error = GraphQLError(
@@ -228,6 +240,13 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             400, "Expected a JSON object: a GraphQL request, or its variables or extensions."
         )
 
+    def _refused(self, error: GraphQLError) -> ExecutionResult:
+        """A document the parse gate refused: counted like the schema's refusals."""
+        if self.services.metrics is not None:
+            code = (error.extensions or {}).get("code")
+            self.services.metrics.errors.labels(str(code)).inc()
+        return ExecutionResult(data=None, errors=[error])
+
     async def parse_http_body(self, request: Any) -> Any:
         try:
             parsed = await super().parse_http_body(request)
@@ -290,6 +309,14 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         replay = receive if body is None else _replaying(body, receive)
         data = _fast_request_data(body) if body is not None else None
         assert self.fast_path is not None
+        refused = await self.parse_gate.check(data[0]) if data is not None else None
+        if head is not None and refused is not None:
+            # Refused before anything else (authentication, execution): cheap to send.
+            request = Request(scope, replay)
+            sub_response = await self._sub_response(request)
+            response_data = await self.process_result(request, self._refused(refused))
+            await self.create_response(response_data, sub_response)(scope, replay, send)
+            return
         plan = self.fast_path.plan(data[0], data[2]) if data is not None else None
         if head is None or data is None or plan is None:
             await self._answer(Request(scope, replay), send)

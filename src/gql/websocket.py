@@ -158,7 +158,7 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
         if self.connection_acknowledged and limit is not None and len(self.operations) >= limit:
             await self._refuse_over_limit(message, limit)
             return
-        refused = self._over_token_limit(message)
+        refused = await self._over_limits(message)
         if refused is not None:
             await self.send_message(
                 {"id": message["id"], "type": "error", "payload": [refused.formatted]}
@@ -180,20 +180,18 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
         operation.task.add_done_callback(self._task_done)
         self.operations[message["id"]] = operation
 
-    def _over_token_limit(self, message: SubscribeMessage) -> CodedError | None:
-        """Checked before anything parses the document without the limit (the shared
-        path's analysis, Strawberry's handler, which would close the socket with 4400
-        instead of refusing just this operation)."""
+    async def _over_limits(self, message: SubscribeMessage) -> CodedError | None:
+        """The view's parse gate (tokens and the document's shape), before anything
+        parses the document without the limit or validates it (the shared path's
+        analysis, Strawberry's handler, which would close the socket with 4400 instead
+        of refusing just this operation)."""
         payload = message.get("payload")
         query = payload.get("query") if isinstance(payload, dict) else None
-        if not isinstance(query, str) or self.context.services is None:
+        gate = getattr(self.view, "parse_gate", None)
+        if not isinstance(query, str) or gate is None:
             return None
-        try:
-            parse_limited(query, limits_of(self.context).max_tokens)
-        except GraphQLError as exc:
-            if exc.message.endswith("tokens. Parsing aborted."):
-                return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)
-        return None
+        refused: CodedError | None = await gate.check(query)
+        return refused
 
     async def _refuse_over_limit(self, message: SubscribeMessage, limit: int) -> None:
         """Refuse an operation past the per-connection limit with a coded error; a client
