@@ -31,7 +31,7 @@ from gql.fastpath import FastPath
 from gql.fastpath.compile import WritePlan
 from gql.loaders import Loaders
 from gql.services import Services
-from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
+from gql.websocket import FORBIDDEN_CLOSE, KeepAliveTransportWSHandler, TrackedLegacyWSHandler
 from store.models import Membership, User
 
 log = logging.getLogger("punchclock")
@@ -46,6 +46,9 @@ SUBSCRIPTION_OVER_HTTP = (
     "not in a single HTTP request."
 )
 MISSING_TOKEN = "Authentication required: send `Authorization: Bearer <token>`."
+MISSING_WS_TOKEN = (
+    'Authentication required: send {"authorization": "Bearer <token>"} in connection_init.'
+)
 INVALID_TOKEN = "The token is not valid: it is malformed, unknown, expired or revoked."
 
 
@@ -79,6 +82,14 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
             await self.ws.send_text(orjson.dumps(message).decode())
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        # Strawberry closes a refused graphql-transport-ws login with "Forbidden"; the
+        # reason on_ws_connect left says whether the token was missing or wrong.
+        refusal = getattr(self.ws.state, "punchclock_refusal", None)
+        if code == FORBIDDEN_CLOSE and isinstance(refusal, str):
+            reason = refusal
+        await super().close(code, reason)
 
 
 class PunchclockGraphQL(GraphQL[Context, None]):
@@ -146,10 +157,13 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             raise DatabaseUnavailable from exc
         if found is None:
             # The legacy protocol sends this payload in its connection_error; the
-            # modern one closes with 4403.
+            # modern one closes with 4403 and the message as the reason.
+            message = MISSING_WS_TOKEN if token is None else INVALID_TOKEN
+            if context.request is not None:
+                context.request.state.punchclock_refusal = message
             raise ConnectionRejectionError(
                 {
-                    "message": MISSING_TOKEN if token is None else INVALID_TOKEN,
+                    "message": message,
                     "extensions": {"code": TopLevelCode.UNAUTHENTICATED.value},
                 }
             )

@@ -345,9 +345,17 @@ def ws_catalogue(base: str, world: dict[str, Any]) -> None:
         assert refusal["payload"]["extensions"]["code"] == "UNAUTHENTICATED", refusal
         messages[token] = refusal["payload"]["message"]
     assert len(set(messages.values())) == 2, messages
-    with _ws(base, "graphql-transport-ws") as ws:
-        ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer x"}}))
-        assert _drain(ws, 5)[1] == 4403
+    reasons = set()
+    for init in ({}, {"authorization": "Bearer pc_aaaaaaaaaaaa_" + "b" * 32}):
+        with _ws(base, "graphql-transport-ws") as ws:
+            ws.send(json.dumps({"type": "connection_init", "payload": init}))
+            try:
+                ws.recv(timeout=5)
+                raise AssertionError("a refused login was not closed")
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 4403, closed
+                reasons.add(closed.rcvd.reason)
+    assert len(reasons) == 2, reasons  # missing and wrong told apart
 
 
 def ws_frames(world: dict[str, Any]) -> st.SearchStrategy[tuple[str, bool, list[str | bytes]]]:

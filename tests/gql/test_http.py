@@ -191,7 +191,10 @@ async def test_post_graphql_keeps_every_middleware(
 
 
 async def test_unexpected_failure_is_masked(
-    db: Database, app_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    db: Database,
+    app_client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     world = await make_team(db, "Acme", prefix="a")
 
@@ -209,6 +212,10 @@ async def test_unexpected_failure_is_masked(
     assert error["extensions"] == {"code": "INTERNAL", "requestId": "req-1"}
     assert error["message"] == "Internal error."
     assert "secret" not in response.text and "SELECT" not in response.text
+    # Logged once (Strawberry's own error log is off), with the request id.
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1, [r.getMessage() for r in logged]
+    assert "req-1" in logged[0].getMessage() and logged[0].exc_info is not None
 
 
 def test_request_type_is_starlette() -> None:
