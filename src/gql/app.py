@@ -31,8 +31,9 @@ from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
-from store import idempotency
+from store import idempotency, timers
 from store.db import Database
+from store.events import EventLog
 from store.ids import new_id
 from store.timeutil import utcnow
 
@@ -129,6 +130,27 @@ async def purge_idempotency_records(db: Database) -> None:
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
+async def stop_overdue_timers(db: Database, events: EventBus, every: float) -> None:
+    """Stop timers at their 24-hour limit (``store.timers.stop_overdue``), every ``every``
+    seconds; the STOPPED events go out after the commit, like any mutation's."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            log_of_stops = EventLog()
+            async with db.read() as session:
+                due = await timers.any_overdue(session, now=utcnow())
+            if not due:  # a read, not a write transaction, every second
+                continue
+            async with db.write() as session:
+                stopped = await timers.stop_overdue(session, now=utcnow(), events=log_of_stops)
+                await session.commit()
+            if stopped:
+                log.info("stopped %d timers at their 24-hour limit", len(stopped))
+                await events.publish(log_of_stops)
+        except Exception as exc:  # a lost database must not end the loop
+            log.warning("timer sweep failed: %r", exc)
+
+
 def create_app(settings: Settings | None = None) -> PunchclockApp:
     if settings is None:  # the server's own factory: this process logs our way
         settings = Settings()
@@ -191,6 +213,9 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await services.events.start()
         purger = asyncio.create_task(purge_idempotency_records(db))
+        sweeper = asyncio.create_task(
+            stop_overdue_timers(db, services.events, settings.timer_sweep_seconds)
+        )
         shutdown.register(services)
         unfreezer: asyncio.Task[None] | None = None
         if settings.gc_freeze:
@@ -204,12 +229,15 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         finally:
             shutdown.unregister(services)
             purger.cancel()
+            sweeper.cancel()
             if unfreezer is not None:
                 unfreezer.cancel()
                 gcpolicy.release()
             await services.events.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             if unfreezer is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await unfreezer

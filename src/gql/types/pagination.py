@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from gql.errors import CodedError, TopLevelCode
-from store.ids import is_ulid
+from store.ids import parse_ulid
 
 T = TypeVar("T")
 
@@ -117,10 +117,10 @@ def decode_entry_cursor(cursor: str) -> tuple[datetime, str]:
     parts = _unb64(cursor).split("|")
     if len(parts) != 3 or parts[0] != "e" or not parts[1].lstrip("-").isdigit():
         raise _invalid_cursor()
-    seconds = int(parts[1])
-    if not _EARLIEST <= seconds <= _LATEST or not is_ulid(parts[2]):
+    seconds, entry_id = int(parts[1]), parse_ulid(parts[2])
+    if not _EARLIEST <= seconds <= _LATEST or entry_id is None:
         raise _invalid_cursor()
-    return datetime.fromtimestamp(seconds, UTC), parts[2]
+    return datetime.fromtimestamp(seconds, UTC), entry_id
 
 
 def id_cursor(kind: str, item_id: str) -> str:
@@ -129,6 +129,7 @@ def id_cursor(kind: str, item_id: str) -> str:
 
 def decode_id_cursor(kind: str, cursor: str) -> str:
     parts = _unb64(cursor).split("|")
-    if len(parts) != 2 or parts[0] != kind or not is_ulid(parts[1]):
+    item_id = parse_ulid(parts[1]) if len(parts) == 2 and parts[0] == kind else None
+    if item_id is None:
         raise _invalid_cursor()
-    return parts[1]
+    return item_id
