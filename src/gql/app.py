@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -220,9 +219,6 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         unfreezer: asyncio.Task[None] | None = None
         if settings.gc_freeze:
             gcpolicy.install()
-            # The first full collection walks everything the imports and the schema
-            # made (~50 ms): here, and frozen, rather than in the middle of a request.
-            gc.collect()
             unfreezer = asyncio.create_task(gcpolicy.unfreeze_every(settings.gc_unfreeze_seconds))
         try:
             yield
