@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from typing import Any
 
 import httpx
-from graphql import get_introspection_query
+from graphql import ASTValidationRule, get_introspection_query, validate
 
-from gql.admission import parse_limited
+from gql.admission import budget_rule, parse_limited
 from gql.limits import _measure, _measure_cached, measure
 from gql.schema import schema
 from gql.types.pagination import DEFAULT_PAGE
@@ -273,3 +275,22 @@ async def test_validation_runs_within_its_cpu_budget(db: Database, make_client: 
     client = await make_client()
     body = (await post(client, "{ viewer { id nickname } }", world.owner.token)).json()
     assert body["data"]["viewer"]["id"] == world.owner.id
+
+
+def test_the_validation_budget_leaves_garbage_collections_out() -> None:
+    """Regression: a full collection that happened to run inside validation (50 ms with
+    the whole suite's heap) made a small mutation 'take more than 50 ms' and refused it."""
+    junk = [[{} for _ in range(50)] for _ in range(20_000)]  # a collection of tens of ms
+    spent: list[float] = []
+
+    class Collects(ASTValidationRule):
+        def enter_document(self, *_: object) -> None:
+            started = time.thread_time()
+            gc.collect()
+            spent.append(time.thread_time() - started)
+
+    document = parse_limited("{ viewer { id nickname } }", 2000)
+    errors = validate(schema._schema, document, [Collects, budget_rule(5)])
+    assert spent and spent[0] > 0.005, spent  # the collection alone was over the budget
+    assert errors == []
+    del junk
