@@ -95,14 +95,22 @@ class ParseGate:
             return await asyncio.to_thread(self._check, query)
 
     def _check(self, query: str) -> CodedError | None:
-        try:
-            document = parse_limited(query, self.limits.max_tokens)
-        except GraphQLError as error:
-            if error.message.endswith("tokens. Parsing aborted."):
-                return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, error.message)
-            return None  # a syntax error: Strawberry's parse reports it as always
-        problems = shape_violations(measure(self.schema, document, None, None), self.limits)
-        return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, " ".join(problems)) if problems else None
+        message = _shape_refusal(self.schema, query, self.limits)
+        return None if message is None else CodedError(TopLevelCode.QUERY_TOO_COMPLEX, message)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _shape_refusal(schema: GraphQLSchema, query: str, limits: Limits) -> str | None:
+    """Why the parse gate refuses ``query``, or None (cached: a repeated document, nearly
+    every request, costs one look-up)."""
+    try:
+        document = parse_limited(query, limits.max_tokens)
+    except GraphQLError as error:
+        if error.message.endswith("tokens. Parsing aborted."):
+            return error.message
+        return None  # a syntax error: Strawberry's parse reports it as always
+    problems = shape_violations(measure(schema, document, None, None), limits)
+    return " ".join(problems) if problems else None
 
 
 def _validate(
