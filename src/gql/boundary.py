@@ -18,6 +18,9 @@ from __future__ import annotations
 import logging
 
 import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql.errors import TopLevelCode, is_unavailable
@@ -80,6 +83,26 @@ async def send_error(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route: 404, a method the route does not take:
+    405) as GraphQL errors too, instead of its ``text/plain``."""
+    assert isinstance(exc, HTTPException)
+    code = TopLevelCode.NOT_FOUND if exc.status_code == 404 else TopLevelCode.BAD_REQUEST
+    content_type = media_type(request.scope)
+    body = error_body(
+        code,
+        exc.detail,
+        request_id_of(request.scope),
+        modern=content_type != b"application/json",
+    )
+    return Response(
+        body,
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+        media_type=content_type.decode(),
+    )
 
 
 class ErrorBoundaryMiddleware:

@@ -262,6 +262,13 @@ def catalogue(world: dict[str, Any]) -> Catalogue:
             post(b"{ viewer { id } }", {**auth, "content-type": "text/plain"}),
             {"BAD_REQUEST"},
         ),
+        ("no such route", lambda c: c.get("/nope", headers=auth), {"NOT_FOUND"}),
+        (
+            "PUT /graphql",
+            lambda c: c.put("/graphql", content=gql(VIEWER), headers=auth),
+            {"BAD_REQUEST"},
+        ),
+        ("POST /healthz", lambda c: c.post("/healthz", headers=auth), {"BAD_REQUEST"}),
         ("no token", post(gql(VIEWER), {"content-type": "application/json"}), {"UNAUTHENTICATED"}),
         (
             "a wrong token",
