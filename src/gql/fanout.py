@@ -237,6 +237,11 @@ class FanOut:
                 if group.plan.field == "runningTimers":
                     group.last = encoded
                 group.broadcast(encoded)
+                if group.members and all(m.overflowed for m in group.members):
+                    # Nobody left to deliver to: every member ends with its error frame
+                    # (once its socket takes it), and executing on for them would only
+                    # read and encode what they drop.
+                    break
         except asyncio.CancelledError:
             raise
         except Exception:
