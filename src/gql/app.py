@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
-from store import idempotency, timers
+from store import idempotency, outbox, timers
 from store.db import Database
 from store.events import EventLog
 from store.ids import new_id
@@ -116,15 +117,18 @@ PURGE_EVERY_SECONDS = 600
 DASHBOARD_HTML = (Path(__file__).parent / "static" / "dashboard.html").read_text()
 
 
-async def purge_idempotency_records(db: Database) -> None:
-    """Delete idempotency records past their 24 hours, every few minutes."""
+async def purge_idempotency_records(db: Database, retention: timedelta) -> None:
+    """Delete idempotency records past their 24 hours, and outbox events past their
+    retention, every few minutes."""
     while True:
         try:
             async with db.write() as session:
-                purged = await idempotency.purge_expired(session, now=utcnow())
+                now = utcnow()
+                purged = await idempotency.purge_expired(session, now=now)
+                pruned = await outbox.prune(session, before=now - retention)
                 await session.commit()
-            if purged:
-                log.info("purged %d expired idempotency records", purged)
+            if purged or pruned:
+                log.info("purged %d idempotency records, %d old events", purged, pruned)
         except Exception as exc:  # a lost database must not end the loop
             log.warning("idempotency purge failed: %r", exc)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
@@ -143,12 +147,18 @@ async def stop_overdue_timers(db: Database, events: EventBus, every: float) -> N
                 continue
             async with db.write() as session:
                 stopped = await timers.stop_overdue(session, now=utcnow(), events=log_of_stops)
+                await outbox.append(session, log_of_stops)
                 await session.commit()
             if stopped:
                 log.info("stopped %d timers at their 24-hour limit", len(stopped))
                 await events.publish(log_of_stops)
         except Exception as exc:  # a lost database must not end the loop
             log.warning("timer sweep failed: %r", exc)
+
+
+async def last_positions(db: Database, team_ids: list[str]) -> dict[str, int]:
+    async with db.read() as session:
+        return await outbox.last_positions(session, team_ids)
 
 
 def create_app(settings: Settings | None = None) -> PunchclockApp:
@@ -211,8 +221,11 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        services.events.poll_with(lambda teams: last_positions(db, teams))
         await services.events.start()
-        purger = asyncio.create_task(purge_idempotency_records(db))
+        purger = asyncio.create_task(
+            purge_idempotency_records(db, timedelta(hours=settings.event_retention_hours))
+        )
         sweeper = asyncio.create_task(
             stop_overdue_timers(db, services.events, settings.timer_sweep_seconds)
         )

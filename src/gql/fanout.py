@@ -95,6 +95,8 @@ def _analyse(
         return None
     if selection.directives:
         return None
+    if any(a.name.value == "after" for a in selection.arguments or ()):
+        return None  # a replay is each subscriber's own: a late joiner would miss it
     team_arg = next((a.value for a in selection.arguments or () if a.name.value == "teamId"), None)
     names = _FieldNames()
     visit(document, names)

@@ -28,6 +28,9 @@ CHANNEL = "punchclock.entries"
 QUEUE_LIMIT = 256
 
 Listener = Callable[[EntryEvent], None]
+# Each team's last position, for the teams asked (store.outbox.last_positions).
+Positions = Callable[[list[str]], Awaitable[dict[str, int]]]
+POLL_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -86,6 +89,19 @@ class EventBus:
         self._resyncs = 0
         self.published = 0
         self.publish_failures = 0
+        # The outbox poll: what the broadcast did not bring (store.outbox is the record).
+        self._positions: Positions | None = None
+        self._poll_every = POLL_SECONDS
+        self._seen: dict[str, int] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self.polls_found = 0
+
+    def poll_with(self, positions: Positions, every: float = POLL_SECONDS) -> None:
+        """Once ``every`` seconds, compare the last position of each team with
+        subscribers here with the newest this instance has seen broadcast; where the
+        outbox is ahead (the backend lost or has not yet brought events), wake the
+        team's subscribers (``None``): they read what they miss from the outbox."""
+        self._positions, self._poll_every = positions, every
 
     # -- publishing ------------------------------------------------------------------
 
@@ -115,9 +131,15 @@ class EventBus:
     async def start(self) -> None:
         await self.broadcast.connect()
         self._pump = asyncio.create_task(self._run_pump(), name="punchclock-pubsub-pump")
+        if self._positions is not None:
+            self._poller = asyncio.create_task(self._run_poller(), name="punchclock-outbox-poll")
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,8 +165,33 @@ class EventBus:
                     log.warning("ignoring a malformed broadcast message")
                     continue
                 self._generations[event.team_id] += 1
+                if event.position is not None:
+                    self._seen[event.team_id] = max(
+                        self._seen.get(event.team_id, 0), event.position
+                    )
                 for subscriber in list(self._subscribers.get(event.team_id, ())):
                     subscriber.offer(event)
+
+    async def _run_poller(self) -> None:
+        assert self._positions is not None
+        while True:
+            await asyncio.sleep(self._poll_every)
+            teams = list(self._subscribers)
+            if not teams:
+                continue
+            try:
+                last = await self._positions(teams)
+            except Exception as exc:  # a lost database must not end the loop
+                log.warning("outbox poll failed: %r", exc)
+                continue
+            for team_id, position in last.items():
+                seen = self._seen.get(team_id)
+                self._seen[team_id] = max(seen or 0, position)
+                if seen is None or position > seen:  # first look here: wake, to be sure
+                    self.polls_found += 1
+                    self._generations[team_id] += 1
+                    for subscriber in list(self._subscribers.get(team_id, ())):
+                        subscriber.offer(None)
 
     @contextlib.asynccontextmanager
     async def subscribe(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from gql.changes import TeamChanges, team_changes
 from gql.context import Context
 from gql.types.entry import TimeEntry, TimeEntryFilter, entry_connection, store_filter
 from gql.types.pagination import Connection
@@ -49,6 +50,17 @@ class Query:
     async def time_entry(self, info: Info, id: strawberry.ID) -> TimeEntry | None:
         row = await info.context.loaders.entry.load(_key(id))
         return TimeEntry.from_row(row) if row and info.context.is_member(row.team_id) else None
+
+    @strawberry.field(
+        description="The team's committed changes (entries created, changed and deleted; "
+        "tasks, categories, members) in commit order, after `after` (an event's `cursor`; "
+        "without it, from the oldest kept change). A partner that polls with the last "
+        "`endCursor` it got misses none, whatever the number of concurrent writers."
+    )
+    async def team_changes(
+        self, info: Info, team_id: strawberry.ID, after: str | None = None, first: int = 100
+    ) -> TeamChanges:
+        return await team_changes(info, _key(team_id), after, first)
 
     @strawberry.field(description="A page of a team's entries, newest `startedAt` first.")
     async def time_entries(

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     gc_unfreeze_seconds: float = Field(
         default=900, gt=0, description="Hand frozen objects back to the collector this often."
     )
+    event_retention_hours: int = Field(
+        default=168,
+        ge=1,
+        le=24 * 366,
+        description="How long the outbox keeps a team's events for resuming streams and the "
+        "change feed (older cursors get CURSOR_EXPIRED).",
+    )
     timer_sweep_seconds: float = Field(
         default=1,
         gt=0,

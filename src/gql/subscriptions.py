@@ -6,27 +6,26 @@ and membership are checked again when they were last checked more than a few sec
 
 from __future__ import annotations
 
-import logging
 import time
-from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 
 import strawberry
 
+from gql import stream
 from gql.auth import authenticate
+from gql.changes import CatalogEvent
 from gql.context import Context
 from gql.errors import CodedError, TopLevelCode
 from gql.loaders import Loaders
-from gql.pubsub import QUEUE_LIMIT, Subscriber
+from gql.pubsub import QUEUE_LIMIT
 from gql.types.entry import TimeEntry
+from gql.types.pagination import decode_event_cursor, event_cursor
 from store import entries, models
-from store.events import EventKind
+from store.events import EntryEvent, EventKind, Subject
 from store.timeutil import utcnow
 
 Info = strawberry.Info[Context, None]
-
-log = logging.getLogger("punchclock.subscriptions")
 
 REAUTHORISE_EVERY = 5.0
 SEEN_LIMIT = 10_000
@@ -42,6 +41,10 @@ class TimerEvent:
     kind: EventKind
     time_entry: TimeEntry
     occurred_at: datetime
+    cursor: str = strawberry.field(
+        description="Where this event stands in the team's events: pass it as `after` to "
+        "resume (subscriptions) or to read on (`teamChanges`)."
+    )
 
 
 class Gate:
@@ -108,66 +111,76 @@ async def _read_running(ctx: Context, team_id: str) -> list[models.TimeEntry]:
         return (await entries.running_by_team_ids(session, team_ids=[team_id])).get(team_id, [])
 
 
-def _too_slow(subscriber: Subscriber) -> CodedError:
-    log.warning(
-        "a subscription of team %s fell more than %d events behind: SUBSCRIBER_TOO_SLOW",
-        subscriber.team_id,
-        subscriber.queue.maxsize,
-    )
-    return CodedError(
-        TopLevelCode.SUBSCRIBER_TOO_SLOW,
-        f"More than {subscriber.queue.maxsize} events waited unread; subscribe again.",
-    )
+async def _authorised_events(
+    ctx: Context, team: str, after: str | None, entries: Subject | None
+) -> AsyncIterator[EntryEvent]:
+    """The team's events after the cursor ``after`` (without one: from now), entry events
+    (``entries``) or catalogue ones (None), each checked for this subscriber (revoked
+    token, membership) and with fresh loaders."""
+    _require_member(ctx, team)
+    start = decode_event_cursor(after) if after is not None else None
+    gate = Gate(ctx, team)
+    # A shared execution (gql.fanout) reads for all its members: its queue absorbs the
+    # bursts that outrun one execution per event (`comments` costs a read each).
+    limit = ctx.services.settings.shared_subscription_queue if ctx.shared else QUEUE_LIMIT
+    async with ctx.services.events.subscribe(team, limit=limit) as subscriber:
+        # Registered first: nothing committed after the position read below is missed.
+        if start is None:
+            start = await stream.last_position(ctx, team)
+        else:
+            await stream.check_retained(ctx, team, start)
+        async for event in stream.team_events(ctx, team, subscriber, start):
+            if (event.subject is Subject.ENTRY) != (entries is Subject.ENTRY):
+                continue
+            await _refuse_revoked(ctx, (f"revoked:{event.team_id}", event.position or 0))
+            if not await gate.allowed():
+                raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+            _fresh(ctx)
+            yield event
 
 
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Every committed change of a time entry of the team, in commit order "
-        "per entry; optionally only one user's."
+        description="Every committed change of a time entry of the team, in commit order, "
+        "each once; optionally only one user's. With `after` (an event's `cursor`), first "
+        "every event after it (CURSOR_EXPIRED when it is older than the kept events), then "
+        "live ones, with no gap and no duplicate."
     )
     async def timer_events(
-        self, info: Info, team_id: strawberry.ID, user_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        team_id: strawberry.ID,
+        user_id: strawberry.ID | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[TimerEvent, None]:
-        ctx = info.context
-        _require_member(ctx, str(team_id))
-        gate = Gate(ctx, str(team_id))
-        seen: OrderedDict[str, int] = OrderedDict()
-        # A shared execution (gql.fanout) reads for all its members: its queue absorbs
-        # the bursts that outrun one execution per event (`comments` costs a read each).
-        limit = ctx.services.settings.shared_subscription_queue if ctx.shared else QUEUE_LIMIT
-        async with ctx.services.events.subscribe(str(team_id), limit=limit) as subscriber:
-            while True:
-                event = await subscriber.queue.get()
-                if subscriber.overflowed:
-                    raise _too_slow(subscriber)
-                if event is None:  # the backend came back; nothing to replay here
-                    continue
-                if user_id is not None and event.user_id != str(user_id):
-                    continue
-                # Two instances may publish one entry's changes out of commit order:
-                # never send an older version after a newer one.
-                if seen.get(event.entry_id, 0) > event.version:
-                    continue
-                seen[event.entry_id] = event.version
-                seen.move_to_end(event.entry_id)
-                if len(seen) > SEEN_LIMIT:
-                    seen.popitem(last=False)
-                await _refuse_revoked(ctx, (f"revoked:{event.entry_id}", event.version))
-                if not await gate.allowed():
-                    raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
-                _fresh(ctx)
-                row = await ctx.services.events.reads.get(
-                    (event.entry_id, event.version), lambda e=event: _read_entry(ctx, e.entry_id)
-                )
-                if row is None or row.team_id != str(team_id):
-                    continue
-                ctx.loaders.entry.prime(row.id, row)
-                yield TimerEvent(
-                    kind=event.kind,
-                    time_entry=TimeEntry.from_row(row),
-                    occurred_at=event.occurred_at,
-                )
+        ctx, team = info.context, str(team_id)
+        async for event in _authorised_events(ctx, team, after, Subject.ENTRY):
+            if user_id is not None and event.user_id != str(user_id):
+                continue
+            row = await ctx.services.events.reads.get(
+                (event.entry_id, event.version), lambda e=event: _read_entry(ctx, e.entry_id)
+            )
+            if row is None or row.team_id != team:
+                continue
+            ctx.loaders.entry.prime(row.id, row)
+            assert event.position is not None
+            yield TimerEvent(
+                kind=EventKind(event.kind),
+                time_entry=TimeEntry.from_row(row),
+                occurred_at=event.occurred_at,
+                cursor=event_cursor(event.position),
+            )
+
+    @strawberry.subscription(
+        description="Every committed change of the team's tasks, categories and members "
+        "(what task pickers show), in commit order; `after` resumes as for `timerEvents`."
+    )
+    async def catalog_events(
+        self, info: Info, team_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[CatalogEvent, None]:
+        async for event in _authorised_events(info.context, str(team_id), after, None):
+            yield CatalogEvent.of(event)
 
     @strawberry.subscription(
         description="The team's running entries at once, then the whole list after each change."

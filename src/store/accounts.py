@@ -10,8 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import locks
 from store.errors import DomainError, ErrorCode
+from store.events import CatalogKind, EventLog, Subject
 from store.ids import new_id
 from store.models import Membership, Role, Rounding, Team, User
+from store.timeutil import utcnow
 
 MAX_NAME = 200
 
@@ -219,6 +221,8 @@ async def add_member_as(
     email: str | None,
     role: str,
     rate_cents: int | None,
+    events: EventLog | None = None,
+    now: datetime | None = None,
 ) -> Membership:
     """An admin adds (or changes) a member; only owners grant or change OWNER."""
     await _admin_membership(session, team_id=team_id, actor_id=actor_id)
@@ -243,8 +247,13 @@ async def add_member_as(
             ErrorCode.FORBIDDEN, "Only owners grant or change OWNER.", ("input", "role")
         )
     try:
-        return await add_member(
+        member = await add_member(
             session, team_id=team_id, user_id=user.id, role=role, rate_cents=rate_cents
         )
     except DomainError as exc:
         raise DomainError(exc.code, exc.message, ("input", *exc.field)) from exc
+    if events is not None:
+        kind = CatalogKind.CREATED if existing is None else CatalogKind.UPDATED
+        at = now or utcnow()
+        events.catalog(kind, Subject.MEMBER, team_id=team_id, subject_id=user.id, at=at)
+    return member

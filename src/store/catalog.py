@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store import locks, rules
 from store.accounts import check_name
 from store.errors import DomainError, ErrorCode
+from store.events import CatalogKind, EventLog, Subject
 from store.ids import new_id
 from store.models import Category, Membership, Task, TaskState, Team
 
@@ -36,6 +37,18 @@ def _check_rate(rate: int | None, field: tuple[str, ...]) -> int | None:
     if rate is not None and not 0 <= rate <= 100_000_000:
         raise DomainError(ErrorCode.VALIDATION, "rateCents is 0 to 100000000.", field)
     return rate
+
+
+def _changed(
+    events: EventLog | None,
+    kind: CatalogKind,
+    subject: Subject,
+    row: Category | Task,
+    now: datetime,
+) -> None:
+    """The event of a catalogue change (``store.outbox`` writes it in the transaction)."""
+    if events is not None:
+        events.catalog(kind, subject, team_id=row.team_id, subject_id=row.id, at=now)
 
 
 async def category_by_key(session: AsyncSession, *, team_id: str, key: str) -> Category | None:
@@ -137,7 +150,13 @@ async def _apply_category(
 
 
 async def create_category(
-    session: AsyncSession, *, actor_id: str, team_id: str, fields: CategoryFields, now: datetime
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    team_id: str,
+    fields: CategoryFields,
+    now: datetime,
+    events: EventLog | None = None,
 ) -> Category:
     await _admin_team(session, team_id=team_id, actor_id=actor_id)
     if fields.title is None:
@@ -146,11 +165,18 @@ async def create_category(
     await _apply_category(session, category, fields, team_id=team_id)
     session.add(category)
     await session.flush()
+    _changed(events, CatalogKind.CREATED, Subject.CATEGORY, category, now)
     return category
 
 
 async def update_category(
-    session: AsyncSession, *, actor_id: str, category_id: str, fields: CategoryFields, now: datetime
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    category_id: str,
+    fields: CategoryFields,
+    now: datetime,
+    events: EventLog | None = None,
 ) -> Category:
     category = await session.get(Category, category_id)
     await _as_not_found(
@@ -166,6 +192,7 @@ async def update_category(
     category.updated_at = now
     session.add(category)
     await session.flush()
+    _changed(events, CatalogKind.UPDATED, Subject.CATEGORY, category, now)
     return category
 
 
@@ -234,7 +261,13 @@ async def _apply_task(session: AsyncSession, task: Task, fields: TaskFields) -> 
 
 
 async def create_task(
-    session: AsyncSession, *, actor_id: str, team_id: str, fields: TaskFields, now: datetime
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    team_id: str,
+    fields: TaskFields,
+    now: datetime,
+    events: EventLog | None = None,
 ) -> Task:
     await _task_team(session, team_id=team_id, actor_id=actor_id)
     if fields.key is None or fields.title is None:
@@ -243,11 +276,18 @@ async def create_task(
     await _apply_task(session, task, fields)
     session.add(task)
     await session.flush()
+    _changed(events, CatalogKind.CREATED, Subject.TASK, task, now)
     return task
 
 
 async def update_task(
-    session: AsyncSession, *, actor_id: str, task_id: str, fields: TaskFields, now: datetime
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    task_id: str,
+    fields: TaskFields,
+    now: datetime,
+    events: EventLog | None = None,
 ) -> Task:
     task = await session.get(Task, task_id)
     await _as_not_found(
@@ -263,4 +303,5 @@ async def update_task(
     task.updated_at = now
     session.add(task)
     await session.flush()
+    _changed(events, CatalogKind.UPDATED, Subject.TASK, task, now)
     return task

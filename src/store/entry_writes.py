@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,17 +40,19 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     select,
     true,
 )
 from sqlmodel import SQLModel
 
-from store import idempotency, rules, tokens
+from store import idempotency, outbox, rules, tokens
 from store.db import Database
 from store.direct import Statement, announce, compile_statement
 from store.entry_rules import effective_category_id
 from store.errors import DomainError
-from store.models import InputType, Source
+from store.events import EntryEvent, EventKind
+from store.models import InputType, Source, TimeEntry
 from store.timesheet import LogEntry, log_timing, new_entry_values
 from store.types import UTCDateTime
 
@@ -109,9 +111,14 @@ def _table(name: str) -> Table:
 @dataclass(frozen=True)
 class _Plan:
     facts: Statement  # every fact, one row per category of the chain
-    entry: Statement
-    record: Statement | None  # SQLite: the record's own INSERT
-    entry_with_record: Statement | None  # PostgreSQL: the record as a CTE of the entry's
+    # SQLite, in one BEGIN IMMEDIATE: the record, the entry, the counter, the event.
+    record: Statement | None
+    entry: Statement | None
+    counter: Statement | None
+    event: Statement | None
+    # PostgreSQL, one statement each: the entry, (the record,) the counter and the event.
+    write: Statement | None
+    write_with_record: Statement | None
 
 
 def _binds(table: Table, prefix: str) -> list[Any]:
@@ -178,19 +185,28 @@ def _plan(dialect: Dialect) -> _Plan:
         .where(tokens.c.prefix == bindparam("prefix"))
     )
     entries, records = _table("time_entries"), _table("idempotency_records")
-    sqlite = dialect.name == "sqlite"
-    if sqlite:  # BEGIN IMMEDIATE: the facts read is already the writer's, nothing moves
+    events = outbox.EVENTS
+    if dialect.name == "sqlite":  # BEGIN IMMEDIATE: the facts read is the writer's own
         return _Plan(
             facts=compile_statement(facts, dialect),
-            entry=compile_statement(_insert(entries, "e_"), dialect),
             record=compile_statement(_insert(records, "r_"), dialect),
-            entry_with_record=None,
+            entry=compile_statement(_insert(entries, "e_"), dialect),
+            counter=compile_statement(
+                outbox.raise_counter(
+                    "sqlite", bindparam("e_team_id", type_=String()), literal_column("1")
+                ),
+                dialect,
+            ),
+            event=compile_statement(_insert(events, "v_"), dialect),
+            write=None,
+            write_with_record=None,
         )
     # PostgreSQL: the facts were read in a statement of their own. The insert reads the
     # team's lock again, FOR KEY SHARE (store.locks step 2): a lockTeamEntries in flight
     # holds the row FOR UPDATE, so the insert waits for its commit and then sees the new
     # lockedBefore (READ COMMITTED re-reads a locked row), inserting nothing inside it.
-    # The record is inserted from the entry's RETURNING: both or neither.
+    # The record, the team's counter and the event follow from the entry's RETURNING:
+    # all or nothing, and the statement returns the event's position (none: not written).
     locked_before = (
         select(teams.c.locked_before)
         .where(teams.c.id == bindparam("e_team_id", type_=String()))
@@ -200,16 +216,36 @@ def _plan(dialect: Dialect) -> _Plan:
     is_open = func.coalesce(locked_before, bindparam("floor", type_=UTCDateTime())) <= bindparam(
         "e_started_at", type_=entries.c.started_at.type
     )
-    entry = _insert_where(entries, "e_", is_open)
-    created = entry.returning(entries.c.id).cte("entry")
+    created = _insert_where(entries, "e_", is_open).returning(entries.c.team_id).cte("entry")
+    counter = outbox.raise_counter("postgresql", created.c.team_id, 1, created).cte("counter")
+    event = (
+        insert(events)
+        .from_select(
+            [c.name for c in events.columns],
+            select(
+                *(
+                    counter.c.position
+                    if c.name == "position"
+                    else bindparam("v_" + c.name, type_=c.type)
+                    for c in events.columns
+                )
+            ).select_from(counter),
+        )
+        .returning(events.c.position)
+    )
     record = insert(records).from_select(
         [c.name for c in records.columns], select(*_binds(records, "r_")).select_from(created)
     )
     return _Plan(
         facts=compile_statement(facts, dialect),
-        entry=compile_statement(entry, dialect),
         record=None,
-        entry_with_record=compile_statement(record.add_cte(created), dialect),
+        entry=None,
+        counter=None,
+        event=None,
+        write=compile_statement(event.add_cte(created).add_cte(counter), dialect),
+        write_with_record=compile_statement(
+            event.add_cte(created).add_cte(record.cte("record")).add_cte(counter), dialect
+        ),
     )
 
 
@@ -255,7 +291,9 @@ class TaskFacts:
     category_id: str | None
 
 
-def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logged, dict[str, Any]]:
+def _decide(
+    request: _Request, facts: Statement, rows: list[Row]
+) -> tuple[Logged, dict[str, Any], EntryEvent]:
     """The entry to insert from the facts (the ORM path's rules, in its order), and the
     values of every parameter of the write."""
     data, now = request.data, request.now
@@ -346,7 +384,15 @@ def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logge
         task["id"] if task else None, data.scope.category_id, task["category_id"] if task else None
     )
     category = by_id.get(category_id) if category_id else None
-    return Logged(values, user, team_row, task, task_category, category), params
+    # The LOGGED event, as the ORM path's EventLog makes it; its position comes with the
+    # write (store.outbox).
+    event = EntryEvent.of(EventKind.LOGGED, TimeEntry.model_construct(**values), now)
+    params |= {
+        f"v_{name}": value
+        for name, value in outbox.row_values(replace(event, position=0)).items()
+        if name != "position"
+    }
+    return Logged(values, user, team_row, task, task_category, category), params, event
 
 
 def handles(data: LogEntry) -> bool:
@@ -370,7 +416,7 @@ async def log_entry(
     digest: str,
     now: datetime,
     prepare: Callable[[Logged], T],
-) -> tuple[Logged, T]:
+) -> tuple[Logged, T, EntryEvent]:
     """Log ``data`` for the bearer of ``token``, as ``timesheet.log_entry`` would in the
     run of ``mutation`` with idempotency ``key``; ``NotHandled`` when the ORM path must
     (an invalid or revoked token included: the standard path refuses it as always).
@@ -399,27 +445,33 @@ async def log_entry(
         if not db.has_sqlite_writer:
             raise NotHandled
 
-        def transaction(connection: sqlite3.Connection) -> tuple[Logged, T]:
+        def transaction(connection: sqlite3.Connection) -> tuple[Logged, T, EntryEvent]:
             facts_args = plan.facts.args(facts)
             connection.execute("BEGIN IMMEDIATE")
             try:
                 announce(engine, plan.facts.sql, facts_args)
                 rows = plan.facts.rows(connection.execute(plan.facts.sql, facts_args).fetchall())
-                logged, params = _decide(request, plan.facts, rows)
+                logged, params, event = _decide(request, plan.facts, rows)
                 prepared = prepare(logged)
-                writes = [plan.entry] if key is None else [plan.record, plan.entry]
-                for statement in writes:
+
+                def run(statement: Statement | None) -> Any:
                     assert statement is not None
                     args = statement.args(params)
                     announce(engine, statement.sql, args)
-                    connection.execute(statement.sql, args)
+                    return connection.execute(statement.sql, args)
+
+                if key is not None:
+                    run(plan.record)
+                run(plan.entry)
+                params["v_position"] = int(run(plan.counter).fetchone()[0])
+                run(plan.event)
                 connection.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 raise NotHandled from exc
             finally:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
-            return logged, prepared
+            return logged, prepared, replace(event, position=params["v_position"])
 
         return await db.run_on_writer(transaction)
 
@@ -427,20 +479,20 @@ async def log_entry(
         facts_args = plan.facts.args(facts)
         announce(engine, plan.facts.sql, facts_args)
         rows = plan.facts.rows(await connection.fetch(plan.facts.sql, *facts_args))
-        logged, params = _decide(request, plan.facts, rows)
+        logged, params, event = _decide(request, plan.facts, rows)
         prepared = prepare(logged)
-        statement = plan.entry if key is None else plan.entry_with_record
+        statement = plan.write if key is None else plan.write_with_record
         assert statement is not None
         args = statement.args(params)
         announce(engine, statement.sql, args)
         try:
-            status = await connection.execute(statement.sql, *args)
+            position = await connection.fetchval(statement.sql, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise NotHandled from exc
         except asyncpg.PostgresError:
             raise  # refused by the server: the statement (its own transaction) did nothing
         except Exception as exc:
             raise Uncertain from exc
-        if status != "INSERT 0 1":  # a period lock committed first: nothing was written
+        if position is None:  # a period lock committed first: nothing was written
             raise NotHandled
-    return logged, prepared
+    return logged, prepared, replace(event, position=int(position))

@@ -19,6 +19,22 @@ class EventKind(StrEnum):
     COMMENTED = "COMMENTED"
 
 
+class CatalogKind(StrEnum):
+    """What happened to a task, a category or a membership."""
+
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+
+
+class Subject(StrEnum):
+    """What an event is about."""
+
+    ENTRY = "ENTRY"
+    TASK = "TASK"
+    CATEGORY = "CATEGORY"
+    MEMBER = "MEMBER"
+
+
 class EntryKeys(Protocol):
     """What an event names of its entry: :class:`store.models.TimeEntry` fits."""
 
@@ -39,16 +55,20 @@ class EntryKeys(Protocol):
 class EntryEvent:
     """A small message: ids and kind. Subscribers re-read what they need.
 
-    ``version`` is the entry's version after the change, so a receiver can keep commit
-    order per entry even when two publishers race after their commits.
+    ``version`` is the entry's version after the change. ``position`` orders the team's
+    events (``store.outbox``): given when the event is written in its transaction, and
+    the cursor a client resumes from. A catalogue event names its ``subject`` (TASK,
+    CATEGORY, MEMBER) and its id in ``entry_id``, with no user and version 0.
     """
 
-    kind: EventKind
+    kind: EventKind | CatalogKind
     entry_id: str
     team_id: str
-    user_id: str
+    user_id: str | None
     version: int
     occurred_at: datetime
+    subject: Subject = Subject.ENTRY
+    position: int | None = None
 
     @classmethod
     def of(cls, kind: EventKind, row: EntryKeys, at: datetime) -> EntryEvent:
@@ -63,19 +83,26 @@ class EntryEvent:
                 "userId": self.user_id,
                 "version": self.version,
                 "occurredAt": self.occurred_at.isoformat(),
+                "subject": self.subject.value,
+                "position": self.position,
             }
         ).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> EntryEvent:
         data = orjson.loads(text)
+        subject = Subject(data.get("subject", Subject.ENTRY.value))
+        kind = data["kind"]
+        position = data.get("position")
         return cls(
-            EventKind(data["kind"]),
+            EventKind(kind) if subject is Subject.ENTRY else CatalogKind(kind),
             data["entryId"],
             data["teamId"],
             data["userId"],
             int(data["version"]),
             datetime.fromisoformat(data["occurredAt"]),
+            subject,
+            None if position is None else int(position),
         )
 
 
@@ -84,3 +111,9 @@ class EventLog(list[EntryEvent]):
 
     def add(self, kind: EventKind, row: EntryKeys, at: datetime) -> None:
         self.append(EntryEvent.of(kind, row, at))
+
+    def catalog(
+        self, kind: CatalogKind, subject: Subject, *, team_id: str, subject_id: str, at: datetime
+    ) -> None:
+        """A change of the team's catalogue: a task, a category, a membership."""
+        self.append(EntryEvent(kind, subject_id, team_id, None, 0, at, subject))

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -271,3 +272,38 @@ class IdempotencyRecord(SQLModel, table=True):
     response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     expires_at: datetime = Field(sa_column=_utc(index=True))
+
+
+class TeamEvent(SQLModel, table=True):
+    """The transactional outbox: every committed change of a team's entries and catalogue,
+    written in the change's own transaction, at a position that orders the team's events.
+
+    Positions are gap-free and in commit order per team (``store.outbox``). ``subject`` is
+    what changed (ENTRY, TASK, CATEGORY, MEMBER), ``subject_id`` its id; for an entry,
+    ``user_id`` and ``version`` are the entry's after the change."""
+
+    __tablename__ = "team_events"
+    __table_args__ = (Index(None, "occurred_at"),)
+
+    team_id: str = Field(
+        sa_column=Column(String(26), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    )
+    position: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=16)
+    subject: str = Field(max_length=16)
+    subject_id: str = Field(max_length=26)
+    user_id: str | None = Field(default=None, max_length=26)
+    version: int | None = Field(default=None)
+    occurred_at: datetime = Field(sa_column=_utc())
+
+
+class TeamPosition(SQLModel, table=True):
+    """The last position given to one of the team's events. Raising it locks the row until
+    the transaction ends: a team's events commit in the order of their positions."""
+
+    __tablename__ = "team_positions"
+
+    team_id: str = Field(
+        sa_column=Column(String(26), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    )
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store import catalog, locks, rules
 from store.accounts import check_name
 from store.errors import DomainError, ErrorCode
-from store.events import EventKind, EventLog
+from store.events import CatalogKind, EventKind, EventLog, Subject
 from store.ids import new_id, parse_ulid
 from store.models import Category, InputType, Membership, Source, Task, Team, TimeEntry
 from store.rules import ResolvedScope
@@ -67,7 +67,13 @@ class Started:
 
 
 async def _task_for_ref(
-    session: AsyncSession, *, team: Team, actor: Membership, ref: TaskRef, now: datetime
+    session: AsyncSession,
+    *,
+    team: Team,
+    actor: Membership,
+    ref: TaskRef,
+    now: datetime,
+    events: EventLog,
 ) -> tuple[ResolvedScope, bool]:
     """The scope of the task with ``ref.key``, created (with its parent category) when
     missing; the field of a refusal is the one that was sent."""
@@ -108,6 +114,13 @@ async def _task_for_ref(
                 )
                 session.add(category)
                 await session.flush()
+                events.catalog(
+                    CatalogKind.CREATED,
+                    Subject.CATEGORY,
+                    team_id=team.id,
+                    subject_id=category.id,
+                    at=now,
+                )
         task = Task(
             id=new_id(),
             team_id=team.id,
@@ -124,6 +137,9 @@ async def _task_for_ref(
         scope = rules.decide_scope(task=task, chain=chain, field=category_field)
         session.add(task)
         await session.flush()
+        events.catalog(
+            CatalogKind.CREATED, Subject.TASK, team_id=team.id, subject_id=task.id, at=now
+        )
         return scope, True
     chain = await rules.category_chain(
         session, team_id=team.id, category_id=task.category_id, lock=True
@@ -190,7 +206,7 @@ async def start_timer(
     is_new_task = False
     if data.task is not None:
         scope, is_new_task = await _task_for_ref(
-            session, team=team, actor=actor, ref=data.task, now=now
+            session, team=team, actor=actor, ref=data.task, now=now, events=events
         )
     else:
         scope = await resolve_scope(session, team=team, scope=Scope(data.task_id, data.category_id))

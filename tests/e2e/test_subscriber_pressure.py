@@ -107,6 +107,6 @@ async def test_a_shared_execution_that_falls_behind_ends_with_a_coded_error(
     assert ended is not None and ended["type"] == "error" and ended["id"] == op, ended
     [error] = ended["payload"]
     assert error["extensions"]["code"] == "SUBSCRIBER_TOO_SLOW", ended
-    assert error["message"] == "More than 4 events waited unread; subscribe again."
+    assert error["message"].startswith("More than 4 events waited unread; subscribe again")
     assert "fell more than 4 events behind: SUBSCRIBER_TOO_SLOW" in log, log
     assert "Traceback" not in log, log

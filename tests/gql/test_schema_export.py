@@ -28,3 +28,10 @@ def test_contract_names_are_in_the_schema() -> None:
         "timeEntries(filter: TimeEntryFilter!, first: Int = 50, after: String",
     ):
         assert name in sdl, name
+
+
+def test_change_kinds_are_the_event_kinds() -> None:
+    from gql.changes import ChangeKind
+    from store.events import CatalogKind, EventKind
+
+    assert {k.value for k in ChangeKind} == {k.value for k in (*EventKind, *CatalogKind)}

@@ -31,8 +31,6 @@ from gql.mutations.entries import log_entry_data
 from gql.mutations.inputs import LogTimeEntryInput
 from gql.mutations.runner import plain
 from store import entry_writes, idempotency
-from store.events import EntryEvent, EventKind
-from store.models import TimeEntry
 from store.timeutil import utcnow
 
 MUTATION = "logTimeEntry"
@@ -88,7 +86,7 @@ class LogWriter:
             return plan.build(_joined(logged, plan.columns), ctx.now)
 
         try:
-            logged, answer = await entry_writes.log_entry(
+            _, answer, event = await entry_writes.log_entry(
                 ctx.db,
                 token=token,
                 data=data,
@@ -104,8 +102,6 @@ class LogWriter:
             if key is not None:
                 raise Fallback from exc  # the standard path replays it or logs it once
             raise Unavailable from exc
-        entry = logged.entry
-        event = EntryEvent.of(EventKind.LOGGED, TimeEntry.model_construct(**entry), now)
         await ctx.services.events.publish([event])
         return {plan.key: answer}
 

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.context import Context
-from store import idempotency
+from store import idempotency, outbox
 from store.errors import DomainError, DomainErrors, ErrorCode, Retry
 from store.events import EventLog
 from store.models import Category, Comment, Task, Team, TimeEntry, User
@@ -143,6 +143,8 @@ async def run_mutation(
                         session, user_id=user_id, mutation=name, key=key, digest=digest, now=now
                     )
                 outcome = await work(session, events, digest)
+                # The events, in this transaction, at their positions (store.outbox).
+                await outbox.append(session, events)
                 if record is not None:
                     await idempotency.complete(session, record, outcome.result)
                 await session.commit()

@@ -88,7 +88,7 @@ class TeamMutations:
     async def add_team_member(self, info: Info, input: i.AddTeamMemberInput) -> p.TeamMemberPayload:
         actor, team_id = info.context.viewer_id, str(input.team_id)
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             member = await accounts.add_member_as(
                 session,
                 actor_id=actor,
@@ -97,6 +97,8 @@ class TeamMutations:
                 email=input.email,
                 role=input.role.value,
                 rate_cents=input.rate_cents,
+                events=events,
+                now=utcnow(),
             )
             return Outcome({"team": team_id, "user": member.user_id})
 
@@ -117,9 +119,14 @@ class TeamMutations:
             rate_cents=input.rate_cents,
         )
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             category = await catalog.create_category(
-                session, actor_id=actor, team_id=team_id, fields=fields, now=utcnow()
+                session,
+                actor_id=actor,
+                team_id=team_id,
+                fields=fields,
+                now=utcnow(),
+                events=events,
             )
             return Outcome({"category": category.id}, [category])
 
@@ -140,9 +147,14 @@ class TeamMutations:
             rate_cents=_keep(input.rate_cents),
         )
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             category = await catalog.update_category(
-                session, actor_id=actor, category_id=category_id, fields=fields, now=utcnow()
+                session,
+                actor_id=actor,
+                category_id=category_id,
+                fields=fields,
+                now=utcnow(),
+                events=events,
             )
             return Outcome({"category": category.id}, [category])
 
@@ -161,9 +173,14 @@ class TeamMutations:
             description=input.description,
         )
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             task = await catalog.create_task(
-                session, actor_id=actor, team_id=team_id, fields=fields, now=utcnow()
+                session,
+                actor_id=actor,
+                team_id=team_id,
+                fields=fields,
+                now=utcnow(),
+                events=events,
             )
             return Outcome({"task": task.id}, [task])
 
@@ -183,9 +200,14 @@ class TeamMutations:
             description=_keep(input.description),
         )
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             task = await catalog.update_task(
-                session, actor_id=actor, task_id=task_id, fields=fields, now=utcnow()
+                session,
+                actor_id=actor,
+                task_id=task_id,
+                fields=fields,
+                now=utcnow(),
+                events=events,
             )
             return Outcome({"task": task.id}, [task])
 

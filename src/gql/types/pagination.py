@@ -123,6 +123,18 @@ def decode_entry_cursor(cursor: str) -> tuple[datetime, str]:
     return datetime.fromtimestamp(seconds, UTC), entry_id
 
 
+def event_cursor(position: int) -> str:
+    """The cursor of a team's event: where a stream or the change feed resumes."""
+    return _b64(f"p|{position}")
+
+
+def decode_event_cursor(cursor: str) -> int:
+    parts = _unb64(cursor).split("|")
+    if len(parts) != 2 or parts[0] != "p" or not parts[1].isdigit():
+        raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
+    return int(parts[1])
+
+
 def id_cursor(kind: str, item_id: str) -> str:
     return _b64(f"{kind}|{item_id}")
 

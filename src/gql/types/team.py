@@ -10,8 +10,14 @@ import strawberry
 from gql.context import Context
 from gql.types.entry import RelatedTimeEntryFilter, TimeEntry, entry_connection, store_filter
 from gql.types.enums import Role, Rounding, TaskState
-from gql.types.pagination import Connection, check_first, decode_id_cursor, id_cursor
-from store import directory, models
+from gql.types.pagination import (
+    Connection,
+    check_first,
+    decode_id_cursor,
+    event_cursor,
+    id_cursor,
+)
+from store import directory, models, outbox
 
 if TYPE_CHECKING:
     from gql.types.user import User
@@ -118,6 +124,15 @@ class Team:
         return await task_connection(
             info.context, team_id=self.row.id, category_ids=None, first=first, after=after
         )
+
+    @strawberry.field(
+        description="The cursor of the team's latest committed change: read the team's "
+        "current state, then follow `teamChanges` or `timerEvents` from here."
+    )
+    async def event_cursor(self, info: Info) -> str:
+        async with info.context.db.read() as session:
+            last = (await outbox.last_positions(session, [self.row.id])).get(self.row.id, 0)
+        return event_cursor(last)
 
     @strawberry.field
     async def running_entries(self, info: Info) -> list[TimeEntry]:
