@@ -42,6 +42,7 @@ PAGE = "query($f: TimeEntryFilter!, $n: Int, $a: String) { timeEntries(filter: $
 LOG = "mutation($input: LogTimeEntryInput!) { logTimeEntry(input: $input) { userErrors { code field } timeEntry { id } } }"
 EVENTS = "subscription($t: ID!) { timerEvents(teamId: $t) { kind timeEntry { id } } }"
 VIEWER = "{ viewer { id } }"
+CHANGES = "query($t: ID!, $a: String) { teamChanges(teamId: $t, after: $a) { __typename } }"
 # A lone surrogate escaped in the document itself (graphql-core refuses the escape).
 LOG_LITERAL = (
     'mutation { logTimeEntry(input: {teamId: "TEAM", taskId: "TASK", durationSeconds: 60, '
@@ -177,6 +178,7 @@ def catalogue(world: dict[str, Any]) -> Catalogue:
         return json.dumps({"query": query, "variables": variables or {}, **extra}).encode()
 
     page = {"f": {"teamId": world["team"]}}
+    team = {"t": world["team"]}
     description = {"teamId": world["team"], "taskId": world["task"], "durationSeconds": 60}
     cases: Catalogue = [
         ("a JSON string", post(b'"hello"'), {"BAD_REQUEST"}),
@@ -223,6 +225,21 @@ def catalogue(world: dict[str, Any]) -> Catalogue:
             {"VALIDATION"},
         ),
         ("a cursor, not base64", post(gql(PAGE, {**page, "a": "!!!"})), {"VALIDATION"}),
+        (
+            "an event cursor past BIGINT",
+            post(gql(CHANGES, {**team, "a": _cursor("p|" + "9" * 30)})),
+            {"BAD_USER_INPUT"},
+        ),
+        (
+            "an event cursor with a unicode digit",
+            post(gql(CHANGES, {**team, "a": _cursor("p|\u00b2")})),
+            {"BAD_USER_INPUT"},
+        ),
+        (
+            "a cursor with a unicode digit",
+            post(gql(PAGE, {**page, "a": _cursor("e|\u00b2|x")})),
+            {"VALIDATION"},
+        ),
         (
             "a lone surrogate in a variable",
             post(

@@ -106,6 +106,14 @@ def _invalid_cursor() -> CodedError:
 _EARLIEST, _LATEST = -62135596800, 253402300799
 
 
+_LARGEST_POSITION = 2**63 - 1
+
+
+def _is_integer(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def entry_cursor(started_at: datetime, entry_id: str) -> str:
     return _b64(f"e|{int(started_at.timestamp())}|{entry_id}")
 
@@ -115,7 +123,7 @@ def decode_entry_cursor(cursor: str) -> tuple[datetime, str]:
     # here, not reach the database (a NUL byte, which PostgreSQL rejects, or a year
     # past 9999, which datetime cannot hold).
     parts = _unb64(cursor).split("|")
-    if len(parts) != 3 or parts[0] != "e" or not parts[1].lstrip("-").isdigit():
+    if len(parts) != 3 or parts[0] != "e" or not _is_integer(parts[1].removeprefix("-")):
         raise _invalid_cursor()
     seconds, entry_id = int(parts[1]), parse_ulid(parts[2])
     if not _EARLIEST <= seconds <= _LATEST or entry_id is None:
@@ -130,9 +138,12 @@ def event_cursor(position: int) -> str:
 
 def decode_event_cursor(cursor: str) -> int:
     parts = _unb64(cursor).split("|")
-    if len(parts) != 2 or parts[0] != "p" or not parts[1].isdigit():
+    if len(parts) != 2 or parts[0] != "p" or not _is_integer(parts[1]):
         raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
-    return int(parts[1])
+    position = int(parts[1])
+    if position > _LARGEST_POSITION:  # no BIGINT holds it: the database would fail
+        raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
+    return position
 
 
 def id_cursor(kind: str, item_id: str) -> str:
