@@ -5,34 +5,112 @@ goes through them. The shared subscription path of :mod:`gql.fanout`, which star
 Strawberry execution per subscriber, calls :func:`admit` itself.
 
 - :class:`LimitedParserCache` parses (cached) within the token limit.
-- :class:`LimitedValidationCache` validates (cached) and leaves "Did you mean …"
+- :class:`DocumentLimits` measures the parsed document (:mod:`gql.limits`, linear in its
+  size) and refuses it with ``QUERY_TOO_COMPLEX`` *before* validation, whose cost grows
+  faster than the document (graphql-core compares fields of one response name pairwise).
+- :class:`LimitedValidationCache` validates (cached) within a CPU budget
+  (``validation_budget_ms``: past it, ``QUERY_TOO_COMPLEX``), and leaves "Did you mean …"
   suggestions out for requests without a viewer, so the schema is not spelled out to
   anyone who has not signed in (introspection, which does that on purpose, still works).
-- :class:`OperationGuard` measures the valid document (:mod:`gql.limits`), refuses it
-  with ``QUERY_TOO_COMPLEX`` or ``RATE_LIMITED``, and reports ``extensions.cost``.
+- :class:`OperationGuard` charges the valid operation's cost to the client's bucket
+  (``RATE_LIMITED``) and reports ``extensions.cost``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import time
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    ValidationContext,
+    parse,
+    validate,
+)
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gql.errors import CodedError, TopLevelCode
-from gql.limits import DocumentKey, Limits, Measure, measure, violations
+from gql.limits import DocumentKey, Limits, Measure, measure, shape_violations, violations
 from gql.ratelimit import LeakyBucket, Verdict
 
 CACHE_SIZE = 512
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+# Documents longer than this are parsed and measured one at a time (see ParseGate).
+HEAVY_DOCUMENT_CHARS = 2000
+
+
 def parse_limited(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
+    """The parsed document (cached), or the parser's error, raised again from the cache:
+    a refused document costs one parse however many steps of a request ask for it."""
+    parsed = _parse_cached(query, max_tokens)
+    if isinstance(parsed, GraphQLError):
+        raise parsed
+    return parsed
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse_cached(query: str, max_tokens: int) -> DocumentNode | GraphQLError:
+    try:
+        return parse(query, max_tokens=max_tokens)
+    except GraphQLError as error:
+        return error
+
+
+class ParseGate:
+    """The first look at a request's document, before authentication or execution: a
+    document over the token limit or the limits of its shape (fields, depth, aliases,
+    variables: what no variable changes) is refused at once, with QUERY_TOO_COMPLEX.
+
+    Long documents are parsed and measured one at a time per process. Parsing is the
+    one step of a refusal whose cost grows with the document (graphql-core lexes some
+    5 µs a token: 10 ms at the 2,000-token limit), and it runs on the event loop: eight
+    clients sending such documents at once would queue 80 ms of parsing ahead of every
+    cheap request. Through the gate at most one of them holds the loop at a time. What
+    it parsed and measured is cached, so the later steps (the compiled path's check,
+    Strawberry's extensions) find it done."""
+
+    def __init__(self, schema: GraphQLSchema, limits: Limits) -> None:
+        self.schema, self.limits = schema, limits
+        self._lock = asyncio.Lock()
+
+    async def check(self, query: object) -> CodedError | None:
+        if not isinstance(query, str):
+            return None
+        if len(query) <= HEAVY_DOCUMENT_CHARS:
+            return self._check(query)
+        async with self._lock:
+            # In a thread: the loop keeps serving between the interpreter's switches
+            # (every 5 ms) instead of waiting for the whole parse.
+            return await asyncio.to_thread(self._check, query)
+
+    def _check(self, query: str) -> CodedError | None:
+        message = _shape_refusal(self.schema, query, self.limits)
+        return None if message is None else CodedError(TopLevelCode.QUERY_TOO_COMPLEX, message)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _shape_refusal(schema: GraphQLSchema, query: str, limits: Limits) -> str | None:
+    """Why the parse gate refuses ``query``, or None (cached: a repeated document, nearly
+    every request, costs one look-up)."""
+    try:
+        document = parse_limited(query, limits.max_tokens)
+    except GraphQLError as error:
+        if error.message.endswith("tokens. Parsing aborted."):
+            return error.message
+        return None  # a syntax error: Strawberry's parse reports it as always
+    problems = shape_violations(measure(schema, document, None, None), limits)
+    return " ".join(problems) if problems else None
 
 
 def _validate(
@@ -42,6 +120,54 @@ def _validate(
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
     return _validate_cached(schema, DocumentKey(document), rules, hide_suggestions)
+
+
+class _GarbageCollections:
+    """CPU time the collector has spent in this process, so that a budget can leave it
+    out: a full collection (50 ms and more with a large heap) runs inside whatever
+    happens to allocate, and must not make a small document look expensive."""
+
+    seconds = 0.0
+    _started = 0.0
+
+    @classmethod
+    def track(cls, phase: str, _: dict[str, Any]) -> None:
+        if phase == "start":
+            cls._started = time.thread_time()
+        else:
+            cls.seconds += time.thread_time() - cls._started
+
+
+gc.callbacks.append(_GarbageCollections.track)
+
+
+def _cpu_seconds() -> float:
+    """This thread's CPU time, without the garbage collector's."""
+    return time.thread_time() - _GarbageCollections.seconds
+
+
+@lru_cache(maxsize=8)
+def budget_rule(milliseconds: float) -> type[ASTValidationRule]:
+    """A validation rule that aborts validation once it has used ``milliseconds`` of the
+    thread's CPU time (garbage collections left out). The limits of
+    :class:`DocumentLimits` keep every document we know of far below it
+    (bench/hostile_bench.py); this is the bound for the ones we do not."""
+    seconds = milliseconds / 1000
+
+    class ValidationBudget(ASTValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.deadline = _cpu_seconds() + seconds
+
+        def enter(self, *_: object) -> None:
+            if _cpu_seconds() > self.deadline:
+                raise ValidationAbortedError(
+                    f"Validating the document took more than {milliseconds:g} ms of CPU: "
+                    "send a smaller document.",
+                    extensions={"code": TopLevelCode.QUERY_TOO_COMPLEX.value},
+                )
+
+    return ValidationBudget
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -85,17 +211,39 @@ class LimitedParserCache(SchemaExtension):
         yield
 
 
+class DocumentLimits(SchemaExtension):
+    """Goes before :class:`LimitedValidationCache` in the schema's extensions: its hook
+    runs first, so a refused document is never validated."""
+
+    def on_validate(self) -> Iterator[None]:
+        execution_context = self.execution_context
+        document = execution_context.graphql_document
+        if document is not None and execution_context.pre_execution_errors is None:
+            _, refused = refusal(
+                execution_context.context,
+                execution_context.schema._schema,
+                document,
+                execution_context.operation_name,
+                execution_context.variables,
+            )
+            if refused is not None:
+                execution_context.pre_execution_errors = [refused]
+        yield
+
+
 class LimitedValidationCache(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         execution_context = self.execution_context
         assert execution_context.graphql_document is not None
-        hide = getattr(execution_context.context, "viewer", None) is None
-        execution_context.pre_execution_errors = _validate(
-            execution_context.schema._schema,
-            execution_context.graphql_document,
-            tuple(execution_context.validation_rules),
-            hide,
-        )
+        if execution_context.pre_execution_errors is None:  # else DocumentLimits refused it
+            hide = getattr(execution_context.context, "viewer", None) is None
+            budget = limits_of(execution_context.context).validation_budget_ms
+            execution_context.pre_execution_errors = _validate(
+                execution_context.schema._schema,
+                execution_context.graphql_document,
+                (*execution_context.validation_rules, budget_rule(budget)),
+                hide,
+            )
         yield
 
 
@@ -109,6 +257,21 @@ def client_key(context: Any) -> str:
     return "addr:" + (client.host if client is not None else "unknown")
 
 
+def refusal(
+    context: Any,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> tuple[Measure, CodedError | None]:
+    """Measure the document and check it against the limits (no charge)."""
+    found = measure(schema, document, operation_name, variables)
+    problems = violations(found, limits_of(context))
+    if problems:
+        return found, CodedError(TopLevelCode.QUERY_TOO_COMPLEX, " ".join(problems))
+    return found, None
+
+
 def admit(
     context: Any,
     schema: GraphQLSchema,
@@ -116,13 +279,13 @@ def admit(
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
 ) -> tuple[Measure | None, Verdict | None, list[GraphQLError]]:
-    """Measure the (valid) operation, check the limits, charge the client's bucket."""
-    found = measure(schema, document, operation_name, variables)
-    if found is None:
+    """Measure the operation, check the limits, charge the client's bucket; no measure
+    when the document names no runnable operation (nothing to charge)."""
+    found, refused = refusal(context, schema, document, operation_name, variables)
+    if refused is not None:
+        return found, None, [refused]
+    if not found.runnable:
         return None, None, []
-    problems = violations(found, limits_of(context))
-    if problems:
-        return found, None, [CodedError(TopLevelCode.QUERY_TOO_COMPLEX, " ".join(problems))]
     services = _services(context)
     bucket: LeakyBucket | None = getattr(services, "rate_limiter", None)
     if bucket is None:
@@ -157,7 +320,9 @@ def cost_extension(found: Measure, verdict: Verdict | None, context: Any) -> dic
 
 class OperationGuard(SchemaExtension):
     """Runs after validation (it comes after :class:`LimitedValidationCache` in the
-    schema's extensions, whose hook has set the validation errors by then)."""
+    schema's extensions, whose hook has set the validation errors by then): it charges
+    valid operations only. The limits were checked by :class:`DocumentLimits`; the
+    measure is cached."""
 
     found: Measure | None = None
     verdict: Verdict | None = None

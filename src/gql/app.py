@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
+from gql.boundary import ErrorBoundaryMiddleware, http_error
 from gql.metrics import Metrics
 from gql.pubsub import EventBus
 from gql.ratelimit import LeakyBucket
@@ -263,6 +265,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(ErrorBoundaryMiddleware),  # inside: its log lines carry the id
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,
@@ -274,6 +277,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.services = services
     app.state.graphql = graphql

@@ -8,9 +8,9 @@ chunk) of any request in memory. Huge GraphQL variables are bodies like any othe
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql.boundary import send_error
 from gql.errors import TopLevelCode
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -18,20 +18,6 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 class BodyTooLarge(Exception):
     """Raised from ``receive`` when a streamed body passes the limit."""
-
-
-def _refusal(max_bytes: int) -> bytes:
-    return orjson.dumps(
-        {
-            "data": None,
-            "errors": [
-                {
-                    "message": f"The request body is larger than {max_bytes} bytes.",
-                    "extensions": {"code": TopLevelCode.PAYLOAD_TOO_LARGE.value},
-                }
-            ],
-        }
-    )
 
 
 class BodyLimitMiddleware:
@@ -50,7 +36,7 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_large = False  # the server (h11/httptools) refuses a malformed length
             if too_large:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
 
         received = 0
@@ -76,20 +62,15 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:  # the app answered before reading it all; nothing left to say
                 return
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = _refusal(self.max_bytes)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    # The rest of the body is not read, so the connection cannot be reused.
-                    (b"connection", b"close"),
-                ],
-            }
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await send_error(
+            scope,
+            send,
+            413,
+            TopLevelCode.PAYLOAD_TOO_LARGE,
+            f"The request body is larger than {self.max_bytes} bytes.",
+            # The rest of the body is not read, so the connection cannot be reused.
+            headers=[(b"connection", b"close")],
         )
-        await send({"type": "http.response.body", "body": body})

@@ -25,6 +25,7 @@ class TopLevelCode(StrEnum):
     """``extensions.code`` of top-level GraphQL errors."""
 
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    BAD_REQUEST = "BAD_REQUEST"
     INTERNAL = "INTERNAL"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     UNAVAILABLE = "UNAVAILABLE"
@@ -70,6 +71,10 @@ def user_errors(errors: Sequence[DomainError]) -> list[UserError]:
 # asyncpg raises these (e.g. "connection was closed in the middle of operation") under
 # SQLAlchemy's generic DBAPIError, not OperationalError.
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# asyncpg's InterfaceError when a connection is still busy with a statement that a lost
+# server cut off (seen while PostgreSQL restarts): a connection to throw away, not a bug
+# of the request. It comes unwrapped when it is raised while the pool resets it.
+_UNAVAILABLE_MESSAGES = ("another operation is in progress", "connection is closed")
 
 
 def is_unavailable(exc: BaseException | None) -> bool:
@@ -80,6 +85,10 @@ def is_unavailable(exc: BaseException | None) -> bool:
         if isinstance(exc, PoolTimeout):  # every pooled connection busy for the whole wait
             return True
         if str(getattr(exc, "sqlstate", "")).startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if type(exc).__name__ == "InterfaceError" and any(
+            message in str(exc) for message in _UNAVAILABLE_MESSAGES
+        ):
             return True
         if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
             if isinstance(exc, DBAPIError) and "locked" in str(exc):

@@ -39,6 +39,7 @@ from graphql.error import GraphQLSyntaxError
 from graphql.language import Visitor, visit
 
 from gql.context import Context
+from gql.errors import TopLevelCode
 from gql.loaders import Loaders
 
 log = logging.getLogger("punchclock.fanout")
@@ -129,6 +130,9 @@ class Member:
     coalesce: bool
     queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
+    # Why it overflowed when the group's own execution fell behind (its message), not
+    # this member's queue.
+    reason: str | None = None
 
     def offer(self, item: Any) -> None:
         if self.overflowed and item is not END:
@@ -155,6 +159,14 @@ class Group:
     def broadcast(self, item: Any) -> None:
         for member in list(self.members):
             member.offer(item)
+
+
+def _too_slow(errors: list[GraphQLError]) -> str | None:
+    """The message of a SUBSCRIBER_TOO_SLOW error among ``errors``, if there is one."""
+    for error in errors:
+        if (error.extensions or {}).get("code") == TopLevelCode.SUBSCRIBER_TOO_SLOW.value:
+            return error.message
+    return None
 
 
 class FanOut:
@@ -214,12 +226,24 @@ class FanOut:
             async for result in stream:
                 payload: dict[str, Any] = {"data": getattr(result, "data", None)}
                 errors: list[GraphQLError] | None = getattr(result, "errors", None)
+                slow = _too_slow(errors or [])
+                if slow is not None:
+                    # The shared execution itself fell behind the broadcast (logged
+                    # where it did): every member ends with the coded error frame.
+                    for member in list(group.members):
+                        member.overflowed, member.reason = True, slow
+                    break
                 if errors:
                     payload["errors"] = [e.formatted for e in errors]
                 encoded = orjson.dumps(payload)
                 if group.plan.field == "runningTimers":
                     group.last = encoded
                 group.broadcast(encoded)
+                if group.members and all(m.overflowed for m in group.members):
+                    # Nobody left to deliver to: every member ends with its error frame
+                    # (once its socket takes it), and executing on for them would only
+                    # read and encode what they drop.
+                    break
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,10 +1,28 @@
-"""Query limits measured on the parsed, valid document before anything executes.
+"""Query limits, measured on the parsed document in time linear in its size.
 
-One walk over the selected operation (fragments expanded) measures what the limits
-compare: the field depth, the aliases, the page sizes asked for and the *nodes* the
-operation can return, where every connection field multiplies the nodes below it by its
-``first`` (given, from a variable, or the argument's default). The rate limiter charges
-the operation's *cost* in points, derived from the nodes (see :func:`cost_of`).
+One walk over the document measures what the limits compare: the field depth, the
+aliases, the page sizes asked for, the field selections of the whole document (every
+operation, fragments expanded *per use*) and the *nodes* the selected operation can
+return, where every connection field multiplies the nodes below it by its ``first``
+(given, from a variable, or the argument's default). The rate limiter charges the
+operation's *cost* in points, derived from the nodes (see :func:`cost_of`).
+
+Linear, whatever the fragments do: each fragment is summarised once per walk (its depth,
+aliases, fields and nodes below it, taken as if it started at depth 0 with one parent)
+and every spread of it adds that summary, shifted by the spread's depth and multiplied by
+its parent's page sizes. A document of 25 fragments that each spread the next twice
+(the "fragment bomb", 2**25 fields once expanded) costs 26 summaries, not 2**25 visits,
+and is refused for its expanded size before graphql-core validates it.
+
+Why these limits are written here instead of taken from Strawberry's extensions:
+``QueryDepthLimiter`` and ``MaxAliasesLimiter`` walk a fragment again at every spread
+without memoising it (exponential on the bomb above: bench/hostile_bench.py times them),
+and they run as validation rules, that is after or beside the graphql-core rules that a
+hostile document makes slow. They also do not know connections, so the node count and
+page sizes would still be ours. ``MaxTokensLimiter`` only sets graphql-core's
+``max_tokens`` parse option, which :mod:`gql.admission` passes itself with the configured
+limit (the extension takes a fixed number when the schema is built; the limit here is
+per application, from the settings).
 
 Introspection counts like any other query, except that ``ofType`` does not deepen it:
 the standard introspection query nests ``ofType`` nine levels to unwrap type modifiers,
@@ -45,6 +63,8 @@ NODES_PER_POINT = 100
 MUTATION_POINTS = 10
 UNBOUNDED_DEPTH_FIELDS = frozenset({"ofType"})
 MEASURE_CACHE_SIZE = 512
+# GraphQL's Int: a page size outside it is no page size (coercing the variable fails).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,9 @@ class Limits:
     max_tokens: int = 2000
     max_nodes: int = 10_000
     max_page: int = MAX_PAGE
+    max_fields: int = 1000
+    max_variables: int = 100
+    validation_budget_ms: float = 50.0
 
 
 @dataclass
@@ -63,6 +86,10 @@ class Measure:
     nodes: int = 0
     mutations: int = 0
     largest_page: int = 0
+    # Of the whole document (every operation), not only the selected one.
+    fields: int = 0
+    variables: int = 0
+    runnable: bool = False  # the document names an operation to run
 
     @property
     def cost(self) -> int:
@@ -93,14 +120,15 @@ def measure(
     document: DocumentNode,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
-) -> Measure | None:
-    """What the operation asks for; ``None`` when the document names no runnable operation
-    (validation or execution reports that).
+) -> Measure:
+    """What the document asks for. Without a runnable operation (none of that name, or
+    several and no name: validation or execution reports that) only the document-wide
+    figures (fields, variables) are set.
 
     Cached per document (parsed documents are cached too, so a repeated query is the same
     object) and the values of the variables the walk reads, which are only those given
     as a ``first``: the walk visits the same fields whatever the variables say."""
-    given = variables or {}
+    given = variables if isinstance(variables, Mapping) else {}
     key = DocumentKey(document)
     names = _first_variables(schema, key, operation_name)
     # With each value's type: 1, 1.0 and True are equal keys, and the walk tells them apart.
@@ -109,7 +137,7 @@ def measure(
         found = _measure_cached(schema, key, operation_name, bound)
     except TypeError:  # a value that cannot be hashed (validation refuses it anyway)
         found = _measure(schema, document, operation_name, given)
-    return None if found is None else replace(found)
+    return replace(found)
 
 
 class DocumentKey:
@@ -144,7 +172,7 @@ def _measure_cached(
     key: DocumentKey,
     operation_name: str | None,
     bound: tuple[tuple[str, type, Any], ...],
-) -> Measure | None:
+) -> Measure:
     return _measure(schema, key.document, operation_name, {name: v for name, _, v in bound})
 
 
@@ -155,34 +183,44 @@ def _measure(
     variables: Mapping[str, Any],
     *,
     read: list[str] | None = None,
-) -> Measure | None:
-    operation = select_operation(document, operation_name)
-    if operation is None:
-        return None
-    root = {
+) -> Measure:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    selected = select_operation(document, operation_name)
+    result = Measure()
+    # The document's size: every operation, fragments expanded per use (what validation
+    # walks), with fragment summaries shared between the operations.
+    sizes = _Walker(schema, document, None, {})
+    for operation in operations:
+        result.fields += sizes.walk(_root(schema, operation), operation.selection_set).fields
+        result.variables += len(operation.variable_definitions or ())
+    if selected is None:
+        return result
+    root = _root(schema, selected)
+    if root is None:
+        return result
+    result.runnable = True
+    walker = _Walker(schema, document, selected, variables)
+    if read is not None:
+        walker.read = read
+    found = walker.walk(root, selected.selection_set)
+    result.depth, result.aliases = found.depth, found.aliases
+    result.nodes, result.largest_page = found.nodes, found.largest_page
+    if selected.operation == OperationType.MUTATION:
+        result.mutations = found.root_fields
+    return result
+
+
+def _root(schema: GraphQLSchema, operation: OperationDefinitionNode) -> GraphQLObjectType | None:
+    return {
         OperationType.QUERY: schema.query_type,
         OperationType.MUTATION: schema.mutation_type,
         OperationType.SUBSCRIPTION: schema.subscription_type,
     }[operation.operation]
-    if root is None:
-        return None
-    walker = _Walker(schema, document, operation, variables)
-    if read is not None:
-        walker.read = read
-    result = Measure()
-    walker.walk(root, operation.selection_set, depth=0, multiplier=1, into=result)
-    if operation.operation == OperationType.MUTATION:
-        result.mutations = walker.root_fields
-    return result
 
 
 def violations(found: Measure, limits: Limits) -> list[str]:
-    """Messages for every limit the operation exceeds (empty when it may run)."""
-    problems = []
-    if found.depth > limits.max_depth:
-        problems.append(f"Depth {found.depth} exceeds the limit of {limits.max_depth}.")
-    if found.aliases > limits.max_aliases:
-        problems.append(f"{found.aliases} aliases exceed the limit of {limits.max_aliases}.")
+    """Messages for every limit the document exceeds (empty when it may run)."""
+    problems = shape_violations(found, limits)
     if found.largest_page > limits.max_page:
         problems.append(f"`first` may not exceed {limits.max_page} (got {found.largest_page}).")
     if found.nodes > limits.max_nodes:
@@ -193,12 +231,51 @@ def violations(found: Measure, limits: Limits) -> list[str]:
     return problems
 
 
+def shape_violations(found: Measure, limits: Limits) -> list[str]:
+    """The limits the document's shape exceeds, whatever its variables say."""
+    problems = []
+    if found.fields > limits.max_fields:
+        problems.append(
+            f"The document selects {found.fields} fields with its fragments expanded, "
+            f"more than the limit of {limits.max_fields}."
+        )
+    if found.variables > limits.max_variables:
+        problems.append(f"{found.variables} variables exceed the limit of {limits.max_variables}.")
+    if found.depth > limits.max_depth:
+        problems.append(f"Depth {found.depth} exceeds the limit of {limits.max_depth}.")
+    if found.aliases > limits.max_aliases:
+        problems.append(f"{found.aliases} aliases exceed the limit of {limits.max_aliases}.")
+    return problems
+
+
+@dataclass
+class _Summary:
+    """A selection set measured as if it started at depth 0 under one parent node."""
+
+    depth: int = 0
+    aliases: int = 0
+    fields: int = 0
+    nodes: int = 0
+    largest_page: int = 0
+    root_fields: int = 0  # fields at its own level (through fragments too)
+
+    def add(self, other: _Summary, *, below: int = 0, times: int = 1) -> None:
+        self.depth = max(self.depth, below + other.depth)
+        self.aliases += other.aliases
+        self.fields += other.fields
+        self.nodes += times * other.nodes
+        self.largest_page = max(self.largest_page, other.largest_page)
+
+
+_EMPTY = _Summary()
+
+
 class _Walker:
     def __init__(
         self,
         schema: GraphQLSchema,
         document: DocumentNode,
-        operation: OperationDefinitionNode,
+        operation: OperationDefinitionNode | None,
         variables: Mapping[str, Any],
     ) -> None:
         self.schema = schema
@@ -206,85 +283,70 @@ class _Walker:
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.variables = dict(variables)
-        for definition in operation.variable_definitions or ():
+        for definition in (operation.variable_definitions if operation else None) or ():
             name = definition.variable.name.value
             if name not in self.variables and isinstance(definition.default_value, IntValueNode):
                 self.variables[name] = int(definition.default_value.value)
-        self.root_fields = 0
+        self.summaries: dict[str, _Summary] = {}
+        self.visiting: set[str] = set()
         self.read: list[str] = []  # variables read, in order (see _first_variables)
 
-    def walk(
-        self,
-        parent: Any,
-        selection_set: SelectionSetNode,
-        *,
-        depth: int,
-        multiplier: int,
-        into: Measure,
-        visiting: frozenset[str] = frozenset(),
-    ) -> None:
+    def walk(self, parent: Any, selection_set: SelectionSetNode) -> _Summary:
+        summary = _Summary()
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                self._field(parent, selection, depth, multiplier, into, visiting)
+                self._field(parent, selection, summary)
             elif isinstance(selection, InlineFragmentNode):
                 on = parent
                 if selection.type_condition is not None:
-                    on = self.schema.get_type(selection.type_condition.name.value) or parent
-                self.walk(
-                    on,
-                    selection.selection_set,
-                    depth=depth,
-                    multiplier=multiplier,
-                    into=into,
-                    visiting=visiting,
-                )
+                    on = self.schema.get_type(selection.type_condition.name.value)
+                inner = self.walk(on, selection.selection_set)
+                summary.add(inner)
+                summary.root_fields += inner.root_fields
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in visiting:  # validation reports both
-                    continue
-                on = self.schema.get_type(fragment.type_condition.name.value) or parent
-                self.walk(
-                    on,
-                    fragment.selection_set,
-                    depth=depth,
-                    multiplier=multiplier,
-                    into=into,
-                    visiting=visiting | {name},
-                )
+                inner = self._fragment(selection.name.value)
+                summary.add(inner)
+                summary.root_fields += inner.root_fields
+        return summary
 
-    def _field(
-        self,
-        parent: Any,
-        node: FieldNode,
-        depth: int,
-        multiplier: int,
-        into: Measure,
-        visiting: frozenset[str],
-    ) -> None:
-        if depth == 0:
-            self.root_fields += 1
+    def _fragment(self, name: str) -> _Summary:
+        found = self.summaries.get(name)
+        if found is not None:
+            return found
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.visiting:  # validation reports both
+            return _EMPTY
+        self.visiting.add(name)
+        on = self.schema.get_type(fragment.type_condition.name.value)
+        found = self.walk(on, fragment.selection_set)
+        self.visiting.discard(name)
+        self.summaries[name] = found
+        return found
+
+    def _field(self, parent: Any, node: FieldNode, into: _Summary) -> None:
+        into.root_fields += 1
+        into.fields += 1
         if node.alias is not None:
             into.aliases += 1
         name = node.name.value
         definition = self._definition(parent, name)
-        level = depth if name in UNBOUNDED_DEPTH_FIELDS else depth + 1
+        level = 0 if name in UNBOUNDED_DEPTH_FIELDS else 1
         into.depth = max(into.depth, level)
-        if node.selection_set is None or definition is None:
+        if node.selection_set is None:
             return
-        page = self._first(node, definition)
-        if page is not None:
-            into.largest_page = max(into.largest_page, page)
-            multiplier *= max(page, 0)
-        into.nodes += multiplier
-        self.walk(
-            get_named_type(definition.type),
+        times = 1
+        if definition is not None:
+            page = self._first(node, definition)
+            if page is not None:
+                into.largest_page = max(into.largest_page, page)
+                times = max(page, 0)
+        # An unknown field's selections still cost validation: their size counts.
+        below = self.walk(
+            get_named_type(definition.type) if definition is not None else None,
             node.selection_set,
-            depth=level,
-            multiplier=multiplier,
-            into=into,
-            visiting=visiting,
         )
+        into.nodes += times
+        into.add(below, below=level, times=times)
 
     def _definition(self, parent: Any, name: str) -> GraphQLField | None:
         if name == "__typename":
@@ -308,13 +370,21 @@ class _Walker:
                 continue
             value = given.value
             if isinstance(value, IntValueNode):
-                return int(value.value)
+                return _int_or_default(int(value.value), argument.default_value)
             if isinstance(value, VariableNode):
                 self.read.append(value.name.value)
                 bound = self.variables.get(value.name.value)
-                return bound if isinstance(bound, int) else _default(argument.default_value)
+                return _int_or_default(bound, argument.default_value)
             return _default(argument.default_value)
         return _default(argument.default_value)
+
+
+def _int_or_default(value: object, default: object) -> int:
+    """A page size given as an Int; anything else (a float, a string, a number no Int
+    holds, such as 2**70) is the argument's default here, and coercion refuses it."""
+    if isinstance(value, int) and INT_MIN <= value <= INT_MAX:
+        return value
+    return _default(default)
 
 
 def _default(value: object) -> int:

@@ -194,8 +194,10 @@ class EventBus:
                         subscriber.offer(None)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, team_id: str) -> AsyncIterator[Subscriber]:
-        subscriber = Subscriber(team_id)
+    async def subscribe(
+        self, team_id: str, *, limit: int = QUEUE_LIMIT
+    ) -> AsyncIterator[Subscriber]:
+        subscriber = Subscriber(team_id, asyncio.Queue(maxsize=limit))
         self._subscribers[team_id].add(subscriber)
         try:
             yield subscriber

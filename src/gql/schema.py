@@ -9,7 +9,12 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from gql.admission import LimitedParserCache, LimitedValidationCache, OperationGuard
+from gql.admission import (
+    DocumentLimits,
+    LimitedParserCache,
+    LimitedValidationCache,
+    OperationGuard,
+)
 from gql.errors import MaskInternalErrors
 from gql.inputguard import RefuseNulCharacters
 from gql.mutations import Mutation
@@ -22,21 +27,15 @@ log = logging.getLogger("punchclock.operations")
 
 
 class PunchclockSchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
+    def process_errors(self, errors: list[GraphQLError], _: ExecutionContext | None = None) -> None:
         """Strawberry logs every error at ERROR with a traceback, a client's typo too.
         What the client caused (syntax, validation, variables, coded refusals) gets a
-        debug line; unexpected failures are still logged in full (and once more where
-        MaskInternalErrors masks them, with the request id)."""
-        unexpected = []
+        debug line; an unexpected failure is logged once, where MaskInternalErrors masks
+        it (with the request id), not here as well."""
         for error in errors:
             original = error.original_error
             if original is None or isinstance(original, GraphQLError):
                 log.debug("refused: %s", error.message)
-            else:
-                unexpected.append(error)
-        super().process_errors(unexpected, execution_context)
 
 
 def build_schema(*, max_batch: int | None = None) -> strawberry.Schema:
@@ -49,9 +48,10 @@ def build_schema(*, max_batch: int | None = None) -> strawberry.Schema:
             OperationObserver,  # first in, last out: it sees the masked, coded errors
             MaskInternalErrors,
             LimitedParserCache,
+            DocumentLimits,  # before validation: a refused document is never validated
             LimitedValidationCache,
             RefuseNulCharacters,  # after validation, before anything is measured or charged
-            OperationGuard,  # after validation: it measures valid documents only
+            OperationGuard,  # after validation: it charges valid operations only
         ],
         config=StrawberryConfig(
             auto_camel_case=True,

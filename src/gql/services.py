@@ -50,4 +50,7 @@ class Services:
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
             max_nodes=settings.max_nodes,
+            max_fields=settings.max_fields,
+            max_variables=settings.max_variables,
+            validation_budget_ms=settings.validation_budget_ms,
         )

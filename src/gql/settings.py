@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest request head accepted (else 431)."
     )
+    shared_subscription_queue: int = Field(
+        default=4096,
+        ge=1,
+        description="Events a shared subscription execution may fall behind the broadcast "
+        "before its subscribers get SUBSCRIBER_TOO_SLOW (a few hundred bytes each).",
+    )
     ws_max_operations: int = Field(
         default=100, ge=1, description="Operations running at once on one WebSocket."
     )
@@ -57,6 +63,17 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2000, ge=100, description="Lexical tokens in a document.")
     max_nodes: int = Field(
         default=10_000, ge=100, description="Nodes an operation may return (nested `first`s)."
+    )
+    max_fields: int = Field(
+        default=1000,
+        ge=100,
+        description="Field selections in a document, fragments expanded per use.",
+    )
+    max_variables: int = Field(
+        default=100, ge=1, description="Variables declared by a document's operations."
+    )
+    validation_budget_ms: float = Field(
+        default=50.0, gt=0, description="CPU time validation of one document may take."
     )
 
     # Rate limiting: a leaky bucket of points per token, in each process.

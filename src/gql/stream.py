@@ -19,6 +19,7 @@ resync from the API (its pages and reports) and subscribe again without a cursor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from gql.context import Context
@@ -28,6 +29,8 @@ from store import outbox
 from store.events import EntryEvent
 
 PAGE = 500
+
+log = logging.getLogger("punchclock.subscriptions")
 
 
 async def last_position(ctx: Context, team_id: str) -> int:
@@ -61,6 +64,11 @@ async def read_after(ctx: Context, team_id: str, after: int) -> list[EntryEvent]
 
 
 def _too_slow(subscriber: Subscriber) -> CodedError:
+    log.warning(
+        "a subscription of team %s fell more than %d events behind: SUBSCRIBER_TOO_SLOW",
+        subscriber.team_id,
+        subscriber.queue.maxsize,
+    )
     return CodedError(
         TopLevelCode.SUBSCRIBER_TOO_SLOW,
         f"More than {subscriber.queue.maxsize} events waited unread; subscribe again "

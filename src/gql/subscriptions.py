@@ -18,6 +18,7 @@ from gql.changes import CatalogEvent
 from gql.context import Context
 from gql.errors import CodedError, TopLevelCode
 from gql.loaders import Loaders
+from gql.pubsub import QUEUE_LIMIT
 from gql.types.entry import TimeEntry
 from gql.types.pagination import decode_event_cursor, event_cursor
 from store import entries, models
@@ -119,7 +120,10 @@ async def _authorised_events(
     _require_member(ctx, team)
     start = decode_event_cursor(after) if after is not None else None
     gate = Gate(ctx, team)
-    async with ctx.services.events.subscribe(team) as subscriber:
+    # A shared execution (gql.fanout) reads for all its members: its queue absorbs the
+    # bursts that outrun one execution per event (`comments` costs a read each).
+    limit = ctx.services.settings.shared_subscription_queue if ctx.shared else QUEUE_LIMIT
+    async with ctx.services.events.subscribe(team, limit=limit) as subscriber:
         # Registered first: nothing committed after the position read below is missed.
         if start is None:
             start = await stream.last_position(ctx, team)

@@ -8,28 +8,30 @@ from typing import Any, NamedTuple
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, parse
-from graphql.error import GraphQLSyntaxError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from gql.admission import ParseGate, parse_limited
 from gql.auth import authenticate, bearer_token, token_from_init_payload
+from gql.boundary import send_error
 from gql.context import Context
 from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.fastpath import FastPath
 from gql.fastpath.compile import WritePlan
 from gql.loaders import Loaders
 from gql.services import Services
-from gql.websocket import KeepAliveTransportWSHandler, TrackedLegacyWSHandler
+from gql.websocket import FORBIDDEN_CLOSE, KeepAliveTransportWSHandler, TrackedLegacyWSHandler
 from store.models import Membership, User
 
 log = logging.getLogger("punchclock")
@@ -38,16 +40,27 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 GRAPHQL_RESPONSE_JSON_BYTES = GRAPHQL_RESPONSE_JSON.encode()
 GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON_BYTES + b"; charset=utf-8"
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
+HTTP_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
+SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions run over the WebSocket on /graphql (graphql-transport-ws), "
+    "not in a single HTTP request."
+)
+MISSING_TOKEN = "Authentication required: send `Authorization: Bearer <token>`."
+MISSING_WS_TOKEN = (
+    'Authentication required: send {"authorization": "Bearer <token>"} in connection_init.'
+)
+INVALID_TOKEN = "The token is not valid: it is malformed, unknown, expired or revoked."
 
 
-def _introspection_only(query: str | None, operation_name: str | None) -> bool:
+def _introspection_only(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
     """True when the operation selects nothing but introspection (allowed without a token,
-    so GraphiQL's documentation explorer works before a token is pasted)."""
+    so GraphiQL's documentation explorer works before a token is pasted). Parsed within
+    the token limit: an anonymous megabyte of tokens must not cost a full parse."""
     if not query:
         return False
     try:
-        document = parse(query)
-    except GraphQLSyntaxError:
+        document = parse_limited(query, max_tokens)
+    except GraphQLError:
         return False
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
@@ -70,6 +83,14 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
+    async def close(self, code: int, reason: str) -> None:
+        # Strawberry closes a refused graphql-transport-ws login with "Forbidden"; the
+        # reason on_ws_connect left says whether the token was missing or wrong.
+        refusal = getattr(self.ws.state, "punchclock_refusal", None)
+        if code == FORBIDDEN_CLOSE and isinstance(refusal, str):
+            reason = refusal
+        await super().close(code, reason)
+
 
 class PunchclockGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
@@ -79,7 +100,12 @@ class PunchclockGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services.schema, **kwargs)
         self.services = services
-        self.fast_path = FastPath(services.schema) if services.settings.fast_path else None
+        self.parse_gate = ParseGate(services.schema._schema, services.limits)
+        self.fast_path = (
+            FastPath(services.schema, limits=services.limits)
+            if services.settings.fast_path
+            else None
+        )
 
     def _context(
         self,
@@ -130,26 +156,42 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             log.warning("database unavailable while authenticating a WebSocket: %r", exc)
             raise DatabaseUnavailable from exc
         if found is None:
-            raise ConnectionRejectionError()
+            # The legacy protocol sends this payload in its connection_error; the
+            # modern one closes with 4403 and the message as the reason.
+            message = MISSING_WS_TOKEN if token is None else INVALID_TOKEN
+            if context.request is not None:
+                context.request.state.punchclock_refusal = message
+            raise ConnectionRejectionError(
+                {
+                    "message": message,
+                    "extensions": {"code": TopLevelCode.UNAUTHENTICATED.value},
+                }
+            )
         context.viewer, context.memberships = found
         context.token = token
         unset: UnsetType = UNSET
         return unset
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute_single(self, *_: Any, **kwargs: Any) -> ExecutionResult:
         context: Context = kwargs["context"]
         data = kwargs["request_data"]
+        refused = await self.parse_gate.check(data.query)
+        if refused is not None:
+            return self._refused(refused)
         if context.unavailable:
             error = GraphQLError(
                 "The database is unavailable; retry later.",
                 extensions={"code": TopLevelCode.UNAVAILABLE.value},
             )
             return ExecutionResult(data=None, errors=[error])
-        if context.viewer is None and not _introspection_only(data.query, data.operation_name):
+        max_tokens = self.services.limits.max_tokens
+        if context.viewer is None and not _introspection_only(
+            data.query, data.operation_name, max_tokens
+        ):
             if self.services.metrics is not None:  # refused before any schema extension runs
                 self.services.metrics.errors.labels(TopLevelCode.UNAUTHENTICATED.value).inc()
             error = GraphQLError(
-                "Authentication required: send `Authorization: Bearer <token>`.",
+                MISSING_TOKEN if context.token is None else INVALID_TOKEN,
                 extensions={"code": TopLevelCode.UNAUTHENTICATED.value},
             )
             return ExecutionResult(data=None, errors=[error])
@@ -167,19 +209,61 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             )
             if fast is not None:
                 return fast
+        method = kwargs["request_adapter"].method
+        # One HTTP request gets one answer: a subscription needs the WebSocket (or a
+        # streaming request, which Strawberry's execute_operation sends elsewhere).
+        allowed = {OperationType.QUERY} if method == "GET" else HTTP_OPERATIONS
         try:
-            return await super().execute_single(*args, **kwargs)
-        except HTTPException as exc:
+            return await self.schema.execute(
+                data.query,
+                root_value=kwargs["root_value"],
+                variable_values=data.variables,
+                context_value=context,
+                operation_name=data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise HTTPException(400, SUBSCRIPTION_OVER_HTTP) from exc
             # GraphQL over HTTP: a mutation over GET is 405 Method Not Allowed, not 400.
-            if kwargs["request_adapter"].method == "GET" and isinstance(
-                exc.__cause__, InvalidOperationTypeError
-            ):
-                raise HTTPException(405, "Mutations need POST.") from exc
-            raise
+            raise HTTPException(405, "Mutations need POST.") from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request.") from exc
+
+    def decode_json(self, data: str | bytes) -> object:
+        """HTTP bodies and WebSocket frames alike (orjson's error is a JSONDecodeError,
+        which the WebSocket protocols answer as they do any unreadable frame)."""
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """orjson reads the body (strictly: UTF-8, no lone surrogates, 1024 levels at
+        most, each a clear 400 instead of a crash), and it must be a request: an object,
+        or a list of objects for a batch."""
+        try:
+            value = self.decode_json(data)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"The request body is not valid JSON: {exc}.") from exc
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            return value
+        raise HTTPException(
+            400, "Expected a JSON object: a GraphQL request, or its variables or extensions."
+        )
+
+    def _refused(self, error: GraphQLError) -> ExecutionResult:
+        """A document the parse gate refused: counted like the schema's refusals."""
+        if self.services.metrics is not None:
+            code = (error.extensions or {}).get("code")
+            self.services.metrics.errors.labels(str(code)).inc()
+        return ExecutionResult(data=None, errors=[error])
 
     async def parse_http_body(self, request: Any) -> Any:
         try:
-            return await super().parse_http_body(request)
+            parsed = await super().parse_http_body(request)
         except HTTPException as exc:
             # GraphQL over HTTP: a body in a media type the server does not read is
             # 415 Unsupported Media Type, not a generic 400.
@@ -188,6 +272,14 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                     415, "Unsupported content type: send application/json."
                 ) from exc
             raise
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(item.operation_name, (str, type(None))):
+                raise HTTPException(
+                    400,
+                    "The GraphQL operation's `operationName` must be a string or null, "
+                    "if provided.",
+                )
+        return parsed
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -201,10 +293,25 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         return response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and self.fast_path is not None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+        elif scope["method"] == "POST" and self.fast_path is not None:
             await self._post(scope, receive, send)
         else:
-            await super().__call__(scope, receive, send)
+            await self._answer(Request(scope, receive), send)
+
+    async def _answer(self, request: Request, send: Send, context: Any = UNSET) -> None:
+        """``run``'s answer; a request error (HTTPException: a body that is no GraphQL
+        request, an operation the method does not allow) as a GraphQL error, coded
+        ``BAD_REQUEST``, with the exception's status, instead of Strawberry's text."""
+        try:
+            response = await self.run(request, context=context)
+        except HTTPException as exc:
+            await send_error(
+                request.scope, send, exc.status_code, TopLevelCode.BAD_REQUEST, exc.reason
+            )
+            return
+        await response(request.scope, request.receive, send)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A POST: a plannable JSON request goes straight to the compiled path, without
@@ -216,9 +323,17 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         replay = receive if body is None else _replaying(body, receive)
         data = _fast_request_data(body) if body is not None else None
         assert self.fast_path is not None
+        refused = await self.parse_gate.check(data[0]) if data is not None else None
+        if head is not None and refused is not None:
+            # Refused before anything else (authentication, execution): cheap to send.
+            request = Request(scope, replay)
+            sub_response = await self._sub_response(request)
+            response_data = await self.process_result(request, self._refused(refused))
+            await self.create_response(response_data, sub_response)(scope, replay, send)
+            return
         plan = self.fast_path.plan(data[0], data[2]) if data is not None else None
         if head is None or data is None or plan is None:
-            await super().__call__(scope, replay, send)
+            await self._answer(Request(scope, replay), send)
             return
         request = Request(scope, replay)
         result = None
@@ -242,15 +357,12 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             context = await self.get_context(request, sub_response)
         if result is None:
             request.state.punchclock_fast_path_tried = True  # execute_single: not again
-            try:
-                response = await self.run(request, context=context)
-            except HTTPException as exc:
-                response = PlainTextResponse(exc.reason, status_code=exc.status_code)
-        else:
-            response_data = await self.process_result(request, result)
-            if result.errors:
-                self._handle_errors(result.errors, response_data)
-            response = self.create_response(response_data, sub_response)
+            await self._answer(request, send, context)
+            return
+        response_data = await self.process_result(request, result)
+        if result.errors:
+            self._handle_errors(result.errors, response_data)
+        response = self.create_response(response_data, sub_response)
         await response(scope, replay, send)
 
     async def _sub_response(self, request: Request) -> Response:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from starlette.websockets import WebSocketDisconnect
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -32,10 +34,15 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from gql.admission import admit, limits_of, parse_limited
 from gql.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.fanout import END, Plan, plan_for
+from gql.limits import select_operation
 from gql.subscriptions import REAUTHORISE_EVERY, Gate
+
+log = logging.getLogger("punchclock.subscriptions")
 
 # 4429 is the code graphql-transport-ws already uses for "too many" (initialisations).
 TOO_MANY_OPERATIONS_CLOSE = 4429
+# graphql-transport-ws's code for a message it cannot accept; the legacy socket uses it too.
+INVALID_MESSAGE_CLOSE = 4400
 # What a bad token gets at connection_init too.
 FORBIDDEN_CLOSE = 4403
 # RFC 6455 "Try Again Later": clients reconnect, unlike after 4403.
@@ -62,6 +69,25 @@ class Tracked:
             await handler.websocket.close(1001, "Server shutting down")
 
 
+def _invalid_message(message: object) -> str | None:
+    """What is wrong with a graphql-transport-ws message's shape, if anything."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message must be an object with a string `type`."
+    if message["type"] not in ("subscribe", "complete"):
+        return None
+    if not isinstance(message.get("id"), str):
+        return f"A `{message['type']}` message needs a string `id`."
+    if message["type"] == "complete":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return "A `subscribe` message needs a `payload` with a string `query`."
+    for key, kind in (("variables", dict), ("operationName", str), ("extensions", dict)):
+        if not isinstance(payload.get(key), (kind, type(None))):
+            return f"`{key}` has the wrong type."
+    return None
+
+
 class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, Any]):
     interval: float = 15.0
     refused = 0
@@ -80,6 +106,15 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
             for helper in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
+
+    async def handle_message(self, message: Any) -> None:
+        """A message of the wrong shape closes the socket with 4400, as the protocol
+        says, before Strawberry's handler (which fails on it) sees it."""
+        problem = _invalid_message(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
@@ -123,7 +158,7 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
         if self.connection_acknowledged and limit is not None and len(self.operations) >= limit:
             await self._refuse_over_limit(message, limit)
             return
-        refused = self._over_token_limit(message)
+        refused = await self._over_limits(message)
         if refused is not None:
             await self.send_message(
                 {"id": message["id"], "type": "error", "payload": [refused.formatted]}
@@ -145,20 +180,18 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
         operation.task.add_done_callback(self._task_done)
         self.operations[message["id"]] = operation
 
-    def _over_token_limit(self, message: SubscribeMessage) -> CodedError | None:
-        """Checked before anything parses the document without the limit (the shared
-        path's analysis, Strawberry's handler, which would close the socket with 4400
-        instead of refusing just this operation)."""
+    async def _over_limits(self, message: SubscribeMessage) -> CodedError | None:
+        """The view's parse gate (tokens and the document's shape), before anything
+        parses the document without the limit or validates it (the shared path's
+        analysis, Strawberry's handler, which would close the socket with 4400 instead
+        of refusing just this operation)."""
         payload = message.get("payload")
         query = payload.get("query") if isinstance(payload, dict) else None
-        if not isinstance(query, str) or self.context.services is None:
+        gate = getattr(self.view, "parse_gate", None)
+        if not isinstance(query, str) or gate is None:
             return None
-        try:
-            parse_limited(query, limits_of(self.context).max_tokens)
-        except GraphQLError as exc:
-            if exc.message.endswith("tokens. Parsing aborted."):
-                return CodedError(TopLevelCode.QUERY_TOO_COMPLEX, exc.message)
-        return None
+        refused: CodedError | None = await gate.check(query)
+        return refused
 
     async def _refuse_over_limit(self, message: SubscribeMessage, limit: int) -> None:
         """Refuse an operation past the per-connection limit with a coded error; a client
@@ -246,14 +279,19 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
                     item = await member.queue.get()
                     if item is END:
                         if member.overflowed:
+                            if member.reason is None:  # else the group logged it
+                                log.warning(
+                                    "a subscriber of team %s fell more than %d events "
+                                    "behind: SUBSCRIBER_TOO_SLOW",
+                                    plan.team_id,
+                                    member.queue.maxsize,
+                                )
+                            message = member.reason or (
+                                f"More than {member.queue.maxsize} events waited unread; "
+                                "subscribe again."
+                            )
                             await operation.send_initial_errors(
-                                [
-                                    CodedError(
-                                        TopLevelCode.SUBSCRIBER_TOO_SLOW,
-                                        f"More than {member.queue.maxsize} events waited unread; "
-                                        "subscribe again.",
-                                    )
-                                ]
+                                [CodedError(TopLevelCode.SUBSCRIBER_TOO_SLOW, message)]
                             )
                             return
                         break
@@ -277,8 +315,94 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
 
 
 class TrackedLegacyWSHandler(Tracked, BaseGraphQLWSHandler[Any, Any]):
-    """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other."""
+    """The legacy ``graphql-ws`` protocol, counted and closed on shutdown like the other.
+
+    Client mistakes get the protocol's coded ``error`` (or ``connection_error``) message
+    instead of reaching Strawberry's handler, which fails on them: a malformed message,
+    a query or mutation (this socket carries subscriptions; queries and mutations go by
+    HTTP or over graphql-transport-ws), and a refused token, which is closed with 4403
+    like the modern protocol does (Strawberry closes it with 1011, a server error)."""
 
     async def handle(self) -> None:
         with self.tracked():
             await super().handle()
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self._legacy_error(None, "A message must be an object with a `type`.")
+            return
+        if message["type"] == "stop" and not isinstance(message.get("id"), str):
+            await self._legacy_error(None, "A `stop` message needs a string `id`.")
+            return
+        if message["type"] == "start":
+            refused = self._start_refused(message)
+            if refused is not None:
+                await self._legacy_error(message.get("id"), refused)
+                return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    def _start_refused(self, message: dict[str, Any]) -> str | None:
+        if not isinstance(message.get("id"), str):
+            return "A `start` message needs a string `id`."
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return "A `start` message needs a `payload` with a string `query`."
+        variables, name = payload.get("variables"), payload.get("operationName")
+        if not isinstance(variables, (dict, type(None))):
+            return "`variables` must be an object or null."
+        if not isinstance(name, (str, type(None))):
+            return "`operationName` must be a string or null."
+        if not self.connection_acknowledged:
+            return None  # Strawberry closes it (4401)
+        try:
+            document = parse_limited(payload["query"], limits_of(self.context).max_tokens)
+        except GraphQLError:
+            return None  # the schema's extensions answer it with its code
+        operation = select_operation(document, name)
+        if operation is not None and operation.operation != OperationType.SUBSCRIPTION:
+            return (
+                f"The graphql-ws protocol carries subscriptions here; send this "
+                f"{operation.operation.value} by HTTP POST /graphql or over "
+                "graphql-transport-ws."
+            )
+        return None
+
+    async def _legacy_error(self, operation_id: object, message: str) -> None:
+        error = CodedError(TopLevelCode.BAD_REQUEST, message)
+        reply: dict[str, Any] = {"type": "error", "payload": error.formatted}
+        if isinstance(operation_id, str):
+            reply["id"] = operation_id
+        await self.send_message(reply)  # type: ignore[arg-type]
+
+    async def handle_connection_init(self, message: Any) -> None:
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            error = CodedError(
+                TopLevelCode.BAD_REQUEST, "The `connection_init` payload must be an object."
+            )
+            invalid: Any = {"type": "connection_error", "payload": error.formatted}
+            await self.send_message(invalid)
+            await self.websocket.close(INVALID_MESSAGE_CLOSE, "Invalid connection_init")
+            return
+        self.context.connection_params = payload
+        try:
+            ack = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.send_message({"type": "connection_error", "payload": exc.payload})
+            await self.websocket.close(FORBIDDEN_CLOSE, "Forbidden")
+            return
+        except DatabaseUnavailable:
+            error = CodedError(
+                TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later."
+            )
+            refusal: Any = {"type": "connection_error", "payload": error.formatted}
+            await self.send_message(refusal)
+            await self.websocket.close(TRY_AGAIN_LATER_CLOSE, "Database unavailable")
+            return
+        if isinstance(ack, dict):
+            await self.send_message({"type": "connection_ack", "payload": ack})
+        else:
+            await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())

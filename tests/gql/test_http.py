@@ -169,16 +169,32 @@ async def test_post_graphql_keeps_every_middleware(
         async def broken(*_: object, **__: object) -> object:
             raise RuntimeError("escaped the view")
 
-        # An exception outside execution (authentication) escapes the view: a plain 500.
+        # An exception outside execution (authentication) escapes the view: the error
+        # boundary answers INTERNAL with 500, as JSON, with the request id.
         monkeypatch.setattr("gql.view.authenticate", broken)
-        failed = await client.post("/graphql", json={"query": "{ viewer { id } }"}, headers=auth)
+        failed = await client.post(
+            "/graphql", json={"query": "{ viewer { id } }"}, headers={**auth, "x-request-id": "r-5"}
+        )
         assert failed.status_code == 500
-        assert failed.text == "Internal Server Error"
+        assert failed.headers["content-type"] == "application/json"
+        assert failed.headers["x-request-id"] == "r-5"
+        assert failed.json() == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "Internal error.",
+                    "extensions": {"code": "INTERNAL", "requestId": "r-5"},
+                }
+            ],
+        }
         assert "escaped" not in failed.text
 
 
 async def test_unexpected_failure_is_masked(
-    db: Database, app_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    db: Database,
+    app_client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     world = await make_team(db, "Acme", prefix="a")
 
@@ -196,6 +212,10 @@ async def test_unexpected_failure_is_masked(
     assert error["extensions"] == {"code": "INTERNAL", "requestId": "req-1"}
     assert error["message"] == "Internal error."
     assert "secret" not in response.text and "SELECT" not in response.text
+    # Logged once (Strawberry's own error log is off), with the request id.
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1, [r.getMessage() for r in logged]
+    assert "req-1" in logged[0].getMessage() and logged[0].exc_info is not None
 
 
 def test_request_type_is_starlette() -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from typing import Any
 
 import httpx
-from graphql import get_introspection_query
+from graphql import ASTValidationRule, get_introspection_query, validate
 
-from gql.admission import parse_limited
+from gql.admission import budget_rule, parse_limited
 from gql.limits import _measure, _measure_cached, measure
 from gql.schema import schema
 from gql.types.pagination import DEFAULT_PAGE
 from store.db import Database
 from tests.factories import make_team
+from tests.hostile import HOSTILE, fragment_bomb, wide_alias_fragments
 
 MODERN = {"accept": "application/graphql-response+json"}
 
@@ -220,3 +223,74 @@ def test_measures_are_cached_per_document_and_page_variables() -> None:
     info = _measure_cached.cache_info()
     measure(graphql_schema, document, None, {"t": "team-3", "a": 5, "b": 2})
     assert _measure_cached.cache_info().hits == info.hits + 1
+
+
+def test_fragments_count_once_per_use_in_linear_time() -> None:
+    """The bomb's 2**25 expanded fields are counted exactly, from 26 fragment summaries
+    (an expanding walk would not finish)."""
+    document = parse_limited(fragment_bomb(25), 2000)
+    found = measure(schema._schema, document, None, None)
+    assert found.fields == 2**25 + 1  # viewer, then id 2**25 times
+    assert (found.depth, found.aliases, found.nodes) == (2, 0, 1)
+    wide = measure(schema._schema, parse_limited(wide_alias_fragments(20, 20), 2000), None, None)
+    assert wide.aliases == 20 * 2**20
+
+
+async def test_hostile_documents_are_refused_before_validation(
+    db: Database, make_client: Any, monkeypatch: Any
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client()
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("validated a document over the limits")
+
+    monkeypatch.setattr("gql.admission.validate", never)
+    for name, make in HOSTILE.items():
+        for token in (world.owner.token, None):  # refused before authentication too
+            message = refused(await post(client, make(), token))
+            assert "exceed" in message or "more than the limit" in message, (name, message)
+
+
+async def test_fields_and_variables_are_limited(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    client = await make_client(max_fields=100, max_variables=3)
+    doc = "{ viewer { ...F ...F } } fragment F on User { " + "id " * 50 + "}"
+    assert "selects 101 fields with its fragments expanded, more than the limit of 100" in (
+        refused(await post(client, doc, world.owner.token))
+    )
+    doc = "query($a: Int, $b: Int, $c: Int, $d: Int) { viewer { id } }"
+    assert "4 variables exceed the limit of 3" in refused(
+        await post(client, doc, world.owner.token)
+    )
+    body = await post(client, "{ viewer { ...F } } fragment F on User { id }", world.owner.token)
+    assert body.json()["data"]["viewer"]["id"] == world.owner.id
+
+
+async def test_validation_runs_within_its_cpu_budget(db: Database, make_client: Any) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    starved = await make_client(validation_budget_ms=0.000001)
+    message = refused(await post(starved, "{ viewer { id nickname } }", world.owner.token))
+    assert message.startswith("Validating the document took more than 1e-06 ms of CPU")
+    client = await make_client()
+    body = (await post(client, "{ viewer { id nickname } }", world.owner.token)).json()
+    assert body["data"]["viewer"]["id"] == world.owner.id
+
+
+def test_the_validation_budget_leaves_garbage_collections_out() -> None:
+    """Regression: a full collection that happened to run inside validation (50 ms with
+    the whole suite's heap) made a small mutation 'take more than 50 ms' and refused it."""
+    junk = [[{} for _ in range(50)] for _ in range(20_000)]  # a collection of tens of ms
+    spent: list[float] = []
+
+    class Collects(ASTValidationRule):
+        def enter_document(self, *_: object) -> None:
+            started = time.thread_time()
+            gc.collect()
+            spent.append(time.thread_time() - started)
+
+    document = parse_limited("{ viewer { id nickname } }", 2000)
+    errors = validate(schema._schema, document, [Collects, budget_rule(5)])
+    assert spent and spent[0] > 0.005, spent  # the collection alone was over the budget
+    assert errors == []
+    del junk

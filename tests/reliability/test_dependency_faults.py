@@ -79,6 +79,18 @@ def test_a_connection_lost_mid_operation_counts_as_unavailable() -> None:
     assert not is_unavailable(DBAPIError("SELECT 1", {}, ValueError("bad value")))
 
 
+def test_another_operation_in_progress_counts_as_unavailable() -> None:
+    """Regression (issue 17): during a PostgreSQL restart asyncpg raised its own
+    InterfaceError, unwrapped, and the answer was a bare 500."""
+    from asyncpg.exceptions import InterfaceError
+
+    from gql.errors import is_unavailable
+
+    busy = InterfaceError("cannot perform operation: another operation is in progress")
+    assert is_unavailable(busy)
+    assert not is_unavailable(InterfaceError("the server sent something unexpected"))
+
+
 @dataclass
 class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)

@@ -20,6 +20,7 @@ from gql.fastpath.compile import Page, Plan, RootField, WritePlan, compile_plan
 from gql.fastpath.fields import Fallback
 from gql.fastpath.writes import LogWriter, Unavailable
 from gql.inputguard import has_nul, nul_in_document
+from gql.limits import Limits, measure, shape_violations
 from gql.observe import record_operation
 from gql.types.entry import TimeEntryFilter, store_filter
 from gql.types.pagination import check_first, decode_entry_cursor
@@ -34,8 +35,11 @@ class FastPath:
     standard path" (not plannable, or anything at all went wrong: that path then answers,
     errors included, exactly as it always does)."""
 
-    def __init__(self, schema: strawberry.Schema, *, cache_size: int = 512) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, *, cache_size: int = 512, limits: Limits | None = None
+    ) -> None:
         self._graphql: GraphQLSchema = schema._schema
+        self._limits = limits or Limits()
         self._schema = schema
         self._plans: OrderedDict[tuple[str, str | None], Plan | WritePlan | None] = OrderedDict()
         self._cache_size = cache_size
@@ -55,11 +59,22 @@ class FastPath:
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
-        plan = compile_plan(self._graphql, query, operation_name)
+        plan = compile_plan(self._graphql, query, operation_name) if self._may_plan(query) else None
         self._plans[key] = plan
         if len(self._plans) > self._cache_size:
             self._plans.popitem(last=False)
         return plan
+
+    def _may_plan(self, query: str) -> bool:
+        """Whether the document is within the limits its shape can break (tokens, fields,
+        depth, aliases, variables): compiling validates it, and a document over them
+        must reach the standard path's refusal before any validation."""
+        try:
+            document = parse_limited(query, self._limits.max_tokens)
+        except GraphQLError:
+            return False
+        found = measure(self._graphql, document, None, None)
+        return not shape_violations(found, self._limits)
 
     async def execute(
         self,

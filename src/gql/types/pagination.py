@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from gql.errors import CodedError, TopLevelCode
+from store.ids import parse_ulid
 
 T = TypeVar("T")
 
@@ -97,15 +98,37 @@ def _unb64(cursor: str) -> str:
         raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.") from exc
 
 
+def _invalid_cursor() -> CodedError:
+    return CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
+
+
+# The instants a DateTime holds (years 1 to 9999): a cursor outside them is no cursor.
+_EARLIEST, _LATEST = -62135596800, 253402300799
+
+
+_LARGEST_POSITION = 2**63 - 1
+
+
+def _is_integer(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def entry_cursor(started_at: datetime, entry_id: str) -> str:
     return _b64(f"e|{int(started_at.timestamp())}|{entry_id}")
 
 
 def decode_entry_cursor(cursor: str) -> tuple[datetime, str]:
+    # Cursors are ours, but a client can send anything: a tampered one must be refused
+    # here, not reach the database (a NUL byte, which PostgreSQL rejects, or a year
+    # past 9999, which datetime cannot hold).
     parts = _unb64(cursor).split("|")
-    if len(parts) != 3 or parts[0] != "e" or not parts[1].lstrip("-").isdigit():
-        raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
-    return datetime.fromtimestamp(int(parts[1]), UTC), parts[2]
+    if len(parts) != 3 or parts[0] != "e" or not _is_integer(parts[1].removeprefix("-")):
+        raise _invalid_cursor()
+    seconds, entry_id = int(parts[1]), parse_ulid(parts[2])
+    if not _EARLIEST <= seconds <= _LATEST or entry_id is None:
+        raise _invalid_cursor()
+    return datetime.fromtimestamp(seconds, UTC), entry_id
 
 
 def event_cursor(position: int) -> str:
@@ -115,9 +138,12 @@ def event_cursor(position: int) -> str:
 
 def decode_event_cursor(cursor: str) -> int:
     parts = _unb64(cursor).split("|")
-    if len(parts) != 2 or parts[0] != "p" or not parts[1].isdigit():
+    if len(parts) != 2 or parts[0] != "p" or not _is_integer(parts[1]):
         raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
-    return int(parts[1])
+    position = int(parts[1])
+    if position > _LARGEST_POSITION:  # no BIGINT holds it: the database would fail
+        raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
+    return position
 
 
 def id_cursor(kind: str, item_id: str) -> str:
@@ -126,6 +152,7 @@ def id_cursor(kind: str, item_id: str) -> str:
 
 def decode_id_cursor(kind: str, cursor: str) -> str:
     parts = _unb64(cursor).split("|")
-    if len(parts) != 2 or parts[0] != kind:
-        raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
-    return parts[1]
+    item_id = parse_ulid(parts[1]) if len(parts) == 2 and parts[0] == kind else None
+    if item_id is None:
+        raise _invalid_cursor()
+    return item_id
