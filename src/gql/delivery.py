@@ -1,11 +1,11 @@
 """The webhook deliverer: a background task of the app (``gql.app`` lifespan).
 
-Each round it leases the webhooks that have undelivered events and are due
-(``store.webhooks.lease_due``), then drains each, concurrently across webhooks and one
-event at a time within one: read the team's outbox after the webhook's cursor, POST each
-wanted event, and move the cursor only after a 2xx. A failure records the attempt, sets
-the next one (backoff with jitter) and ends that webhook's turn: the events behind it
-wait, so an endpoint sees a team's events in order (at least once: a process killed
+It leases the webhooks that have undelivered events and are due
+(``store.webhooks.lease_due``), up to ``webhooks_concurrency`` at once, and drains each
+in a task of its own, one event at a time: read the team's outbox after the webhook's
+cursor, POST each wanted event, and move the cursor only after a 2xx. A failure records
+the attempt, sets the next one (backoff with jitter) and ends that webhook's turn: the
+events behind it wait, so an endpoint sees a team's events in order (at least once: a process killed
 between the endpoint's 2xx and the cursor's commit leaves that event to be sent again).
 
 Each POST carries ``Punchclock-Signature: t=<unix seconds>,v1=<hex>``, where ``v1`` is
@@ -17,6 +17,8 @@ redirects, and the response body left unread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -43,7 +45,6 @@ log = logging.getLogger("punchclock.webhooks")
 
 SIGNATURE_HEADER = "Punchclock-Signature"
 BATCH = 100  # events read from the outbox at a time
-WEBHOOKS_PER_ROUND = 20
 
 
 def body_of(hook: Webhook, event: EntryEvent) -> bytes:
@@ -70,6 +71,10 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
+def _forget(active: dict[str, asyncio.Task[None]], key: str, _: object) -> None:
+    active.pop(key, None)
+
+
 class Deliverer:
     """Delivers every webhook this process holds a lease on; ``run`` loops until
     cancelled. ``owner`` names the process in ``webhooks.lease_owner`` (host, pid, id)."""
@@ -85,7 +90,7 @@ class Deliverer:
         )
         # Long enough for a POST at its timeout and the writes around it; renewed after
         # every event, so it only runs out for a process that died or stalled.
-        self.lease = timedelta(seconds=3 * settings.webhooks_timeout_seconds + 5)
+        self.lease_for = timedelta(seconds=3 * settings.webhooks_timeout_seconds + 5)
         self.client = httpx.AsyncClient(
             timeout=settings.webhooks_timeout_seconds,
             follow_redirects=False,
@@ -93,32 +98,42 @@ class Deliverer:
         )
 
     async def run(self) -> None:
+        """Lease due webhooks, up to ``webhooks_concurrency`` at once, and drain each in a
+        task of its own (a slow endpoint holds up only itself)."""
+        active: dict[str, asyncio.Task[None]] = {}
         try:
             while True:
+                leased: list[Webhook] = []
+                free = self.settings.webhooks_concurrency - len(active)
                 try:
-                    busy = await self.round()
+                    if free > 0:
+                        leased = await self.lease(free)
                 except Exception as exc:  # a lost database must not end the loop
-                    log.warning("webhook round failed: %r", exc)
-                    busy = False
-                if not busy:
+                    log.warning("webhook lease failed: %r", exc)
+                for hook in leased:
+                    task = asyncio.create_task(self.drain(hook))
+                    active[hook.id] = task
+                    task.add_done_callback(functools.partial(_forget, active, hook.id))
+                if not leased:
                     await asyncio.sleep(self.settings.webhooks_poll_seconds)
         finally:
+            for task in list(active.values()):
+                task.cancel()
+            await asyncio.gather(*active.values(), return_exceptions=True)
             await self.client.aclose()
 
-    async def round(self) -> bool:
-        """Lease due webhooks and drain them; whether there was any."""
+    async def lease(self, limit: int) -> list[Webhook]:
         now = utcnow()
         async with self.db.write() as session:
             hooks = await webhooks.lease_due(
-                session, owner=self.owner, now=now, until=now + self.lease, limit=WEBHOOKS_PER_ROUND
+                session, owner=self.owner, now=now, until=now + self.lease_for, limit=limit
             )
             await session.commit()
-        if not hooks:
-            return False
-        await asyncio.gather(*(self.drain(h) for h in hooks))
-        return True
+        return hooks
 
     async def drain(self, hook: Webhook) -> None:
+        """Send the webhook's events until none is left or one fails, then give up the
+        lease (a failure has given it up already)."""
         try:
             while True:
                 async with self.db.read() as session:
@@ -138,10 +153,13 @@ class Deliverer:
                         return
                 if skip_to is not None and not await self._skip(hook, skip_to):
                     return
+        except Exception as exc:  # the lease runs out; it is leased again
+            log.warning("webhook %s: delivery failed: %r", hook.id, exc)
         finally:
-            async with self.db.write() as session:
-                await webhooks.release(session, webhook_id=hook.id, owner=self.owner)
-                await session.commit()
+            with contextlib.suppress(Exception):
+                async with self.db.write() as session:
+                    await webhooks.release(session, webhook_id=hook.id, owner=self.owner)
+                    await session.commit()
 
     async def _skip(self, hook: Webhook, position: int) -> bool:
         async with self.db.write() as session:
@@ -150,7 +168,7 @@ class Deliverer:
                 hook=hook,
                 owner=self.owner,
                 position=position,
-                until=utcnow() + self.lease,
+                until=utcnow() + self.lease_for,
             )
             await session.commit()
         return kept
@@ -195,7 +213,7 @@ class Deliverer:
                     event=event,
                     status_code=status,
                     now=now,
-                    until=now + self.lease,
+                    until=now + self.lease_for,
                 )
             else:
                 kept = await webhooks.failed(

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     webhooks_poll_seconds: float = Field(
         default=1, gt=0, le=3600, description="How often an idle deliverer looks for events."
     )
+    webhooks_concurrency: int = Field(
+        default=20, ge=1, le=1000, description="Webhooks one process delivers to at once."
+    )
     webhooks_allow_private: bool = Field(
         default=False,
         description="Accept webhook URLs that resolve to loopback, private, link-local or "
