@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from gql.delivery import signature
 from store import outbox, webhooks
 from store.db import Database
 from store.models import TeamEvent, Webhook
@@ -332,3 +335,20 @@ async def test_prune_keeps_events_an_enabled_webhook_has_not_delivered(db: Datab
     async with db.write() as session:
         assert await outbox.prune(session, before=now - timedelta(days=7)) == 2
         await session.commit()
+
+
+def test_the_readme_verification_snippet_accepts_our_signature_only() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    snippet = next(b for b in blocks if "def verify(" in b)
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    readme_verify = namespace["verify"]
+    body = b'{"kind":"LOGGED"}'
+    header = signature("whsec_abc", int(time.time()), body)
+    assert header.startswith("t=") and ",v1=" in header
+    assert readme_verify("whsec_abc", header, body) is True
+    assert readme_verify("whsec_abc", header, body + b" ") is False
+    assert readme_verify("whsec_abd", header, body) is False
+    stale = signature("whsec_abc", int(time.time()) - 3600, body)
+    assert readme_verify("whsec_abc", stale, body) is False
