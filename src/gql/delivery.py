@@ -124,6 +124,9 @@ class Deliverer:
 
     async def lease(self, limit: int) -> list[Webhook]:
         now = utcnow()
+        async with self.db.read() as session:
+            if not await webhooks.any_due(session, now=now):
+                return []
         async with self.db.write() as session:
             hooks = await webhooks.lease_due(
                 session, owner=self.owner, now=now, until=now + self.lease_for, limit=limit

@@ -226,21 +226,38 @@ async def prune_deliveries(session: AsyncSession, *, before: datetime) -> int:
 # The deliverer's side.
 
 
+def _free(now: datetime) -> Any:
+    return or_(col(Webhook.lease_until).is_(None), col(Webhook.lease_until) < now)
+
+
+def _due(now: datetime) -> Any:
+    """Webhooks with work: enabled, events past their cursor, no retry waiting, no live
+    lease. One statement (the join) for :func:`any_due` and :func:`lease_due` alike."""
+    return (
+        select(Webhook.id)
+        .join(TeamPosition, col(TeamPosition.team_id) == col(Webhook.team_id))
+        .where(
+            col(Webhook.enabled),
+            col(TeamPosition.position) > col(Webhook.cursor),
+            or_(col(Webhook.next_attempt_at).is_(None), col(Webhook.next_attempt_at) <= now),
+            _free(now),
+        )
+    )
+
+
+async def any_due(session: AsyncSession, *, now: datetime) -> bool:
+    """Whether some webhook has work (a read: an idle deliverer polls with it, and opens a
+    write transaction only when this says so)."""
+    return (await session.exec(_due(now).limit(1))).first() is not None
+
+
 async def lease_due(
     session: AsyncSession, *, owner: str, now: datetime, until: datetime, limit: int
 ) -> list[Webhook]:
-    """Lease up to ``limit`` enabled webhooks that have events past their cursor, are due
-    (no retry waiting) and are not leased by a live process. Commit right after."""
-    free = or_(col(Webhook.lease_until).is_(None), col(Webhook.lease_until) < now)
-    due = and_(
-        col(Webhook.enabled),
-        or_(col(Webhook.next_attempt_at).is_(None), col(Webhook.next_attempt_at) <= now),
-        free,
-    )
+    """Lease up to ``limit`` webhooks that have work (:func:`_due`); a row another process
+    is leasing right now is skipped, not waited for. Commit right after."""
     pick = (
-        select(Webhook.id)
-        .join(TeamPosition, col(TeamPosition.team_id) == col(Webhook.team_id))
-        .where(due, col(TeamPosition.position) > col(Webhook.cursor))
+        _due(now)
         .order_by(col(Webhook.next_attempt_at).nulls_first(), col(Webhook.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=Webhook)
@@ -250,7 +267,7 @@ async def lease_due(
         return []
     await session.exec(
         sql_update(Webhook)
-        .where(col(Webhook.id).in_(ids), free)
+        .where(col(Webhook.id).in_(ids), _free(now))
         .values(lease_owner=owner, lease_until=until)
     )
     mine = (
