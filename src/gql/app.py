@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.boundary import ErrorBoundaryMiddleware, http_error
+from gql.delivery import Deliverer
 from gql.metrics import Metrics
 from gql.pubsub import EventBus
 from gql.ratelimit import LeakyBucket
@@ -32,7 +33,7 @@ from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
-from store import idempotency, outbox, timers
+from store import idempotency, outbox, timers, webhooks
 from store.db import Database
 from store.events import EventLog
 from store.ids import new_id
@@ -118,17 +119,20 @@ DASHBOARD_HTML = (Path(__file__).parent / "static" / "dashboard.html").read_text
 
 
 async def purge_idempotency_records(db: Database, retention: timedelta) -> None:
-    """Delete idempotency records past their 24 hours, and outbox events past their
-    retention, every few minutes."""
+    """Delete idempotency records past their 24 hours, and outbox events and webhook
+    delivery attempts past their retention, every few minutes."""
     while True:
         try:
             async with db.write() as session:
                 now = utcnow()
                 purged = await idempotency.purge_expired(session, now=now)
                 pruned = await outbox.prune(session, before=now - retention)
+                pruned += await webhooks.prune_deliveries(session, before=now - retention)
                 await session.commit()
             if purged or pruned:
-                log.info("purged %d idempotency records, %d old events", purged, pruned)
+                log.info(
+                    "purged %d idempotency records, %d old events and deliveries", purged, pruned
+                )
         except Exception as exc:  # a lost database must not end the loop
             log.warning("idempotency purge failed: %r", exc)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
@@ -229,6 +233,11 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         sweeper = asyncio.create_task(
             stop_overdue_timers(db, services.events, settings.timer_sweep_seconds)
         )
+        deliverer = (
+            asyncio.create_task(Deliverer(db, settings).run())
+            if settings.webhooks_deliver
+            else None
+        )
         shutdown.register(services)
         unfreezer: asyncio.Task[None] | None = None
         if settings.gc_freeze:
@@ -240,6 +249,10 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             shutdown.unregister(services)
             purger.cancel()
             sweeper.cancel()
+            if deliverer is not None:
+                deliverer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await deliverer
             if unfreezer is not None:
                 unfreezer.cancel()
                 gcpolicy.release()

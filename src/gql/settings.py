@@ -118,6 +118,36 @@ class Settings(BaseSettings):
         "them (at exactly the limit, whenever the sweep runs).",
     )
 
+    # Webhooks (gql.delivery, store.webhooks).
+    webhooks_deliver: bool = Field(
+        default=True, description="Run the webhook deliverer in this process."
+    )
+    webhooks_poll_seconds: float = Field(
+        default=1, gt=0, le=3600, description="How often an idle deliverer looks for events."
+    )
+    webhooks_concurrency: int = Field(
+        default=20, ge=1, le=1000, description="Webhooks one process delivers to at once."
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Accept webhook URLs that resolve to loopback, private, link-local or "
+        "other non-public addresses (else VALIDATION, and refused again at delivery).",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10, gt=0, le=120, description="Time one webhook POST may take."
+    )
+    webhooks_retry_base_seconds: float = Field(
+        default=10, gt=0, description="First retry delay of a failed delivery (then doubling)."
+    )
+    webhooks_retry_max_seconds: float = Field(
+        default=3600, gt=0, description="Longest retry delay (before jitter)."
+    )
+    webhooks_disable_after_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="A webhook failing this long since its first failure is disabled.",
+    )
+
     # The compiled read path (gql.fastpath).
     fast_path: bool = Field(
         default=True,

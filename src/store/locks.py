@@ -22,7 +22,10 @@ anyone may retry):
    only needs the entry to stay as it is (a comment);
 5. catalogue rows: a task, then its category chain from the leaf upward, ``FOR SHARE``
    by entry writers (:func:`store.rules.category_chain`), ``FOR NO KEY UPDATE`` by the
-   catalogue change of that row (:func:`catalogue_row`).
+   catalogue change of that row (:func:`catalogue_row`);
+6. a webhook row (``store.webhooks``), ``FOR NO KEY UPDATE`` by the admin command that
+   changes it, after its team (step 2). The webhook deliverer locks webhook rows only
+   (``FOR UPDATE SKIP LOCKED``), one short transaction at a time.
 
 An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
 with ``FOR UPDATE``, which only ``lockTeamEntries`` takes, on the team, at step 2.

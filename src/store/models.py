@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -307,3 +308,55 @@ class TeamPosition(SQLModel, table=True):
         sa_column=Column(String(26), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
     )
     position: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Webhook(SQLModel, table=True):
+    """An endpoint a team's admins registered: the outbox's events of ``kinds`` are POSTed
+    to ``url``, signed with ``secret``, in position order (``store.webhooks``).
+
+    ``cursor`` is the last position delivered (or skipped, its kind not wanted);
+    ``lease_owner`` / ``lease_until`` say which process delivers now; ``attempt`` counts
+    the failed attempts of the next event since ``failing_since``."""
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(default="", max_length=500)
+    kinds: str = Field(max_length=200)
+    secret: str = Field(max_length=80)
+    enabled: bool = Field(default=True)
+    disabled_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    cursor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    attempt: int = Field(default=0)
+    failing_since: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt to deliver one event to one webhook: its answer or error."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index(None, "webhook_id", "id"), Index(None, "at"))
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    webhook_id: str = Field(sa_column=_fk("webhooks.id", ondelete="CASCADE"))
+    position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str = Field(max_length=16)
+    subject: str = Field(max_length=16)
+    subject_id: str = Field(max_length=26)
+    attempt: int
+    status_code: int | None = Field(default=None)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = Field(sa_column=_utc())
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

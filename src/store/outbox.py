@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, literal_column
+from sqlalchemy import Table, exists, func, literal_column
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,7 +38,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.events import CatalogKind, EntryEvent, EventKind, EventLog, Subject
-from store.models import TeamEvent, TeamPosition, metadata
+from store.models import TeamEvent, TeamPosition, Webhook, metadata
 
 POSITIONS: Table = metadata.tables["team_positions"]
 EVENTS: Table = metadata.tables["team_events"]
@@ -146,6 +146,14 @@ async def oldest_position(session: AsyncSession, *, team_id: str) -> int:
 
 
 async def prune(session: AsyncSession, *, before: datetime) -> int:
-    """Drop the events that occurred before ``before`` (the retention)."""
-    result = await session.exec(delete(TeamEvent).where(col(TeamEvent.occurred_at) < before))
+    """Drop the events that occurred before ``before`` (the retention), but none that an
+    enabled webhook of the team has yet to deliver (``store.webhooks``)."""
+    pending = exists().where(
+        col(Webhook.team_id) == col(TeamEvent.team_id),
+        col(Webhook.enabled),
+        col(Webhook.cursor) < col(TeamEvent.position),
+    )
+    result = await session.exec(
+        delete(TeamEvent).where(col(TeamEvent.occurred_at) < before, ~pending)
+    )
     return int(result.rowcount or 0)

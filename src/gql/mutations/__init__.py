@@ -7,5 +7,8 @@ from strawberry.tools import merge_types
 from gql.mutations.entries import EntryMutations
 from gql.mutations.teams import TeamMutations
 from gql.mutations.timers import TimerMutations
+from gql.mutations.webhooks import WebhookMutations
 
-Mutation = merge_types("Mutation", (EntryMutations, TimerMutations, TeamMutations))
+Mutation = merge_types(
+    "Mutation", (EntryMutations, TimerMutations, TeamMutations, WebhookMutations)
+)

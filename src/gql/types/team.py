@@ -17,13 +17,15 @@ from gql.types.pagination import (
     event_cursor,
     id_cursor,
 )
-from store import directory, models, outbox
+from store import directory, models, outbox, webhooks
 
 if TYPE_CHECKING:
     from gql.types.user import User
+    from gql.types.webhook import Webhook
 
 Info = strawberry.Info[Context, None]
 UserT = Annotated["User", strawberry.lazy("gql.types.user")]
+WebhookT = Annotated["Webhook", strawberry.lazy("gql.types.webhook")]
 
 
 async def task_connection(
@@ -133,6 +135,16 @@ class Team:
         async with info.context.db.read() as session:
             last = (await outbox.last_positions(session, [self.row.id])).get(self.row.id, 0)
         return event_cursor(last)
+
+    @strawberry.field(description="The team's webhooks: for admins and owners (else empty).")
+    async def webhooks(self, info: Info) -> list[WebhookT]:
+        from gql.types.webhook import Webhook
+
+        if not info.context.is_admin(self.row.id):
+            return []
+        async with info.context.db.read() as session:
+            rows = await webhooks.of_team(session, team_id=self.row.id)
+        return [Webhook.from_row(r) for r in rows]
 
     @strawberry.field
     async def running_entries(self, info: Info) -> list[TimeEntry]:
