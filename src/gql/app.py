@@ -24,7 +24,7 @@ from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.metrics import Metrics
 from gql.pubsub import EventBus
-from gql.ratelimit import LeakyBucket
+from gql.ratelimit import RateLimiter
 from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
@@ -145,7 +145,12 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         events=EventBus(settings.broadcast_url),
         limits=Services.limits_from(settings),
         rate_limiter=(
-            LeakyBucket(settings.rate_limit_points, settings.rate_limit_per_second)
+            RateLimiter(
+                settings.rate_limit_points,
+                settings.rate_limit_window_seconds,
+                redis_url=settings.redis_url,
+                key_prefix=settings.redis_key_prefix,
+            )
             if settings.rate_limit_enabled
             else None
         ),

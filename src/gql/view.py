@@ -22,6 +22,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from gql.admission import refuse_anonymous
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
 from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
@@ -145,6 +146,8 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 extensions={"code": TopLevelCode.UNAVAILABLE.value},
             )
             return ExecutionResult(data=None, errors=[error])
+        if context.viewer is None and (refused := refuse_anonymous(self.services, context.request)):
+            return ExecutionResult(data=None, errors=[refused])
         if context.viewer is None and not _introspection_only(data.query, data.operation_name):
             if self.services.metrics is not None:  # refused before any schema extension runs
                 self.services.metrics.errors.labels(TopLevelCode.UNAUTHENTICATED.value).inc()

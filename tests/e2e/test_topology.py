@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from store.db import Database
+from store.ids import new_id
 from tests.e2e.proxy import RoundRobinProxy
 from tests.e2e.server import running_server
 from tests.e2e.test_subscriptions import EVENTS, call, expect_event
@@ -59,3 +60,32 @@ async def test_two_replicas_behind_a_balancer(db: Database, database_url: str) -
             assert await metric(b, "punchclock_operations_total", type="mutation") == 1
             assert await metric(a, "punchclock_operations_total", type="mutation") == 0
             await ws.close()
+
+
+async def test_two_instances_sharing_redis_enforce_one_limit_per_token(
+    db: Database, database_url: str
+) -> None:
+    require(REDIS_URL, "redis")
+    world = await make_team(db, "Acme", prefix="a")
+    env = {
+        "PUNCHCLOCK_REDIS_URL": REDIS_URL,
+        "PUNCHCLOCK_REDIS_KEY_PREFIX": "test-" + new_id(),
+        "PUNCHCLOCK_RATE_LIMIT_ENABLED": "true",
+        "PUNCHCLOCK_RATE_LIMIT_POINTS": "6",
+        "PUNCHCLOCK_RATE_LIMIT_WINDOW_SECONDS": "300",
+    }
+    headers = {"authorization": f"Bearer {world.owner.token}"}
+    with running_server(database_url, env=env) as a, running_server(database_url, env=env) as b:
+        async with httpx.AsyncClient(timeout=10) as client:
+            statuses = []
+            for base in (a, b) * 5:  # 10 requests of 1 point, alternating instances
+                response = await client.post(
+                    base + "/graphql", json={"query": "{ viewer { id } }"}, headers=headers
+                )
+                statuses.append(response.status_code)
+            assert statuses == [200] * 6 + [429] * 4
+            other = {"authorization": f"Bearer {world.member.token}"}
+            response = await client.post(
+                b + "/graphql", json={"query": "{ viewer { id } }"}, headers=other
+            )
+            assert response.json()["data"] == {"viewer": {"id": world.member.id}}
