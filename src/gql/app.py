@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.metrics import Metrics
+from gql.middleware import IdempotencyKeyMiddleware, PersistedQueryMiddleware
+from gql.persisted import PersistedQueries
 from gql.pubsub import EventBus
 from gql.ratelimit import RateLimiter
 from gql.schema import build_schema, schema
@@ -156,6 +158,14 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         ),
     )
     services.metrics = Metrics(db, services.live_subscriptions)
+    persisted = PersistedQueries(
+        db,
+        keep=settings.persisted_queries_max,
+        redis_url=settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        operations_file=settings.persisted_queries_file,
+        only=settings.persisted_queries_only,
+    )
     graphql = PunchclockGraphQL(
         services,
         keep_alive=True,
@@ -192,6 +202,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await persisted.start()
         await services.events.start()
         purger = asyncio.create_task(purge_idempotency_records(db))
         shutdown.register(services)
@@ -208,6 +219,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
                 unfreezer.cancel()
                 gcpolicy.release()
             await services.events.stop()
+            await persisted.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             if unfreezer is not None:
@@ -232,10 +244,12 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                allow_headers=["authorization", "content-type", "x-request-id", "idempotency-key"],
                 expose_headers=["x-request-id"],
                 max_age=600,
             ),
+            Middleware(PersistedQueryMiddleware, store=persisted, path=GRAPHQL_PATH),
+            Middleware(IdempotencyKeyMiddleware, path=GRAPHQL_PATH),
         ],
         lifespan=lifespan,
     )

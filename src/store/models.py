@@ -252,3 +252,13 @@ class IdempotencyRecord(SQLModel, table=True):
     response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     expires_at: datetime = Field(sa_column=_utc(index=True))
+
+
+class PersistedQuery(SQLModel, table=True):
+    """A GraphQL document by its SHA-256 (automatic persisted queries), for every instance."""
+
+    __tablename__ = "persisted_queries"
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc(index=True))
