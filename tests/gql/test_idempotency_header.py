@@ -69,9 +69,9 @@ async def test_the_header_reaches_an_inline_input(db: Database, make_client: Mak
     world = await make_team(db, "Acme", prefix="a")
     client = await make_client()
     doc = (
-        'mutation { logTimeEntry(input: {teamId: "%s", taskId: "%s", minutes: 20, workDate: "2026-11-20"}) '
-        "{ replayed userErrors { code } timeEntry { id } } }"
-    ) % (world.id, world.tasks["T-1"])
+        'mutation {{ logTimeEntry(input: {{teamId: "{}", taskId: "{}", minutes: 20, workDate: "2026-11-20"}}) '
+        "{{ replayed userErrors {{ code }} timeEntry {{ id }} }} }}"
+    ).format(world.id, world.tasks["T-1"])
     first = (await _post(client, world, {"query": doc}, "inline-1"))["data"]["logTimeEntry"]
     again = (await _post(client, world, {"query": doc}, "inline-1"))["data"]["logTimeEntry"]
     assert (first["replayed"], again["replayed"]) == (False, True)
@@ -87,9 +87,9 @@ async def test_header_and_field_that_differ_conflict(db: Database, make_client: 
     assert "data" not in answer or answer["data"] is None
     assert [e["extensions"]["code"] for e in answer["errors"]] == ["IDEMPOTENCY_CONFLICT"]
     doc = (
-        'mutation { logTimeEntry(input: {teamId: "%s", taskId: "%s", minutes: 20, workDate: "2026-11-20", '
-        'idempotencyKey: "field"}) { replayed } }'
-    ) % (world.id, world.tasks["T-1"])
+        'mutation {{ logTimeEntry(input: {{teamId: "{}", taskId: "{}", minutes: 20, workDate: "2026-11-20", '
+        'idempotencyKey: "field"}}) {{ replayed }} }}'
+    ).format(world.id, world.tasks["T-1"])
     answer = await _post(client, world, {"query": doc}, "header")
     assert [e["extensions"]["code"] for e in answer["errors"]] == ["IDEMPOTENCY_CONFLICT"]
     assert await _entries(db) == 0

@@ -134,7 +134,7 @@ async def test_allow_list_mode(db: Database, make_client: MakeClient, tmp_path: 
     other = "{ teams { id } }"
     for body in ({"query": other}, {"query": other, "extensions": _extensions(other)}):
         assert _code((await _post(client, world, body)).json()) == "PERSISTED_QUERY_NOT_ALLOWED"
-    assert _code((await _get(client, world, {"query": other}))) == "PERSISTED_QUERY_NOT_ALLOWED"
+    assert _code(await _get(client, world, {"query": other})) == "PERSISTED_QUERY_NOT_ALLOWED"
     body = (await _post(client, world, {"extensions": _extensions(other)})).json()
     assert _code(body) == "PERSISTED_QUERY_NOT_FOUND"  # and nothing was registered
 
