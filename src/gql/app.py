@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gql import gcpolicy, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.metrics import Metrics
-from gql.middleware import IdempotencyKeyMiddleware, PersistedQueryMiddleware
+from gql.middleware import GraphQLRequestMiddleware
 from gql.persisted import PersistedQueries
 from gql.pubsub import EventBus
 from gql.ratelimit import RateLimiter
@@ -248,8 +248,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
                 expose_headers=["x-request-id"],
                 max_age=600,
             ),
-            Middleware(PersistedQueryMiddleware, store=persisted, path=GRAPHQL_PATH),
-            Middleware(IdempotencyKeyMiddleware, path=GRAPHQL_PATH),
+            Middleware(GraphQLRequestMiddleware, store=persisted, path=GRAPHQL_PATH),
         ],
         lifespan=lifespan,
     )

@@ -1,6 +1,5 @@
-"""Pure-ASGI middleware that rewrites a GraphQL request before the view reads it."""
+"""Pure-ASGI middleware that reads a GraphQL request before the view does."""
 
-from gql.middleware.idempotency import IdempotencyKeyMiddleware
-from gql.middleware.persisted import PersistedQueryMiddleware
+from gql.middleware.request import GraphQLRequestMiddleware
 
-__all__ = ["IdempotencyKeyMiddleware", "PersistedQueryMiddleware"]
+__all__ = ["GraphQLRequestMiddleware"]

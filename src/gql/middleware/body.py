@@ -67,11 +67,14 @@ def load_json(body: bytes) -> Any:
 class Refusal(Exception):
     """A request error answered before the view, as a GraphQL response."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, message: str, *, status: int = 400, plain_status: int = 200
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
+        self.status = status  # for application/graphql-response+json
+        self.plain_status = plain_status  # for application/json
 
 
 async def refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
@@ -87,7 +90,7 @@ async def refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": refusal.status if modern else 200,
+            "status": refusal.status if modern else refusal.plain_status,
             "headers": [
                 (b"content-type", content_type),
                 (b"content-length", str(len(payload)).encode("latin-1")),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from graphql import (
     ArgumentNode,
     DocumentNode,
@@ -33,55 +32,13 @@ from graphql import (
     print_ast,
     visit,
 )
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql.errors import ErrorCode
-from gql.middleware.body import (
-    Refusal,
-    header,
-    is_json,
-    load_json,
-    read_body,
-    refuse,
-    replaying,
-    with_body,
-)
+from gql.middleware.body import Refusal
 
 FIELD = "idempotencyKey"
 CONFLICT = ErrorCode.IDEMPOTENCY_CONFLICT.value
 VALIDATION = ErrorCode.VALIDATION.value
-
-
-class IdempotencyKeyMiddleware:
-    def __init__(self, app: ASGIApp, *, path: str = "/graphql") -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = (
-            header(scope, b"idempotency-key")
-            if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path
-            else None
-        )
-        if key is None or not is_json(scope):
-            await self.app(scope, receive, send)
-            return
-        body = await read_body(receive)
-        if body is None:
-            await self.app(scope, receive, send)
-            return
-        payload = load_json(body)
-        try:
-            changed = (
-                with_key(payload, key.decode("latin-1")) if isinstance(payload, dict) else None
-            )
-        except Refusal as refusal:
-            await refuse(scope, send, refusal)
-            return
-        if changed is not None:
-            body = orjson.dumps(changed)
-            scope = with_body(scope, body)
-        await self.app(scope, replaying(body, receive), send)
 
 
 def _operation(document: DocumentNode, name: object) -> OperationDefinitionNode | None:

@@ -21,20 +21,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Send
 
-from gql.middleware.body import (
-    Refusal,
-    is_json,
-    load_json,
-    read_body,
-    refuse,
-    replaying,
-    with_body,
-)
+from gql.middleware.body import Refusal, load_json
 from gql.persisted import PersistedQueries, sha256_of
 
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
@@ -44,57 +35,25 @@ INVALID = "PERSISTED_QUERY_INVALID"
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class PersistedQueryMiddleware:
-    def __init__(self, app: ASGIApp, *, store: PersistedQueries, path: str = "/graphql") -> None:
-        self.app = app
+class PersistedQueryResolver:
+    """The persisted-query step of :class:`gql.middleware.request.GraphQLRequestMiddleware`."""
+
+    def __init__(self, store: PersistedQueries) -> None:
         self.store = store
-        self.path = path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path:
-            try:
-                if scope["method"] == "GET":
-                    scope = await self._get(scope)
-                elif scope["method"] == "POST" and is_json(scope):
-                    scope, receive = await self._post(scope, receive)
-            except Refusal as refusal:
-                await refuse(scope, send, refusal)
-                return
-        elif scope["type"] == "websocket" and scope["path"] == self.path and self.store.only:
-            receive = self._guarded(receive, send)
-        await self.app(scope, receive, send)
+    def concerns(self, body: bytes) -> bool:
+        """Whether a POST body needs :meth:`resolve` (a cheap look before any parsing)."""
+        return self.store.only or b"persistedQuery" in body
 
-    async def _get(self, scope: Scope) -> Scope:
-        params = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        found = dict(params)
-        if "extensions" not in found and not (self.store.only and "query" in found):
-            return scope  # GraphiQL's page, or an ordinary GET
-        extensions = load_json(found["extensions"].encode()) if "extensions" in found else None
-        payload = {"query": found.get("query"), "extensions": extensions}
-        resolved = await self._resolve(payload)
-        kept = [(k, v) for k, v in params if k not in ("query", "extensions")]
-        kept.append(("query", resolved["query"]))
-        if "extensions" in resolved:
-            kept.append(("extensions", orjson.dumps(resolved["extensions"]).decode()))
-        return {**scope, "query_string": urlencode(kept).encode("latin-1")}
+    def get_payload(self, params: dict[str, str]) -> dict[str, Any] | None:
+        """The request of a GET's parameters that needs :meth:`resolve`, else None."""
+        if "extensions" not in params and not (self.store.only and "query" in params):
+            return None  # GraphiQL's page, or an ordinary GET
+        extensions = load_json(params["extensions"].encode()) if "extensions" in params else None
+        return {"query": params.get("query"), "extensions": extensions}
 
-    async def _post(self, scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
-        body = await read_body(receive)
-        if body is None:
-            return scope, receive
-        if not self.store.only and b"persistedQuery" not in body:
-            return scope, replaying(body, receive)
-        payload = load_json(body)
-        if isinstance(payload, dict):
-            changed: Any = await self._resolve(payload)
-        elif isinstance(payload, list):  # a batch: each operation on its own
-            changed = [await self._resolve(p) if isinstance(p, dict) else p for p in payload]
-        else:
-            return scope, replaying(body, receive)
-        if changed == payload:
-            return scope, replaying(body, receive)
-        body = orjson.dumps(changed)
-        return with_body(scope, body), replaying(body, receive)
+    async def resolve(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._resolve(payload)
 
     async def _resolve(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The request with its document; Refusal when there is none to run."""
@@ -136,7 +95,7 @@ class PersistedQueryMiddleware:
             resolved["extensions"] = rest
         return resolved
 
-    def _guarded(self, receive: Receive, send: Send) -> Receive:
+    def guarded(self, receive: Receive, send: Send) -> Receive:
         """``receive`` that answers operations outside the allow-list with an error."""
 
         async def guarded() -> Message:
