@@ -17,10 +17,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gql import gcpolicy, logs, shutdown
+from gql import gcpolicy, graphiql, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.metrics import Metrics
 from gql.middleware import GraphQLRequestMiddleware
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/dashboard", dashboard),
+            Mount("/static", StaticFiles(directory=graphiql.STATIC)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

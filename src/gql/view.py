@@ -22,6 +22,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from gql import graphiql
 from gql.admission import refuse_anonymous
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
@@ -268,6 +269,9 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             await request.close(1001, "Server shutting down")
             return None
         return await super().run(request, context, root_value)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return await graphiql.page(self.services.db, request.url.path)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
