@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,10 +20,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette_exporter import PrometheusMiddleware
 
 from gql import gcpolicy, graphiql, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
-from gql.metrics import Metrics
+from gql.metrics import LATENCY_BUCKETS, Metrics
 from gql.middleware import GraphQLRequestMiddleware
 from gql.persisted import PersistedQueries
 from gql.pubsub import EventBus
@@ -103,7 +104,8 @@ class PunchclockApp(Starlette):
             and scope["path"] == GRAPHQL_PATH
             and not scope.get("root_path")
         ):
-            scope["app"] = self
+            # What the router would set: the HTTP metrics name the route from them.
+            scope["app"], scope["router"], scope["endpoint"] = self, self.router, self._graphql
             if self._graphql_post is None:
                 self._graphql_post = self._graphql_post_stack()
             await self._graphql_post(scope, receive, send)
@@ -182,7 +184,10 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         return JSONResponse({"status": "ok"})
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # This app's GraphQL metrics, then the process's: HTTP requests (starlette-exporter
+        # keeps them in the default registry), and the process and Python collectors.
+        body = generate_latest(services.metrics.registry) + generate_latest(REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def readyz(_: Request) -> Response:
         if services.draining:  # load balancers stop sending before the process goes
@@ -240,6 +245,15 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             Route("/metrics", metrics),
         ],
         middleware=[
+            Middleware(
+                PrometheusMiddleware,
+                app_name="punchclock",
+                prefix="punchclock_http",
+                buckets=LATENCY_BUCKETS,
+                group_paths=True,
+                filter_unhandled_paths=False,
+                group_unhandled_paths=True,  # unknown paths: one label, "__unknown__"
+            ),
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(

@@ -28,3 +28,18 @@ def test_contract_names_are_in_the_schema() -> None:
         "timeEntries(filter: TimeEntryFilter!, first: Int = 50, after: String",
     ):
         assert name in sdl, name
+
+
+def test_every_custom_scalar_names_its_specification() -> None:
+    from graphql import GraphQLScalarType, specified_scalar_types
+
+    from gql.schema import schema
+
+    builtin = set(specified_scalar_types)
+    custom = [
+        t
+        for t in schema._schema.type_map.values()
+        if isinstance(t, GraphQLScalarType) and t.name not in builtin
+    ]
+    assert {t.name for t in custom} == {"BigInt", "Date", "DateTime"}
+    assert all(t.specified_by_url and t.specified_by_url.startswith("https://") for t in custom)
