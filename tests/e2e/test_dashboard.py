@@ -111,7 +111,7 @@ def _drive(base: str, world: TeamWorld) -> None:
         assert "a Member" in shown and "Cursor paging" in shown
         first = text_of(row + " .elapsed")
         _wait(
-            "the timer to tick", lambda: text_of(row + " .elapsed") not in (None, first), timeout=5
+            "the timer to tick", lambda: text_of(row + " .elapsed") not in (None, first), timeout=30
         )
 
         _api(base, STOP, {}, world.member.token)

@@ -15,8 +15,7 @@ import pytest
 
 from store.db import Database
 from tests.e2e.browser import browser, wait_for
-from tests.e2e.server import running_server
-from tests.e2e.test_topology import metric
+from tests.e2e.server import metric, running_server
 from tests.factories import TeamWorld, make_team
 from tests.gql.mutation_helpers import START
 
