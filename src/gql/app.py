@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -41,38 +42,10 @@ from store.timeutil import utcnow
 log = logging.getLogger("punchclock")
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (``X-Request-Id``, taken from the client when sane)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        bound = logs.request_id.set(request_id)
-        try:
-            await self._serve(scope, receive, send, request_id)
-        finally:
-            logs.request_id.reset(bound)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        if scope["type"] == "websocket":  # no response headers to add; keep sends direct
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_id(message: dict[str, object]) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])  # type: ignore[call-overload]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
+def sane_request_id(value: str) -> bool:
+    """A client's ``X-Request-Id`` is kept when it is short and printable (else a new one
+    is made): it goes into log lines and error answers."""
+    return 0 < len(value) <= 64 and value.isprintable()
 
 
 class PunchclockApp(Starlette):
@@ -254,7 +227,12 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
                 filter_unhandled_paths=False,
                 group_unhandled_paths=True,  # unknown paths: one label, "__unknown__"
             ),
-            Middleware(RequestIdMiddleware),
+            Middleware(
+                CorrelationIdMiddleware,
+                header_name="X-Request-Id",
+                generator=new_id,
+                validator=sane_request_id,
+            ),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,

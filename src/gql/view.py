@@ -22,7 +22,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from gql import graphiql
+from gql import graphiql, logs
 from gql.admission import refuse_anonymous
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.context import Context
@@ -98,7 +98,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             viewer=user,
             memberships=memberships,
             loaders=Loaders(self.services.db),
-            request_id=getattr(request.state, "request_id", None) or "",
+            request_id=logs.current_request_id() or "",
             services=self.services,
             request=request,
             response=response,
@@ -197,7 +197,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
-        request_id = getattr(request.state, "request_id", None)
+        request_id = logs.current_request_id()
         # Every error names its request, so a report from a client finds the log lines.
         for error in response.get("errors") or []:
             if request_id and isinstance(error, dict):

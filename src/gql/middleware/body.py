@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from gql import logs
+
 GRAPHQL_RESPONSE_JSON = b"application/graphql-response+json"
 
 
@@ -81,7 +83,7 @@ async def refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
     """The refusal as GraphQL over HTTP answers a request error (no ``data``), never
     cached (a CDN in front must not keep it for the URL of a GET)."""
     extensions: dict[str, Any] = {"code": refusal.code}
-    request_id = (scope.get("state") or {}).get("request_id")
+    request_id = logs.current_request_id()
     if request_id:
         extensions["requestId"] = request_id
     payload = orjson.dumps({"errors": [{"message": refusal.message, "extensions": extensions}]})
