@@ -227,6 +227,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         request = Request(scope, replay)
         result = None
         context: Context | None = None
+        prepaid = None
         if isinstance(plan, WritePlan):
             # A compiled write checks the token in its own first statement; declined, it
             # is the standard path's with an authenticated context.
@@ -234,6 +235,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             if token is not None:
                 bare = self._context(request, None, token=token)
                 result = await self.fast_path.execute(bare, *data, writes=True)
+                prepaid = bare.rate_prepaid
         else:
             context = await self.get_context(request, await self._sub_response(request))
             if not context.unavailable:
@@ -244,6 +246,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         sub_response = await self._sub_response(request)
         if context is None:
             context = await self.get_context(request, sub_response)
+            context.rate_prepaid = prepaid  # a declined compiled write was charged already
         if result is None:
             request.state.punchclock_fast_path_tried = True  # execute_single: not again
             try:

@@ -103,3 +103,34 @@ async def test_rate_limiting_is_off_by_default(db: Database, make_client: object
     for _ in range(30):  # nor anonymous requests
         body = (await client.post("/graphql", json={"query": VIEWER})).json()
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_write_the_compiled_path_hands_back_is_charged_once(
+    db: Database, make_client: object
+) -> None:
+    from tests.gql.mutation_helpers import LOG
+
+    world = await make_team(db, "Acme", prefix="a")
+    client: httpx.AsyncClient = await make_client(  # type: ignore[operator]
+        rate_limit_enabled=True, rate_limit_points=1000, rate_limit_window_seconds=3600
+    )
+    headers = {"authorization": f"Bearer {world.owner.token}"}
+    entry = {
+        "teamId": world.id,
+        "taskId": world.tasks["T-1"],
+        "workDate": "2026-11-20",
+        "minutes": 30,
+        "idempotencyKey": "charged-once",
+    }
+    available = []
+    for _ in range(2):  # the repeat meets the stored key: the compiled path hands it back
+        body = (
+            await client.post(
+                "/graphql", json={"query": LOG, "variables": {"input": entry}}, headers=headers
+            )
+        ).json()
+        assert body["data"]["logTimeEntry"]["userErrors"] == [], body
+        cost = body["extensions"]["cost"]
+        available.append(cost["throttleStatus"]["currentlyAvailable"])
+    assert body["data"]["logTimeEntry"]["replayed"] is True
+    assert available == [1000 - cost["requestedQueryCost"], 1000 - 2 * cost["requestedQueryCost"]]
