@@ -27,13 +27,17 @@ def free_port() -> int:
         return port
 
 
-def reserved_socket() -> socket.socket:
-    """A listening socket on a free loopback port, held by the test process and handed to
-    each server process as a file descriptor (``uvicorn --fd``): no other process can
-    take the port between choosing it and serving on it, and a server restarted on it
-    finds it still there."""
+def reserved_socket(port: int = 0) -> socket.socket:
+    """A listening socket on a free loopback port (or on ``port``), held by the test
+    process and handed to each server process as a file descriptor (``uvicorn --fd``): no
+    other process can take the port between choosing it and serving on it, and a server
+    restarted on it finds it still there."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # rebinding our own port
+    # uvicorn takes an --fd socket for a Unix one and leaves Nagle's algorithm on, which
+    # with delayed ACKs holds every small answer 40 ms; accepted sockets inherit this.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -84,10 +84,15 @@ class ServerProcess:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        """``kill -9``: no shutdown handler, no flush, no goodbye."""
+        """``kill -9``: no shutdown handler, no flush, no goodbye. Clients are then refused
+        at once, as by a dead server: the listening socket is closed (a socket held open
+        would queue their connections until they time out) and bound again, on the same
+        port, for the next ``start``."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        self.socket.close()
+        self.socket = reserved_socket(self.port)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
