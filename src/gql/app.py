@@ -34,8 +34,9 @@ from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
 from gql.view import PunchclockGraphQL
-from store import idempotency
+from store import idempotency, timers
 from store.db import Database
+from store.events import EventLog
 from store.ids import new_id
 from store.timeutil import utcnow
 
@@ -103,6 +104,27 @@ async def purge_idempotency_records(db: Database) -> None:
         except Exception as exc:  # a lost database must not end the loop
             log.warning("idempotency purge failed: %r", exc)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def stop_overdue_timers(db: Database, events: EventBus, every: float) -> None:
+    """Stop timers at their 24-hour limit (``store.timers.stop_overdue``), every ``every``
+    seconds; the STOPPED events go out after the commit, like any mutation's."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            log_of_stops = EventLog()
+            async with db.read() as session:
+                due = await timers.any_overdue(session, now=utcnow())
+            if not due:  # a read, not a write transaction, every second
+                continue
+            async with db.write() as session:
+                stopped = await timers.stop_overdue(session, now=utcnow(), events=log_of_stops)
+                await session.commit()
+            if stopped:
+                log.info("stopped %d timers at their 24-hour limit", len(stopped))
+                await events.publish(log_of_stops)
+        except Exception as exc:  # a lost database must not end the loop
+            log.warning("timer sweep failed: %r", exc)
 
 
 def create_app(settings: Settings | None = None) -> PunchclockApp:
@@ -184,6 +206,9 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         await persisted.start()
         await services.events.start()
         purger = asyncio.create_task(purge_idempotency_records(db))
+        sweeper = asyncio.create_task(
+            stop_overdue_timers(db, services.events, settings.timer_sweep_seconds)
+        )
         shutdown.register(services)
         unfreezer: asyncio.Task[None] | None = None
         if settings.gc_freeze:
@@ -194,6 +219,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         finally:
             shutdown.unregister(services)
             purger.cancel()
+            sweeper.cancel()
             if unfreezer is not None:
                 unfreezer.cancel()
                 gcpolicy.release()
@@ -201,6 +227,8 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             await persisted.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             if unfreezer is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await unfreezer

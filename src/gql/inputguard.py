@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import GraphQLError, StringValueNode, visit
+from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
@@ -31,6 +31,13 @@ class _FindNul(Visitor):
         return None
 
 
+def nul_in_document(document: DocumentNode) -> StringValueNode | None:
+    """The first string of ``document`` holding a NUL (its escape ``\\u0000`` included)."""
+    finder = _FindNul()
+    visit(document, finder)
+    return finder.found
+
+
 def has_nul(value: object) -> bool:
     if isinstance(value, str):
         return NUL in value
@@ -49,12 +56,11 @@ class RefuseNulCharacters(SchemaExtension):
         context = self.execution_context
         if not context.pre_execution_errors and context.graphql_document is not None:
             error = None
-            finder = _FindNul()
-            visit(context.graphql_document, finder)
-            if finder.found is not None:
+            found = nul_in_document(context.graphql_document)
+            if found is not None:
                 error = GraphQLError(
                     "Strings may not contain the NUL character (U+0000).",
-                    nodes=[finder.found],
+                    nodes=[found],
                     extensions={"code": TopLevelCode.GRAPHQL_VALIDATION_FAILED.value},
                 )
             elif has_nul(context.variables):

@@ -10,6 +10,7 @@ from gql.types.pagination import Connection
 from gql.types.report import GroupBy, TimeReport, resolve_time_report
 from gql.types.team import Category, Task, Team
 from gql.types.user import User
+from store.ids import parse_ulid
 
 Info = strawberry.Info[Context, None]
 
@@ -31,22 +32,22 @@ class Query:
     async def team(self, info: Info, id: strawberry.ID) -> Team | None:
         if not info.context.is_member(str(id)):
             return None
-        row = await info.context.loaders.team.load(str(id))
+        row = await info.context.loaders.team.load(_key(id))
         return Team.from_row(row) if row else None
 
     @strawberry.field
     async def task(self, info: Info, id: strawberry.ID) -> Task | None:
-        row = await info.context.loaders.task.load(str(id))
+        row = await info.context.loaders.task.load(_key(id))
         return Task.from_row(row) if row and info.context.is_member(row.team_id) else None
 
     @strawberry.field
     async def category(self, info: Info, id: strawberry.ID) -> Category | None:
-        row = await info.context.loaders.category.load(str(id))
+        row = await info.context.loaders.category.load(_key(id))
         return Category.from_row(row) if row and info.context.is_member(row.team_id) else None
 
     @strawberry.field
     async def time_entry(self, info: Info, id: strawberry.ID) -> TimeEntry | None:
-        row = await info.context.loaders.entry.load(str(id))
+        row = await info.context.loaders.entry.load(_key(id))
         return TimeEntry.from_row(row) if row and info.context.is_member(row.team_id) else None
 
     @strawberry.field(description="A page of a team's entries, newest `startedAt` first.")
@@ -78,3 +79,8 @@ class Query:
         return await resolve_time_report(
             info, filter=filter, group_by=group_by, time_zone=time_zone, week_start=week_start
         )
+
+
+def _key(id: strawberry.ID) -> str:
+    """A ULID in either case, as ids are stored (upper-case)."""
+    return parse_ulid(str(id)) or str(id)

@@ -21,11 +21,14 @@ BIG_INT_SPEC = "https://www.rfc-editor.org/rfc/rfc7493#section-2.2"
 
 
 def serialize_datetime(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    text = value.replace(tzinfo=None).isoformat(
-        timespec="microseconds" if value.microsecond else "seconds"
-    )
-    return text + "Z"
+    """Every instant the API returns, in one precision: whole seconds, UTC, ``Z``.
+
+    Entries are exact to the second; bookkeeping instants (``updatedAt``...) are stored
+    finer and shown truncated, so a sync client that polls ``updatedSince`` (inclusive)
+    with the last ``updatedAt`` it saw gets every later change of that second again."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(microsecond=0).isoformat()[:-6] + "Z"
 
 
 def parse_datetime(value: object) -> datetime:

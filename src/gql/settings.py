@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     gc_unfreeze_seconds: float = Field(
         default=900, gt=0, description="Hand frozen objects back to the collector this often."
     )
+    timer_sweep_seconds: float = Field(
+        default=1,
+        gt=0,
+        le=3600,
+        description="How often the server looks for timers at their 24-hour limit and stops "
+        "them (at exactly the limit, whenever the sweep runs).",
+    )
 
     # The compiled read path (gql.fastpath).
     fast_path: bool = Field(

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store import locks
 from store.errors import DomainError, ErrorCode
 from store.ids import new_id
 from store.models import Membership, Role, Rounding, Team, User
@@ -106,22 +107,27 @@ def check_team_settings(
     rounding: str | None = None,
     rounding_minutes: int | None = None,
     default_rate_cents: int | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> None:
+    """The team settings' ranges; a refusal names ``prefix`` + the field (the API passes
+    ``("input",)``, the CLI nothing)."""
     if week_start is not None and not 1 <= week_start <= 7:
         raise DomainError(
-            ErrorCode.VALIDATION, "weekStart is 1 (Monday) to 7 (Sunday).", ("weekStart",)
+            ErrorCode.VALIDATION, "weekStart is 1 (Monday) to 7 (Sunday).", (*prefix, "weekStart")
         )
     if rounding is not None and rounding not in Rounding.__members__:
         raise DomainError(
-            ErrorCode.VALIDATION, "rounding is NONE, FLOOR, CEIL or NEAREST.", ("rounding",)
+            ErrorCode.VALIDATION, "rounding is NONE, FLOOR, CEIL or NEAREST.", (*prefix, "rounding")
         )
     if rounding_minutes is not None and not 1 <= rounding_minutes <= 1440:
         raise DomainError(
-            ErrorCode.VALIDATION, "roundingMinutes is 1 to 1440.", ("roundingMinutes",)
+            ErrorCode.VALIDATION, "roundingMinutes is 1 to 1440.", (*prefix, "roundingMinutes")
         )
     if default_rate_cents is not None and not 0 <= default_rate_cents <= 100_000_000:
         raise DomainError(
-            ErrorCode.VALIDATION, "defaultRateCents is 0 to 100000000.", ("defaultRateCents",)
+            ErrorCode.VALIDATION,
+            "defaultRateCents is 0 to 100000000.",
+            (*prefix, "defaultRateCents"),
         )
 
 
@@ -158,8 +164,9 @@ async def user_by_email(session: AsyncSession, *, email: str) -> User | None:
 
 
 async def _admin_membership(session: AsyncSession, *, team_id: str, actor_id: str) -> Team:
+    """The team an admin changes, locked for catalogue changes (``store.locks`` step 2)."""
     member = await session.get(Membership, (team_id, actor_id))
-    team = await session.get(Team, team_id) if member is not None else None
+    team = await locks.team_for_catalogue(session, team_id) if member is not None else None
     if team is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", ("input", "teamId"))
     if member.role not in (Role.ADMIN.value, Role.OWNER.value):
@@ -185,16 +192,21 @@ async def update_team(
         rounding=changes.get("rounding"),  # type: ignore[arg-type]
         rounding_minutes=changes.get("rounding_minutes"),  # type: ignore[arg-type]
         default_rate_cents=changes.get("default_rate_cents"),  # type: ignore[arg-type]
+        prefix=("input",),
     )
     if "name" in changes:
         changes["name"] = check_name(str(changes["name"]), ("input", "name"))
     if "time_zone" in changes:
         check_time_zone(str(changes["time_zone"]), ("input", "timeZone"))
+    changed = False
     for name, value in changes.items():
-        setattr(team, name, value)
-    team.updated_at = now
-    session.add(team)
-    await session.flush()
+        if getattr(team, name) != value:
+            setattr(team, name, value)
+            changed = True
+    if changed:
+        team.updated_at = now
+        session.add(team)
+        await session.flush()
     return team
 
 

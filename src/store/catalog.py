@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import rules
+from store import locks, rules
 from store.accounts import check_name
 from store.errors import DomainError, ErrorCode
 from store.ids import new_id
-from store.models import Category, Task, TaskState, Team
+from store.models import Category, Membership, Task, TaskState, Team
 
 MAX_KEY = 255
 MAX_TASK_KEY = 1000
@@ -48,10 +48,20 @@ async def task_by_key(session: AsyncSession, *, team_id: str, key: str) -> Task 
     return (await session.exec(stmt)).first()
 
 
+async def _catalogue_team(
+    session: AsyncSession, *, team_id: str, actor_id: str
+) -> tuple[Team, Membership]:
+    """The team and the actor's membership, the team locked for catalogue changes
+    (``store.locks`` step 2): catalogue changes of a team run one at a time."""
+    member = await session.get(Membership, (team_id, actor_id))
+    team = await locks.team_for_catalogue(session, team_id) if member is not None else None
+    if team is None or member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such team.", _f("teamId"))
+    return team, member
+
+
 async def _admin_team(session: AsyncSession, *, team_id: str, actor_id: str) -> Team:
-    team, member = await rules.team_and_membership(
-        session, team_id=team_id, user_id=actor_id, field=_f("teamId")
-    )
+    team, member = await _catalogue_team(session, team_id=team_id, actor_id=actor_id)
     if not rules.is_admin(member):
         raise DomainError(ErrorCode.FORBIDDEN, "Only admins manage categories.", _f("teamId"))
     return team
@@ -147,8 +157,12 @@ async def update_category(
         _admin_team(session, team_id=category.team_id, actor_id=actor_id) if category else None,
         "No such category.",
     )
+    category = await locks.catalogue_row(session, Category, category_id)
     assert category is not None
+    before = category.model_dump()
     await _apply_category(session, category, fields, team_id=category.team_id)
+    if category.model_dump() == before:
+        return category
     category.updated_at = now
     session.add(category)
     await session.flush()
@@ -166,9 +180,7 @@ class TaskFields:
 
 
 async def _task_team(session: AsyncSession, *, team_id: str, actor_id: str) -> Team:
-    team, member = await rules.team_and_membership(
-        session, team_id=team_id, user_id=actor_id, field=_f("teamId")
-    )
+    team, member = await _catalogue_team(session, team_id=team_id, actor_id=actor_id)
     if team.tasks_readonly and not rules.is_admin(member):
         raise DomainError(
             ErrorCode.TASKS_READONLY, "Tasks of this team are managed by admins.", _f("teamId")
@@ -200,7 +212,10 @@ async def _apply_task(session: AsyncSession, task: Task, fields: TaskFields) -> 
             category = await rules.category_of_team(
                 session, team_id=task.team_id, category_id=category_id, field=_f("categoryId")
             )
-            rules.check_not_archived([category], _f("categoryId"))
+            chain = await rules.category_chain(
+                session, team_id=task.team_id, category_id=category.id
+            )
+            rules.check_not_archived(chain, _f("categoryId"))
         task.category_id = category_id
     if fields.state is not None:
         if fields.state not in TaskState.__members__:
@@ -239,8 +254,12 @@ async def update_task(
         _task_team(session, team_id=task.team_id, actor_id=actor_id) if task else None,
         "No such task.",
     )
+    task = await locks.catalogue_row(session, Task, task_id)
     assert task is not None
+    before = task.model_dump()
     await _apply_task(session, task, fields)
+    if task.model_dump() == before:
+        return task
     task.updated_at = now
     session.add(task)
     await session.flush()

@@ -12,11 +12,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store.models import Category, Membership, Task, Team, User
 
 
-async def memberships_of_user(session: AsyncSession, *, user_id: str) -> list[Membership]:
-    stmt = select(Membership).where(Membership.user_id == user_id)
-    return list((await session.exec(stmt)).all())
-
-
 async def teams_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Team]:
     rows = (await session.exec(select(Team).where(col(Team.id).in_(ids)))).all()
     return {r.id: r for r in rows}

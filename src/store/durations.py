@@ -111,14 +111,6 @@ def format_duration(seconds: int) -> str:
     return "".join(parts) or "0s"
 
 
-def format_clock(seconds: int) -> str:
-    """h:mm:ss, e.g. "1:30:15"."""
-    if seconds < 0:
-        raise ValueError(f"a duration is not negative: {seconds}")
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-
-
 def resolve_duration(
     *,
     duration_seconds: int | None,

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from store.entry_rules import is_live
 from store.models import Comment, Task, TimeEntry
 
 
@@ -33,6 +34,11 @@ class EntryFilter:
     updated_since: datetime | None = None
     include_deleted: bool = False
     deleted_since: datetime | None = None
+
+
+def live_entries() -> ColumnElement[bool]:
+    """Entries that are running and not deleted (``entry_rules.is_live``)."""
+    return is_live(TimeEntry.__table__)  # type: ignore[attr-defined]
 
 
 def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
@@ -62,6 +68,8 @@ def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
         c.append(col(TimeEntry.status).in_(f.statuses))
     if f.input_type is not None:
         c.append(col(TimeEntry.input_type) == f.input_type)
+    # ``running`` is the timer's state; whether deleted entries count is the filter's own
+    # ``includeDeleted`` (below).
     if f.running is True:
         c.append(col(TimeEntry.stopped_at).is_(None))
     elif f.running is False:
@@ -143,11 +151,7 @@ async def running_by_team_ids(
 ) -> dict[str, list[TimeEntry]]:
     stmt = (
         select(TimeEntry)
-        .where(
-            col(TimeEntry.team_id).in_(team_ids),
-            col(TimeEntry.stopped_at).is_(None),
-            col(TimeEntry.deleted_at).is_(None),
-        )
+        .where(col(TimeEntry.team_id).in_(team_ids), live_entries())
         .order_by(col(TimeEntry.started_at).desc(), col(TimeEntry.id).desc())
     )
     out: dict[str, list[TimeEntry]] = defaultdict(list)
@@ -159,16 +163,8 @@ async def running_by_team_ids(
 async def running_by_user_ids(
     session: AsyncSession, *, user_ids: Sequence[str]
 ) -> dict[str, TimeEntry]:
-    stmt = select(TimeEntry).where(
-        col(TimeEntry.user_id).in_(user_ids),
-        col(TimeEntry.stopped_at).is_(None),
-        col(TimeEntry.deleted_at).is_(None),
-    )
+    stmt = select(TimeEntry).where(col(TimeEntry.user_id).in_(user_ids), live_entries())
     return {r.user_id: r for r in (await session.exec(stmt)).all()}
-
-
-async def comment_by_id(session: AsyncSession, *, comment_id: str) -> Comment | None:
-    return await session.get(Comment, comment_id)
 
 
 async def comments_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Comment]:

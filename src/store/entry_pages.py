@@ -11,14 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    Boolean,
     ColumnElement,
-    Date,
     Dialect,
     FromClause,
     Select,
@@ -26,7 +24,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     or_,
     select,
 )
@@ -36,6 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from store.db import Database
 from store.direct import fetch_raw
 from store.entries import EntryFilter, page_conditions
+from store.entry_rules import effective_category_sql
 from store.types import UTCDateTime
 
 # What an entry refers to. ``category`` is what the API calls an entry's category: its
@@ -58,10 +56,7 @@ def _joins() -> dict[str, tuple[FromClause, ColumnElement[bool]]]:
     if not _JOINS:
         team, user = _table("teams").alias("tm"), _table("users").alias("u")
         task_category, category = _table("categories").alias("tc"), _table("categories").alias("ec")
-        entry_category = case(
-            (_ENTRIES.c.task_id.is_not(None), _TASKS.c.category_id),
-            else_=_ENTRIES.c.category_id,
-        )
+        entry_category = effective_category_sql(_ENTRIES, _TASKS)
         _JOINS.update(
             team=(team, team.c.id == _ENTRIES.c.team_id),
             user=(user, user.c.id == _ENTRIES.c.user_id),
@@ -172,23 +167,6 @@ class _Compiled:
     to_dict: Callable[[Sequence[Any]], dict[str, Any]]
 
 
-def _sqlite_instant(value: str | None) -> datetime | None:
-    # SQLAlchemy's SQLite DATETIME text, then UTCDateTime: naive UTC made aware.
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def _pg_instant(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-def _sqlite_bool(value: int | None) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _sqlite_date(value: str | None) -> date | None:
-    return None if value is None else date.fromisoformat(value)
-
-
 @functools.lru_cache(maxsize=256)
 def _compiled(wanted: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect) -> _Compiled:
     joined, selected = _shape(wanted)
@@ -200,18 +178,12 @@ def _compiled(wanted: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect)
         .limit(bindparam("limit"))
     )
     compiled = stmt.compile(dialect=dialect)
-    sqlite = dialect.name == "sqlite"
     namespace: dict[str, object] = {}
     items: list[str] = []
     for i, column in enumerate(stmt.selected_columns):
-        key, kind = str(column.key), column.type
-        convert: Callable[[Any], Any] | None = None
-        if isinstance(kind, UTCDateTime):
-            convert = _sqlite_instant if sqlite else _pg_instant
-        elif sqlite and isinstance(kind, Boolean):
-            convert = _sqlite_bool
-        elif sqlite and isinstance(kind, Date):
-            convert = _sqlite_date
+        key = str(column.key)
+        # The column type's own result processor, as store.direct and the ORM load it.
+        convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
         if convert is None:
             items.append(f"{key!r}: row[{i}]")
         else:

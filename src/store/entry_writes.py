@@ -6,10 +6,10 @@ record's answer with three more: some ten round trips and most of a mutation's C
 the common case (the viewer logs on a task or a category of their team) takes:
 
 - one statement for every fact the checks need: the bearer token and its user (the
-  request's authentication, checked here as ``tokens.authenticate_member`` checks it),
+  request's authentication, checked by ``tokens.is_valid`` as for every request),
   the membership, the team, the task and the category chain (a recursive CTE);
-- ``timesheet.log_timing`` and ``timesheet.logged_entry_values``, the very checks and
-  columns of the ORM path;
+- ``rules.decide_scope``, ``timesheet.log_timing``, ``rules.billing`` and
+  ``timesheet.new_entry_values``, the very rules and columns of the ORM path;
 - one write: on PostgreSQL a single statement (the idempotency record is a CTE of the entry
   insert, committed together or not at all); on SQLite the whole transaction, BEGIN
   IMMEDIATE to COMMIT, in one hand-off to the process's writer thread
@@ -32,17 +32,27 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-import orjson
-from sqlalchemy import Dialect, String, Table, and_, bindparam, func, insert, select, true
+from sqlalchemy import (
+    Dialect,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlmodel import SQLModel
 
 from store import idempotency, rules, tokens
 from store.db import Database
 from store.direct import Statement, announce, compile_statement
+from store.entry_rules import effective_category_id
 from store.errors import DomainError
-from store.ids import new_id
-from store.models import InputType, ScopeType, Source
-from store.timesheet import LogEntry, log_timing, logged_entry_values
+from store.models import InputType, Source
+from store.timesheet import LogEntry, log_timing, new_entry_values
+from store.types import UTCDateTime
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -104,9 +114,20 @@ class _Plan:
     entry_with_record: Statement | None  # PostgreSQL: the record as a CTE of the entry's
 
 
+def _binds(table: Table, prefix: str) -> list[Any]:
+    return [bindparam(prefix + c.name, type_=c.type) for c in table.columns]
+
+
 def _insert(table: Table, prefix: str) -> Any:
     return insert(table).values(
         {c.name: bindparam(prefix + c.name, type_=c.type) for c in table.columns}
+    )
+
+
+def _insert_where(table: Table, prefix: str, condition: Any) -> Any:
+    """An INSERT of one row of parameters, if ``condition`` holds."""
+    return insert(table).from_select(
+        [c.name for c in table.columns], select(*_binds(table, prefix)).where(condition)
     )
 
 
@@ -157,15 +178,38 @@ def _plan(dialect: Dialect) -> _Plan:
         .where(tokens.c.prefix == bindparam("prefix"))
     )
     entries, records = _table("time_entries"), _table("idempotency_records")
-    entry = _insert(entries, "e_")
     sqlite = dialect.name == "sqlite"
+    if sqlite:  # BEGIN IMMEDIATE: the facts read is already the writer's, nothing moves
+        return _Plan(
+            facts=compile_statement(facts, dialect),
+            entry=compile_statement(_insert(entries, "e_"), dialect),
+            record=compile_statement(_insert(records, "r_"), dialect),
+            entry_with_record=None,
+        )
+    # PostgreSQL: the facts were read in a statement of their own. The insert reads the
+    # team's lock again, FOR KEY SHARE (store.locks step 2): a lockTeamEntries in flight
+    # holds the row FOR UPDATE, so the insert waits for its commit and then sees the new
+    # lockedBefore (READ COMMITTED re-reads a locked row), inserting nothing inside it.
+    # The record is inserted from the entry's RETURNING: both or neither.
+    locked_before = (
+        select(teams.c.locked_before)
+        .where(teams.c.id == bindparam("e_team_id", type_=String()))
+        .with_for_update(read=True, key_share=True)
+        .scalar_subquery()
+    )
+    is_open = func.coalesce(locked_before, bindparam("floor", type_=UTCDateTime())) <= bindparam(
+        "e_started_at", type_=entries.c.started_at.type
+    )
+    entry = _insert_where(entries, "e_", is_open)
+    created = entry.returning(entries.c.id).cte("entry")
+    record = insert(records).from_select(
+        [c.name for c in records.columns], select(*_binds(records, "r_")).select_from(created)
+    )
     return _Plan(
         facts=compile_statement(facts, dialect),
         entry=compile_statement(entry, dialect),
-        record=compile_statement(_insert(records, "r_"), dialect) if sqlite else None,
-        entry_with_record=None
-        if sqlite
-        else compile_statement(entry.add_cte(_insert(records, "r_").cte("record")), dialect),
+        record=None,
+        entry_with_record=compile_statement(record.add_cte(created), dialect),
     )
 
 
@@ -203,15 +247,22 @@ class _Request:
     now: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFacts:
+    id: str
+    title: str
+    state: str
+    category_id: str | None
+
+
 def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logged, dict[str, Any]]:
-    """The entry to insert from the facts (the ORM path's checks, in its order), and the
+    """The entry to insert from the facts (the ORM path's rules, in its order), and the
     values of every parameter of the write."""
     data, now = request.data, request.now
     _check(bool(rows))  # an unknown token, not a member, or no such team
     first = rows[0]
-    # What tokens.authenticate_member checks; anything wrong: the standard path says what.
-    _check(tokens.secret_matches(first["token__secret_hash"], request.secret))
-    _check(first["token__revoked_at"] is None)
+    # The request's authentication; anything wrong: the standard path says what.
+    _check(tokens.is_valid(first["token__secret_hash"], first["token__revoked_at"], request.secret))
     user = facts.part(first, "user")
     actor_id = user["id"]
     _check(data.user_id in (None, actor_id))  # logging for another member
@@ -251,36 +302,50 @@ def _decide(request: _Request, facts: Statement, rows: list[Row]) -> tuple[Logge
     task_category = by_id.get(task["category_id"]) if task and task["category_id"] else None
     _check(task is None or task["category_id"] is None or task_category is not None)
     try:
-        rules.check_not_archived(chain[:1], ())
+        scope = rules.decide_scope(
+            task=TaskFacts(task["id"], task["title"], task["state"], task["category_id"])
+            if task
+            else None,
+            chain=chain,
+            field=(),
+        )
         timing = log_timing(team, data, now)
     except DomainError as exc:
         raise NotHandled from exc
-    values = logged_entry_values(
+    values = new_entry_values(
         team=team,
         user_id=actor_id,
-        scope_type=ScopeType.TASK.value if task else ScopeType.CATEGORY.value,
-        task_id=task["id"] if task else None,
-        category_id=None if task else data.scope.category_id,
-        chain=chain,
-        member_rate=rows[0]["member__rate_cents"],
-        timing=timing,
-        data=data,
+        scope=scope,
+        billing=rules.billing(
+            team=team,
+            member_rate=rows[0]["member__rate_cents"],
+            chain=chain,
+            explicit_billable=data.billable,
+        ),
+        started_at=timing.started_at,
+        seconds=timing.seconds,
+        description=timing.description,
+        input_type=data.input_type,
+        source=data.source,
         now=now,
         digest=request.digest,
     )
-    params = {f"e_{name}": value for name, value in values.items()}
+    # "floor": no period lock at all (PostgreSQL's insert reads lockedBefore again).
+    params = {f"e_{name}": value for name, value in values.items()} | {"floor": rules.EARLIEST}
     if request.key is not None:
-        params.update(
-            r_id=new_id(),
-            r_user_id=actor_id,
-            r_mutation=request.mutation,
-            r_key=request.key,
-            r_request_hash=request.digest,
-            r_response=orjson.dumps({"timeEntry": values["id"]}).decode(),
-            r_created_at=now,
-            r_expires_at=now + idempotency.TTL,
+        record = idempotency.record_values(
+            user_id=actor_id,
+            mutation=request.mutation,
+            key=request.key,
+            digest=request.digest,
+            now=now,
+            response={"timeEntry": values["id"]},
         )
-    category = task_category if task else by_id.get(str(data.scope.category_id))
+        params.update({f"r_{name}": value for name, value in record.items()})
+    category_id = effective_category_id(
+        task["id"] if task else None, data.scope.category_id, task["category_id"] if task else None
+    )
+    category = by_id.get(category_id) if category_id else None
     return Logged(values, user, team_row, task, task_category, category), params
 
 
@@ -369,11 +434,13 @@ async def log_entry(
         args = statement.args(params)
         announce(engine, statement.sql, args)
         try:
-            await connection.execute(statement.sql, *args)
+            status = await connection.execute(statement.sql, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise NotHandled from exc
         except asyncpg.PostgresError:
             raise  # refused by the server: the statement (its own transaction) did nothing
         except Exception as exc:
             raise Uncertain from exc
+        if status != "INSERT 0 1":  # a period lock committed first: nothing was written
+            raise NotHandled
     return logged, prepared

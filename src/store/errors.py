@@ -35,3 +35,8 @@ class DomainErrors(Exception):
     def __init__(self, errors: Sequence[DomainError]) -> None:
         super().__init__("; ".join(e.message for e in errors))
         self.errors = list(errors)
+
+
+class Retry(Exception):
+    """The rows a command read changed under it before it could lock them: run the whole
+    transaction again (``gql.mutations.runner`` does, a bounded number of times)."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 import orjson
-
-from store.models import TimeEntry
 
 
 class EventKind(StrEnum):
@@ -18,6 +17,22 @@ class EventKind(StrEnum):
     UPDATED = "UPDATED"
     DELETED = "DELETED"
     COMMENTED = "COMMENTED"
+
+
+class EntryKeys(Protocol):
+    """What an event names of its entry: :class:`store.models.TimeEntry` fits."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def team_id(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +51,7 @@ class EntryEvent:
     occurred_at: datetime
 
     @classmethod
-    def of(cls, kind: EventKind, row: TimeEntry, at: datetime) -> EntryEvent:
+    def of(cls, kind: EventKind, row: EntryKeys, at: datetime) -> EntryEvent:
         return cls(kind, row.id, row.team_id, row.user_id, row.version, at)
 
     def to_json(self) -> str:
@@ -67,5 +82,5 @@ class EntryEvent:
 class EventLog(list[EntryEvent]):
     """The events of one transaction, in the order the changes were made."""
 
-    def add(self, kind: EventKind, row: TimeEntry, at: datetime) -> None:
+    def add(self, kind: EventKind, row: EntryKeys, at: datetime) -> None:
         self.append(EntryEvent.of(kind, row, at))

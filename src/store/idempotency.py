@@ -46,17 +46,34 @@ async def find(
     return record
 
 
+def record_values(
+    *,
+    user_id: str,
+    mutation: str,
+    key: str,
+    digest: str,
+    now: datetime,
+    response: Any = None,
+) -> dict[str, Any]:
+    """Every column of a new record, by column name: what :func:`claim` inserts through the
+    ORM and ``store.entry_writes`` directly (with its ``response`` already known)."""
+    return {
+        "id": new_id(),
+        "user_id": user_id,
+        "mutation": mutation,
+        "key": key,
+        "request_hash": digest,
+        "response": None if response is None else orjson.dumps(response).decode(),
+        "created_at": now,
+        "expires_at": now + TTL,
+    }
+
+
 async def claim(
     session: AsyncSession, *, user_id: str, mutation: str, key: str, digest: str, now: datetime
 ) -> IdempotencyRecord:
     record = IdempotencyRecord(
-        id=new_id(),
-        user_id=user_id,
-        mutation=mutation,
-        key=key,
-        request_hash=digest,
-        created_at=now,
-        expires_at=now + TTL,
+        **record_values(user_id=user_id, mutation=mutation, key=key, digest=digest, now=now)
     )
     session.add(record)
     await session.flush()

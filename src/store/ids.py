@@ -13,5 +13,7 @@ def new_id() -> str:
     return str(ULID())
 
 
-def is_ulid(value: str) -> bool:
-    return bool(_ULID_RE.match(value))
+def parse_ulid(value: str) -> str | None:
+    """A ULID given in either case, upper-cased as ids are stored; None if it is none."""
+    upper = value.upper()
+    return upper if _ULID_RE.match(upper) else None

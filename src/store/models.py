@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from store.timeutil import utcnow_precise
@@ -207,6 +218,14 @@ class TimeEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     version: int = Field(default=1)
+    # Set when the server stopped the timer at its 24-hour limit (store.timer_limits).
+    auto_stopped: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    # What the entry's rounded seconds and amount were when it was LOCKED: money that is
+    # locked never moves, whatever the team's rounding later (store.money.entry_money).
+    frozen_rounded_seconds: int | None = Field(default=None)
+    frozen_amount_cents: int | None = Field(default=None)
     # Hash of the create request when the client chose the id: a repeat with the same
     # id must be the same request to be replayed.
     request_hash: str | None = Field(default=None, max_length=64)

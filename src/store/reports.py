@@ -21,11 +21,9 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Date,
-    Integer,
     and_,
     case,
     cast,
-    extract,
     func,
     literal,
     select,
@@ -34,8 +32,8 @@ from sqlalchemy.sql.selectable import FromClause, Subquery
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.entries import EntryFilter, entry_conditions
+from store.entry_rules import effective_category_sql, entry_seconds_sql, frozen_or
 from store.models import EntryStatus, InputType, Rounding, ScopeType, metadata
-from store.types import UTCDateTime
 
 # Group keys, in the contract's order, and the bucket attribute each one fills.
 KEY_COLUMNS: Final[dict[str, str]] = {
@@ -193,33 +191,6 @@ def _ensure_sqlite_functions(connection: Connection) -> None:
 # --- SQL expressions ---------------------------------------------------------------------
 
 
-def _started_utc_microseconds_sqlite() -> ColumnElement[int]:
-    # The column is 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC): whole seconds, then micros.
-    # strftime() alone would round the fraction to milliseconds (.9999995 s up to a second).
-    started = _ENTRIES.c.started_at
-    whole = cast(func.strftime("%s", func.substr(started, 1, 19)), Integer)
-    return whole * 1_000_000 + cast(func.substr(started, 21, 6), Integer)
-
-
-def _running_seconds(dialect: str, now: datetime) -> ColumnElement[int]:
-    """Seconds from ``started_at`` up to ``now``, truncated, never below 0
-    (as ``TimeEntry.durationSeconds`` computes them for a running entry)."""
-    if dialect == "postgresql":
-        elapsed = extract("epoch", literal(now, UTCDateTime()) - _ENTRIES.c.started_at)
-        return cast(func.greatest(0, func.floor(elapsed)), BigInteger)
-    now_us = (now - _EPOCH) // _MICROSECOND
-    # Integer division truncates toward zero; max() clamps a start after now to 0.
-    return func.max(
-        0, (literal(now_us, BigInteger) - _started_utc_microseconds_sqlite()) // 1_000_000
-    )
-
-
-def _seconds(dialect: str, now: datetime) -> ColumnElement[int]:
-    return func.coalesce(
-        cast(_ENTRIES.c.duration_seconds, BigInteger), _running_seconds(dialect, now)
-    )
-
-
 def _rounded(seconds: ColumnElement[int], mode: str, minutes: int) -> ColumnElement[int]:
     """``store.money.rounded_seconds`` in SQL. Durations are never negative, so the SQL
     integer division (truncating) is Python's floor division here."""
@@ -280,11 +251,7 @@ def _key_column(key: str, *, dialect: str, time_zone: str, week_start: int) -> C
     if key == "TASK":
         return _ENTRIES.c.task_id
     if key == "CATEGORY":
-        # The effective category: the task's for TASK scope, the entry's own otherwise.
-        return case(
-            (_ENTRIES.c.task_id.is_not(None), _TASKS.c.category_id),
-            else_=_ENTRIES.c.category_id,
-        )
+        return effective_category_sql(_ENTRIES, _TASKS)
     if key == "SCOPE":
         return _ENTRIES.c.scope_type
     if key in ("DAY", "WEEK", "MONTH"):
@@ -325,8 +292,8 @@ def _entries(
     dialect: str,
 ) -> Subquery:
     """One row per entry: its group keys, seconds, rounded seconds, cents and running flag."""
-    seconds = _seconds(dialect, now)
-    rounded = _rounded_by_team(seconds, teams)
+    seconds = entry_seconds_sql(_ENTRIES, dialect, now)
+    rounded = frozen_or(_ENTRIES, "frozen_rounded_seconds", _rounded_by_team(seconds, teams))
     columns: list[ColumnElement[Any]] = [
         _key_column(k, dialect=dialect, time_zone=time_zone, week_start=week_start).label(
             KEY_COLUMNS[k]
@@ -336,9 +303,10 @@ def _entries(
     columns += [
         seconds.label("seconds"),
         rounded.label("rounded"),
-        case(
-            (_ENTRIES.c.billable, _cents(_ENTRIES.c.rate_snapshot_cents, rounded)),
-            else_=0,
+        frozen_or(
+            _ENTRIES,
+            "frozen_amount_cents",
+            case((_ENTRIES.c.billable, _cents(_ENTRIES.c.rate_snapshot_cents, rounded)), else_=0),
         ).label("cents"),
         case((_ENTRIES.c.stopped_at.is_(None), 1), else_=0).label("running"),
     ]

@@ -1,17 +1,28 @@
-"""Checks and derivations shared by the entry commands: who may do what, locks, defaults."""
+"""The domain rules of time entries, each written once: who may change what, periods and
+locks, scopes, texts, instants and billing defaults.
+
+Every path that needs a rule calls the function here: the ORM commands
+(``store.timesheet``, ``store.timers``), the direct write path (``store.entry_writes``)
+and the GraphQL layer. Rules that SQL must evaluate too (the effective category, running
+seconds, live entries) have their SQL builder beside the Python function, in
+``store.entry_rules``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store import locks
+from store.entries import live_entries
 from store.errors import DomainError, ErrorCode
-from store.ids import new_id
 from store.models import (
     Category,
     EntryStatus,
@@ -19,22 +30,32 @@ from store.models import (
     Role,
     ScopeType,
     Task,
+    TaskState,
     Team,
     TimeEntry,
-    User,
 )
 from store.pricing import Priced, resolve_billable, resolve_rate_cents
 from store.timeutil import utcnow_precise
 
 MAX_DESCRIPTION = 10_000
-# How far ahead of the server's clock a start may lie (clients' clocks drift a little).
-FUTURE_SKEW = timedelta(minutes=1)
+MAX_COMMENT = 10_000
 # A logged entry may be planned a day ahead, no further.
 MAX_LOG_AHEAD = timedelta(days=1)
+# A timer runs 1 second to 24 hours: it may start at most this far back, and the server
+# stops it this long after its start (store.timer_limits).
+MAX_TIMER = timedelta(hours=24)
+MIN_ENTRY = timedelta(seconds=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FROZEN_STATUSES = frozenset({EntryStatus.LOCKED.value, EntryStatus.INVOICED.value})
+# What a member may still change of their own entries (the amendment "who may change what").
+MEMBER_EDITABLE = frozenset({EntryStatus.DRAFT.value, EntryStatus.REJECTED.value})
 
 Field = tuple[str, ...]
+
+
+def field(*names: str) -> Field:
+    """An input path: every ``userErrors.field`` starts with ``input``."""
+    return ("input", *names)
 
 
 class TeamTerms(Protocol):
@@ -61,10 +82,29 @@ class CategoryTerms(Priced, Protocol):
     """What the entry rules read of a category; :class:`store.models.Category` fits."""
 
     @property
+    def id(self) -> str: ...
+
+    @property
     def title(self) -> str: ...
 
     @property
     def archived(self) -> bool: ...
+
+
+class TaskTerms(Protocol):
+    """What the entry rules read of a task; :class:`store.models.Task` fits."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def category_id(self) -> str | None: ...
 
 
 def is_admin(member: Membership | None) -> bool:
@@ -72,19 +112,22 @@ def is_admin(member: Membership | None) -> bool:
 
 
 async def team_and_membership(
-    session: AsyncSession, *, team_id: str, user_id: str, field: Field
+    session: AsyncSession, *, team_id: str, user_id: str, field: Field, lock: bool = False
 ) -> tuple[Team, Membership]:
-    """The team and the user's membership; NOT_FOUND (revealing nothing) if not a member."""
+    """The team and the user's membership; NOT_FOUND (revealing nothing) if not a member.
+
+    ``lock``: the team is read ``FOR KEY SHARE`` (``store.locks`` step 2 of entry writers)."""
     member = await session.get(Membership, (team_id, user_id))
-    team = await session.get(Team, team_id) if member is not None else None
+    team: Team | None = None
+    if member is not None:
+        team = (
+            await locks.team_for_entries(session, team_id)
+            if lock
+            else await session.get(Team, team_id)
+        )
     if team is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
     return team, member
-
-
-async def lock_user(session: AsyncSession, user_id: str) -> None:
-    """Serialise timer changes of one user (PostgreSQL row lock; SQLite writers are serial)."""
-    await session.exec(select(User.id).where(User.id == user_id).with_for_update())
 
 
 async def team_categories(session: AsyncSession, team_id: str) -> list[Category]:
@@ -103,16 +146,22 @@ def chain_from(categories: Sequence[Category], category_id: str | None) -> list[
 
 
 async def category_chain(
-    session: AsyncSession, *, team_id: str, category_id: str | None
+    session: AsyncSession, *, team_id: str, category_id: str | None, lock: bool = False
 ) -> list[Category]:
-    """``chain_from(team_categories(...), category_id)`` without reading the whole team:
-    one primary-key look-up per level (the session's identity map answers repeats)."""
+    """The category and its ancestors, nearest first: one primary-key look-up per level.
+
+    ``lock``: each is read ``FOR SHARE`` (``store.locks`` step 5), so an archive or a
+    change of rates cannot commit between the checks and the write."""
     chain: list[Category] = []
     seen: set[str] = set()
     current = category_id
     while current is not None and current not in seen:
         seen.add(current)
-        category = await session.get(Category, current)
+        category = (
+            await locks.shared_row(session, Category, current)
+            if lock
+            else await session.get(Category, current)
+        )
         if category is None or category.team_id != team_id:
             break
         chain.append(category)
@@ -120,8 +169,10 @@ async def category_chain(
     return chain
 
 
-async def task_of_team(session: AsyncSession, *, team_id: str, task_id: str, field: Field) -> Task:
-    task = await session.get(Task, task_id)
+async def task_of_team(
+    session: AsyncSession, *, team_id: str, task_id: str, field: Field, lock: bool = False
+) -> Task:
+    task = await (locks.shared_row(session, Task, task_id) if lock else session.get(Task, task_id))
     if task is None or task.team_id != team_id:
         raise DomainError(ErrorCode.NOT_FOUND, "No such task in this team.", field)
     return task
@@ -137,11 +188,40 @@ async def category_of_team(
 
 
 def check_not_archived(chain: Sequence[CategoryTerms], field: Field) -> None:
-    for category in chain[:1]:
+    """An archived category closes its whole subtree to new time."""
+    for category in chain:
         if category.archived:
             raise DomainError(
                 ErrorCode.CATEGORY_ARCHIVED, f"Category {category.title!r} is archived.", field
             )
+
+
+def check_task_open(task: TaskTerms, field: Field) -> None:
+    if task.state == TaskState.CLOSED.value:
+        raise DomainError(ErrorCode.VALIDATION, f"Task {task.title!r} is closed.", field)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedScope:
+    """Where time goes: a task (its category is the task's) or a category."""
+
+    scope_type: str
+    task_id: str | None
+    category_id: str | None
+    chain: Sequence[CategoryTerms]  # the effective category and its ancestors
+
+
+def decide_scope(
+    *, task: TaskTerms | None, chain: Sequence[CategoryTerms], field: Field
+) -> ResolvedScope:
+    """The scope of new time on ``task`` (or, without one, on ``chain[0]``), checked: an
+    open task, no archived category above it. Finding the rows is the caller's."""
+    if task is not None:
+        check_task_open(task, field)
+        check_not_archived(chain, field)
+        return ResolvedScope(ScopeType.TASK.value, task.id, None, chain)
+    check_not_archived(chain, field)
+    return ResolvedScope(ScopeType.CATEGORY.value, None, chain[0].id, chain)
 
 
 def check_period_open(team: TeamTerms, started_at: datetime, field: Field) -> None:
@@ -154,22 +234,33 @@ def check_period_open(team: TeamTerms, started_at: datetime, field: Field) -> No
 
 
 def check_entry_editable(entry: TimeEntry, team: Team, actor: Membership, field: Field) -> None:
-    """Own entries, or any entry of the team for admins; never LOCKED/INVOICED or locked periods."""
-    if entry.user_id != actor.user_id and not is_admin(actor):
+    """Who may change or delete an entry: admins any of their team's but LOCKED and
+    INVOICED ones; a member only their own DRAFT and REJECTED ones; nobody an entry inside
+    the team's locked period."""
+    admin = is_admin(actor)
+    if entry.user_id != actor.user_id and not admin:
         raise DomainError(
             ErrorCode.FORBIDDEN, "Only admins may change other members' entries.", field
         )
-    if entry.status in FROZEN_STATUSES:
+    if entry.status in FROZEN_STATUSES or (not admin and entry.status not in MEMBER_EDITABLE):
         raise DomainError(ErrorCode.ENTRY_LOCKED, f"The entry is {entry.status}.", field)
     check_period_open(team, entry.started_at, field)
 
 
-def check_description(text: str | None, field: Field) -> str | None:
-    if text is not None and len(text) > MAX_DESCRIPTION:
-        raise DomainError(
-            ErrorCode.VALIDATION, f"description is at most {MAX_DESCRIPTION} characters.", field
-        )
+def clean_text(text: str | None, field: Field, *, limit: int, required: bool) -> str | None:
+    """One rule for free text (descriptions, comments, reasons): text that is only white
+    space is no text; optional text is then absent (None), required text is refused."""
+    if text is None or not text.strip():
+        if required:
+            raise DomainError(ErrorCode.VALIDATION, f"Must be 1 to {limit} characters.", field)
+        return None
+    if len(text) > limit:
+        raise DomainError(ErrorCode.VALIDATION, f"Must be at most {limit} characters.", field)
     return text
+
+
+def check_description(text: str | None, field: Field) -> str | None:
+    return clean_text(text, field, limit=MAX_DESCRIPTION, required=False)
 
 
 def check_start(started_at: datetime, *, now: datetime, ahead: timedelta, field: Field) -> None:
@@ -177,6 +268,22 @@ def check_start(started_at: datetime, *, now: datetime, ahead: timedelta, field:
         raise DomainError(ErrorCode.VALIDATION, "The start lies too far in the future.", field)
     if started_at < EARLIEST:
         raise DomainError(ErrorCode.VALIDATION, "The start lies before the year 2000.", field)
+
+
+def check_timer_start(started_at: datetime, *, now: datetime, field: Field) -> None:
+    """A timer starts now or up to 24 hours back, never in the future."""
+    if started_at > now:
+        raise DomainError(ErrorCode.VALIDATION, "A timer cannot start in the future.", field)
+    if started_at < now - MAX_TIMER:
+        raise DomainError(
+            ErrorCode.VALIDATION, "A timer may start at most 24 hours in the past.", field
+        )
+
+
+def stop_instant(started_at: datetime, at: datetime) -> datetime:
+    """When an entry that is stopped at ``at`` ends: at least 1 second, at most 24 hours
+    after its start."""
+    return min(max(at, started_at + MIN_ENTRY), started_at + MAX_TIMER)
 
 
 def work_date_of(team: TeamTerms, started_at: datetime) -> date:
@@ -188,88 +295,81 @@ def start_of_work_date(team: TeamTerms, day: date) -> datetime:
     return datetime.combine(day, time(9, 0), ZoneInfo(team.time_zone)).astimezone(UTC)
 
 
-async def billing_defaults(
-    session: AsyncSession,
-    *,
-    team: Team,
-    user_id: str,
-    category_id: str | None,
-    explicit_billable: bool | None,
-    chain: Sequence[Category] | None = None,
-) -> tuple[bool, int]:
-    """(billable, rateSnapshotCents) per the contract: explicit / member / category chain / team.
+def entry_start(
+    team: TeamTerms, *, started_at: datetime | None, work_date: date | None
+) -> tuple[datetime, Field] | None:
+    """When an entry starts, from ``startedAt`` or ``workDate`` (09:00 team time), and the
+    field it came from; a ``workDate`` that is not the local date of ``startedAt`` is
+    refused. None when neither was given."""
+    if started_at is not None:
+        start = started_at.replace(microsecond=0)
+        if work_date is not None and work_date != work_date_of(team, start):
+            raise DomainError(
+                ErrorCode.VALIDATION,
+                f"workDate {work_date.isoformat()} is not the team's date of startedAt.",
+                field("workDate"),
+            )
+        return start, field("startedAt")
+    if work_date is not None:
+        return start_of_work_date(team, work_date), field("workDate")
+    return None
 
-    ``chain``: the category's chain, when the caller has just read it (not read twice)."""
-    if chain is None:
-        chain = await category_chain(session, team_id=team.id, category_id=category_id)
-    member = await session.get(Membership, (team.id, user_id))
-    billable = resolve_billable(explicit_billable, chain, team.default_billable)
-    rate = resolve_rate_cents(member.rate_cents if member else None, chain, team.default_rate_cents)
-    return billable, rate
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    billable: bool
+    rate_snapshot_cents: int
+
+
+def billing(
+    *,
+    team: TeamTerms,
+    member_rate: int | None,
+    chain: Sequence[Priced],
+    explicit_billable: bool | None,
+) -> Billing:
+    """An entry's billable flag and rate, as a new entry gets them: an explicit flag, else
+    the nearest category's, else the team's; the member's rate, else the nearest
+    category's, else the team's."""
+    return Billing(
+        resolve_billable(explicit_billable, chain, team.default_billable),
+        resolve_rate_cents(member_rate, chain, team.default_rate_cents),
+    )
+
+
+def live_condition() -> ColumnElement[bool]:
+    return live_entries()
 
 
 async def running_entry_of(session: AsyncSession, user_id: str) -> TimeEntry | None:
-    stmt = select(TimeEntry).where(
-        TimeEntry.user_id == user_id, col(TimeEntry.stopped_at).is_(None)
+    """The user's running entry, as committed (the caller holds the user's lock)."""
+    stmt = (
+        select(TimeEntry)
+        .where(TimeEntry.user_id == user_id, live_condition())
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return (await session.exec(stmt)).first()
 
 
-def touch(entry: TimeEntry, now: datetime) -> None:
-    """Record a change: version grows by one, updated_at moves (never backwards)."""
+ENTRY_STATE = tuple(
+    c.name
+    for c in TimeEntry.__table__.columns  # type: ignore[attr-defined]
+    if c.name not in ("version", "updated_at", "request_hash")
+)
+
+
+def entry_state(entry: TimeEntry) -> tuple[object, ...]:
+    """The stored values of an entry that a change may alter (not its bookkeeping)."""
+    return tuple(getattr(entry, name) for name in ENTRY_STATE)
+
+
+def touch(entry: TimeEntry, now: datetime, before: tuple[object, ...] | None = None) -> bool:
+    """Record a change: version grows by one, updated_at moves (never backwards). With
+    ``before`` (:func:`entry_state` before the change), only if a stored value changed:
+    versions count changes. Whether it did."""
+    if before is not None and entry_state(entry) == before:
+        return False
     entry.version += 1
     entry.updated_at = max(utcnow_precise(), now)
-
-
-async def new_entry(
-    session: AsyncSession,
-    *,
-    team: Team,
-    user_id: str,
-    entry_id: str | None,
-    task_id: str | None,
-    category_id: str | None,
-    defaults_category: str | None,
-    started_at: datetime,
-    description: str | None,
-    explicit_billable: bool | None,
-    input_type: str,
-    source: str,
-    digest: str,
-    now: datetime,
-    external_ref: tuple[str, str, str] | None = None,
-    chain: Sequence[Category] | None = None,
-) -> TimeEntry:
-    """A new (running) entry with its billing defaults resolved; the caller adds it.
-
-    ``request_hash`` is kept only when the client chose the id (see check_client_id)."""
-    billable, rate = await billing_defaults(
-        session,
-        team=team,
-        user_id=user_id,
-        category_id=defaults_category,
-        explicit_billable=explicit_billable,
-        chain=chain,
-    )
-    provider, ext_type, ext_id = external_ref or (None, None, None)
-    return TimeEntry(
-        id=entry_id or new_id(),
-        team_id=team.id,
-        user_id=user_id,
-        scope_type=ScopeType.TASK.value if task_id else ScopeType.CATEGORY.value,
-        task_id=task_id,
-        category_id=category_id,
-        started_at=started_at,
-        work_date=work_date_of(team, started_at),
-        description=description,
-        billable=billable,
-        rate_snapshot_cents=rate,
-        input_type=input_type,
-        source=source,
-        ext_provider=provider,
-        ext_type=ext_type,
-        ext_id=ext_id,
-        request_hash=digest if entry_id else None,
-        created_at=now,
-        updated_at=now,
-    )
+    return True

@@ -1,19 +1,33 @@
-"""Timers: start (stopping the running one at the same instant) and stop."""
+"""Timers: start (stopping the running one at the same instant), stop, and the server's
+stop at the 24-hour limit.
+
+Every timer change of a user locks the user's row first (``store.locks`` step 3, after the
+team's ``FOR KEY SHARE``), then their running entry: starts and stops of one user run one
+at a time, "now" is read after the lock, so the order of commits is the order of instants
+and entries never overlap. The idempotency record (step 1) is claimed before, and its
+foreign key takes only ``FOR KEY SHARE`` on the user row, which the user lock (``FOR NO
+KEY UPDATE``) does not conflict with: two double-clicked starts wait, never deadlock.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_, func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import catalog, rules
+from store import catalog, locks, rules
 from store.accounts import check_name
 from store.errors import DomainError, ErrorCode
 from store.events import EventKind, EventLog
-from store.ids import is_ulid, new_id
+from store.ids import new_id, parse_ulid
 from store.models import Category, InputType, Membership, Source, Task, Team, TimeEntry
-from store.timesheet import check_client_id
+from store.rules import ResolvedScope
+from store.rules import field as f
+from store.timesheet import Scope, check_client_id, new_entry_values, resolve_scope
+from store.timesheet.access import member_rate
 from store.timeutil import utcnow
 
 
@@ -52,75 +66,112 @@ class Started:
     replayed: bool
 
 
-def _f(*names: str) -> tuple[str, ...]:
-    return ("input", *names)
-
-
 async def _task_for_ref(
-    session: AsyncSession, *, team: Team, ref: TaskRef, now: datetime
-) -> tuple[Task, bool]:
-    """The task with ``ref.key``, created (with its parent category) when missing."""
-    catalog.check_key(ref.key, _f("task", "key"), catalog.MAX_TASK_KEY)
+    session: AsyncSession, *, team: Team, actor: Membership, ref: TaskRef, now: datetime
+) -> tuple[ResolvedScope, bool]:
+    """The scope of the task with ``ref.key``, created (with its parent category) when
+    missing; the field of a refusal is the one that was sent."""
+    catalog.check_key(ref.key, f("task", "key"), catalog.MAX_TASK_KEY)
     task = await catalog.task_by_key(session, team_id=team.id, key=ref.key)
-    if task is not None:
-        return task, False
-    if team.tasks_readonly:
-        raise DomainError(
-            ErrorCode.TASKS_READONLY, "This team does not allow new tasks.", _f("task", "key")
-        )
-    category: Category | None = None
-    if ref.category_id is not None:
-        category = await rules.category_of_team(
-            session, team_id=team.id, category_id=ref.category_id, field=_f("task", "categoryId")
-        )
-    elif ref.parent_category is not None:
-        parent = ref.parent_category
-        catalog.check_key(parent.key, _f("task", "parentCategory", "key"), catalog.MAX_KEY)
-        category = await catalog.category_by_key(session, team_id=team.id, key=parent.key)
-        if category is None:
-            category = Category(
-                id=new_id(),
-                team_id=team.id,
-                key=parent.key,
-                title=check_name(parent.title or parent.key, _f("task", "parentCategory", "title")),
-                created_at=now,
-                updated_at=now,
+    is_new = task is None
+    category_field = f("task", "key")
+    if task is None:
+        if team.tasks_readonly:
+            raise DomainError(
+                ErrorCode.TASKS_READONLY, "This team does not allow new tasks.", f("task", "key")
             )
-            session.add(category)
-            await session.flush()
-    if category is not None:
-        rules.check_not_archived([category], _f("task", "categoryId"))
-    task = Task(
-        id=new_id(),
-        team_id=team.id,
-        category_id=category.id if category else None,
-        key=ref.key,
-        title=check_name(ref.title or ref.key, _f("task", "title"), 500),
-        url=ref.url,
-        created_at=now,
-        updated_at=now,
+        category: Category | None = None
+        if ref.category_id is not None:
+            category_field = f("task", "categoryId")
+            category = await rules.category_of_team(
+                session, team_id=team.id, category_id=ref.category_id, field=category_field
+            )
+        elif ref.parent_category is not None:
+            parent = ref.parent_category
+            category_field = f("task", "parentCategory", "key")
+            catalog.check_key(parent.key, category_field, catalog.MAX_KEY)
+            category = await catalog.category_by_key(session, team_id=team.id, key=parent.key)
+            if category is None:
+                if not rules.is_admin(actor):
+                    raise DomainError(
+                        ErrorCode.FORBIDDEN, "Only admins create categories.", category_field
+                    )
+                category = Category(
+                    id=new_id(),
+                    team_id=team.id,
+                    key=parent.key,
+                    title=check_name(
+                        parent.title or parent.key, f("task", "parentCategory", "title")
+                    ),
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(category)
+                await session.flush()
+        task = Task(
+            id=new_id(),
+            team_id=team.id,
+            category_id=category.id if category else None,
+            key=ref.key,
+            title=check_name(ref.title or ref.key, f("task", "title"), 500),
+            url=ref.url,
+            created_at=now,
+            updated_at=now,
+        )
+        chain = await rules.category_chain(
+            session, team_id=team.id, category_id=task.category_id, lock=True
+        )
+        scope = rules.decide_scope(task=task, chain=chain, field=category_field)
+        session.add(task)
+        await session.flush()
+        return scope, True
+    chain = await rules.category_chain(
+        session, team_id=team.id, category_id=task.category_id, lock=True
     )
-    session.add(task)
-    await session.flush()
-    return task, True
+    return rules.decide_scope(task=task, chain=chain, field=category_field), is_new
+
+
+async def _last_instant(session: AsyncSession, user_id: str, now: datetime) -> datetime:
+    """The latest start or stop of the user's entries, when it lies after ``now`` (the
+    user's lock is held); else ``now``."""
+    stmt = select(
+        func.max(func.coalesce(col(TimeEntry.stopped_at), col(TimeEntry.started_at)))
+    ).where(
+        TimeEntry.user_id == user_id,
+        col(TimeEntry.deleted_at).is_(None),
+        func.coalesce(col(TimeEntry.stopped_at), col(TimeEntry.started_at)) > now,
+    )
+    latest = (await session.exec(stmt)).one()
+    return now if latest is None else max(now, latest)
+
+
+def stop_entry(entry: TimeEntry, at: datetime, now: datetime, events: EventLog) -> None:
+    """Stop a running entry at ``at``: it lasts at least 1 second, at most 24 hours; a stop
+    past the limit is the server's (``autoStopped``), at exactly the limit."""
+    end = rules.stop_instant(entry.started_at, at)
+    entry.stopped_at = end
+    entry.duration_seconds = int((end - entry.started_at).total_seconds())
+    entry.auto_stopped = at > entry.started_at + rules.MAX_TIMER
+    rules.touch(entry, now)
+    events.add(EventKind.STOPPED, entry, now)
 
 
 async def start_timer(
     session: AsyncSession, *, actor_id: str, data: StartTimer, digest: str, events: EventLog
 ) -> Started:
-    team, _ = await rules.team_and_membership(
-        session, team_id=data.team_id, user_id=actor_id, field=_f("teamId")
+    team, actor = await rules.team_and_membership(
+        session, team_id=data.team_id, user_id=actor_id, field=f("teamId"), lock=True
     )
-    # Every timer change of this user runs one at a time, and "now" is read after the lock,
-    # so the order of commits is the order of instants and entries never overlap.
-    await rules.lock_user(session, actor_id)
+    await locks.users(session, [actor_id])
+    entry_id: str | None = None
     if data.entry_id is not None:
-        stored = await check_client_id(
+        entry_id, stored = await check_client_id(
             session, entry_id=data.entry_id, user_id=actor_id, digest=digest
         )
         if stored is not None:
             return Started(stored, None, False, True)
     now = utcnow()
+    running = await rules.running_entry_of(session, actor_id)
     given = [
         n
         for n, v in (
@@ -134,75 +185,65 @@ async def start_timer(
         raise DomainError(
             ErrorCode.VALIDATION,
             "Give exactly one of taskId, task or categoryId.",
-            _f(*(given[1:2] or ["taskId"])),
+            f(*given[1:2]),
         )
     is_new_task = False
-    chain: list[Category] | None = None  # the task's category chain, read once
     if data.task is not None:
-        task, is_new_task = await _task_for_ref(session, team=team, ref=data.task, now=now)
-        task_id: str | None = task.id
-        category_id: str | None = None
-        defaults_category = task.category_id
-        chain = await rules.category_chain(session, team_id=team.id, category_id=task.category_id)
-        rules.check_not_archived(chain, _f("task", "key"))
-    elif data.task_id is not None:
-        task = await rules.task_of_team(
-            session, team_id=team.id, task_id=data.task_id, field=_f("taskId")
+        scope, is_new_task = await _task_for_ref(
+            session, team=team, actor=actor, ref=data.task, now=now
         )
-        chain = await rules.category_chain(session, team_id=team.id, category_id=task.category_id)
-        rules.check_not_archived(chain, _f("taskId"))
-        task_id, category_id, defaults_category = task.id, None, task.category_id
     else:
-        assert data.category_id is not None
-        category = await rules.category_of_team(
-            session, team_id=team.id, category_id=data.category_id, field=_f("categoryId")
-        )
-        rules.check_not_archived([category], _f("categoryId"))
-        task_id, category_id, defaults_category = None, category.id, category.id
+        scope = await resolve_scope(session, team=team, scope=Scope(data.task_id, data.category_id))
     started_at = (data.started_at or now).replace(microsecond=0)
-    rules.check_start(started_at, now=now, ahead=rules.FUTURE_SKEW, field=_f("startedAt"))
-    rules.check_period_open(team, started_at, _f("startedAt"))
-    description = rules.check_description(data.description, _f("description"))
+    rules.check_timer_start(started_at, now=now, field=f("startedAt"))
+    start_field = f("startedAt") if data.started_at is not None else f("teamId")
+    rules.check_period_open(team, started_at, start_field)
+    description = rules.check_description(data.description, f("description"))
 
-    stopped = await rules.running_entry_of(session, actor_id)
-    if stopped is not None:
-        if started_at < stopped.started_at:
+    if data.started_at is None:
+        # "Now" while the user's last entry began or ended within this second (a burst of
+        # clicks; an entry lasts at least one second): the new one follows it.
+        started_at = max(started_at, await _last_instant(session, actor_id, now))
+    if running is not None:
+        if started_at < running.started_at:
             raise DomainError(
                 ErrorCode.VALIDATION,
                 "startedAt lies before the start of your running timer.",
-                _f("startedAt"),
+                f("startedAt"),
             )
-        _stop(stopped, started_at, now, events)
+        stop_entry(running, started_at, now, events)
+        # An entry lasts at least a second: a start within the running one's first
+        # second begins when that one ends, so the two never overlap.
+        assert running.stopped_at is not None
+        started_at = max(started_at, running.stopped_at)
         await session.flush()  # the running-entry index admits the new one only after this
 
-    entry = await rules.new_entry(
-        session,
+    billing = rules.billing(
         team=team,
-        user_id=actor_id,
-        entry_id=data.entry_id,
-        task_id=task_id,
-        category_id=category_id,
-        defaults_category=defaults_category,
-        started_at=started_at,
-        description=description,
+        member_rate=await member_rate(session, team_id=team.id, user_id=actor_id),
+        chain=scope.chain,
         explicit_billable=data.billable,
-        input_type=InputType.REALTIME.value,
-        source=Source.API.value,
-        digest=digest,
-        now=now,
-        chain=chain,
+    )
+    entry = TimeEntry(
+        **new_entry_values(
+            team=team,
+            user_id=actor_id,
+            scope=scope,
+            billing=billing,
+            started_at=started_at,
+            seconds=None,
+            description=description,
+            input_type=InputType.REALTIME.value,
+            source=Source.API.value,
+            now=now,
+            digest=digest,
+            entry_id=entry_id,
+        )
     )
     session.add(entry)
     await session.flush()
     events.add(EventKind.STARTED, entry, now)
-    return Started(entry, stopped, is_new_task, False)
-
-
-def _stop(entry: TimeEntry, at: datetime, now: datetime, events: EventLog) -> None:
-    entry.stopped_at = at
-    entry.duration_seconds = int((at - entry.started_at).total_seconds())
-    rules.touch(entry, now)
-    events.add(EventKind.STOPPED, entry, now)
+    return Started(entry, running, is_new_task, False)
 
 
 async def stop_timer(
@@ -213,40 +254,76 @@ async def stop_timer(
     stopped_at: datetime | None,
     events: EventLog,
 ) -> TimeEntry:
+    entry_field = f("timeEntryId") if entry_id is not None else f()
+    key: str | None = None
     if entry_id is not None:
-        entry = await session.get(TimeEntry, entry_id) if is_ulid(entry_id) else None
-        member = await session.get(Membership, (entry.team_id, actor_id)) if entry else None
-        if entry is None or member is None or entry.deleted_at is not None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", _f("timeEntryId"))
-        if entry.user_id != actor_id and not rules.is_admin(member):
+        key = parse_ulid(entry_id)
+        seen = await session.get(TimeEntry, key) if key else None
+        member = await session.get(Membership, (seen.team_id, actor_id)) if seen else None
+        if seen is None or member is None or seen.deleted_at is not None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", entry_field)
+        if seen.user_id != actor_id and not rules.is_admin(member):
             raise DomainError(
-                ErrorCode.FORBIDDEN, "Members stop only their own timers.", _f("timeEntryId")
+                ErrorCode.FORBIDDEN, "Members stop only their own timers.", entry_field
             )
-        owner_id = entry.user_id
+        owner_id = seen.user_id
     else:
         owner_id = actor_id
-    await rules.lock_user(session, owner_id)
+    await locks.users(session, [owner_id])
     now = utcnow()
-    entry_or_none = (
-        await session.get(TimeEntry, entry_id, populate_existing=True)
-        if entry_id is not None
-        else await rules.running_entry_of(session, actor_id)
-    )
-    if entry_or_none is None or entry_or_none.stopped_at is not None:
-        raise DomainError(ErrorCode.TIMER_NOT_RUNNING, "No timer is running.", _f("timeEntryId"))
-    entry = entry_or_none
-    team = await session.get(Team, entry.team_id)
-    assert team is not None
+    if key is not None:
+        entry = (await locks.entries(session, [key])).get(key)
+    else:
+        entry = await rules.running_entry_of(session, owner_id)
+    if entry is None or entry.stopped_at is not None or entry.user_id != owner_id:
+        raise DomainError(ErrorCode.TIMER_NOT_RUNNING, "No timer is running.", entry_field)
     if entry.status in rules.FROZEN_STATUSES:
-        raise DomainError(
-            ErrorCode.ENTRY_LOCKED, f"The entry is {entry.status}.", _f("timeEntryId")
-        )
-    at = (stopped_at or now).replace(microsecond=0)
+        raise DomainError(ErrorCode.ENTRY_LOCKED, f"The entry is {entry.status}.", entry_field)
+    # Without a stoppedAt, now; a timer that began within this second (after a switch,
+    # store.rules.stop_instant) then lasts its one second.
+    at = stopped_at.replace(microsecond=0) if stopped_at else max(now, entry.started_at)
     if at < entry.started_at:
-        raise DomainError(ErrorCode.VALIDATION, "stoppedAt lies before the start.", _f("stoppedAt"))
-    if at > now + rules.FUTURE_SKEW:
-        raise DomainError(ErrorCode.VALIDATION, "stoppedAt lies in the future.", _f("stoppedAt"))
-    _stop(entry, at, now, events)
+        raise DomainError(ErrorCode.VALIDATION, "stoppedAt lies before the start.", f("stoppedAt"))
+    if stopped_at is not None and at > now:
+        raise DomainError(ErrorCode.VALIDATION, "stoppedAt lies in the future.", f("stoppedAt"))
+    stop_entry(entry, at, now, events)
     session.add(entry)
     await session.flush()
     return entry
+
+
+SWEEP_BATCH = 500
+
+
+def _overdue(now: datetime) -> ColumnElement[bool]:
+    return and_(rules.live_condition(), col(TimeEntry.started_at) < now - rules.MAX_TIMER)
+
+
+async def any_overdue(session: AsyncSession, *, now: datetime) -> bool:
+    """Whether a timer has run past its 24-hour limit (a cheap read before the sweep)."""
+    return (
+        await session.exec(select(TimeEntry.id).where(_overdue(now)).limit(1))
+    ).first() is not None
+
+
+async def stop_overdue(
+    session: AsyncSession, *, now: datetime, events: EventLog
+) -> list[TimeEntry]:
+    """The server's stop: every timer still running 24 hours after its start is stopped at
+    exactly that instant (``autoStopped``). Entries another transaction holds are skipped
+    (``SKIP LOCKED``: that one is stopping or changing them, and the next sweep looks
+    again), so several instances sweeping at once never stop one timer twice."""
+    stmt = (
+        select(TimeEntry)
+        .where(_overdue(now))
+        .order_by(col(TimeEntry.started_at))
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    stopped = list((await session.exec(stmt)).all())
+    for entry in stopped:
+        stop_entry(entry, now, now, events)
+        session.add(entry)
+    await session.flush()
+    return stopped

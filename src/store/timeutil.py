@@ -19,7 +19,3 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime: an offset is required")
     return value.astimezone(UTC)
-
-
-def whole_seconds(value: datetime) -> datetime:
-    return to_utc(value).replace(microsecond=0)

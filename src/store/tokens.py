@@ -28,9 +28,10 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def secret_matches(stored_hash: str, secret: str) -> bool:
-    """Whether ``secret`` is the one whose hash was stored (in constant time)."""
-    return hmac.compare_digest(stored_hash, _hash(secret))
+def is_valid(stored_hash: str, revoked_at: datetime | None, secret: str) -> bool:
+    """The token check, for every path that authenticates: ``secret`` is the one whose
+    hash was stored (compared in constant time) and the token is not revoked."""
+    return hmac.compare_digest(stored_hash, _hash(secret)) and revoked_at is None
 
 
 def _random(n: int) -> str:
@@ -53,27 +54,6 @@ async def create_token(session: AsyncSession, *, user_id: str, name: str = "") -
     )
     await session.flush()
     return f"pc_{prefix}_{secret}"
-
-
-async def authenticate(session: AsyncSession, *, token: str) -> User | None:
-    """The user a valid, unrevoked token belongs to, else None."""
-    parsed = parse_token(token)
-    if parsed is None:
-        return None
-    prefix, secret = parsed
-    row = (
-        await session.exec(
-            select(AccessToken, User)
-            .join(User, User.id == AccessToken.user_id)  # type: ignore[arg-type]
-            .where(AccessToken.prefix == prefix)
-        )
-    ).first()
-    if row is None:
-        return None
-    stored, user = row
-    if not hmac.compare_digest(stored.secret_hash, _hash(secret)) or stored.revoked_at is not None:
-        return None
-    return user
 
 
 def _labelled(table: Any, prefix: str) -> list[Any]:
@@ -103,10 +83,10 @@ def _token_member(dialect: Dialect) -> Statement:
 
 
 async def authenticate_member(db: Database, *, token: str) -> tuple[User, list[Membership]] | None:
-    """``authenticate`` and the user's memberships, in one statement (every request runs
-    it), run on the driver (``store.direct``). The rows are built with ``model_construct``
-    from the loaded values, as the ORM would load them (its ``__init__`` alone cost more
-    than the statement)."""
+    """The user a valid, unrevoked token belongs to, and their memberships, in one
+    statement (every request runs it), run on the driver (``store.direct``). The rows are
+    built with ``model_construct`` from the loaded values, as the ORM would load them (its
+    ``__init__`` alone cost more than the statement)."""
     parsed = parse_token(token)
     if parsed is None:
         return None
@@ -117,7 +97,7 @@ async def authenticate_member(db: Database, *, token: str) -> tuple[User, list[M
         return None
     first = rows[0]
     stored_hash, revoked_at = first["token__secret_hash"], first["token__revoked_at"]
-    if not secret_matches(stored_hash, secret) or revoked_at is not None:
+    if not is_valid(stored_hash, revoked_at, secret):
         return None
     user = User.model_construct(**statement.part(first, "user"))
     members = [

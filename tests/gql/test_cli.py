@@ -60,6 +60,17 @@ def on(url: str, work: Any) -> Any:
     return asyncio.run(go())
 
 
+async def bearer(session: Any, token: str) -> User | None:
+    """The user ``token`` authenticates, by the check every request runs."""
+    url = session.bind.url.render_as_string(hide_password=False)
+    database = Database(url)
+    try:
+        found = await tokens.authenticate_member(database, token=token)
+    finally:
+        await database.dispose()
+    return found[0] if found else None
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     found = {}
     for action in parser._actions:
@@ -159,7 +170,7 @@ def test_user_team_member_token(database_url: str, capsys: pytest.CaptureFixture
     assert code == 0 and err == "" and "\n" not in token and tokens.parse_token(token)
 
     async def check(session: Any) -> None:
-        user = await tokens.authenticate(session, token=token)
+        user = await bearer(session, token)
         assert user is not None and user.id == mia_id.strip()
         assert (user.nickname, user.time_zone, user.locale) == ("Mia", "Europe/Vienna", "de-AT")
         team = await session.get(Team, team_id)
@@ -273,13 +284,14 @@ async def _check_demo(session: Any, *, now: datetime) -> None:
         category_id = task_category[row.task_id] if row.task_id else row.category_id
         key = (row.user_id, category_id)
         if key not in expected:
-            expected[key] = await rules.billing_defaults(
-                session,
+            member = await session.get(Membership, (team.id, row.user_id))
+            decided = rules.billing(
                 team=team,
-                user_id=row.user_id,
-                category_id=category_id,
+                member_rate=member.rate_cents if member else None,
+                chain=await rules.category_chain(session, team_id=team.id, category_id=category_id),
                 explicit_billable=None,
             )
+            expected[key] = (decided.billable, decided.rate_snapshot_cents)
         assert (row.billable, row.rate_snapshot_cents) == expected[key]
     assert len({rate for _, rate in expected.values()}) >= 4
     assert {billable for billable, _ in expected.values()} == {True, False}
@@ -305,7 +317,7 @@ def test_demo_command(database_url: str, capsys: pytest.CaptureFixture[str]) -> 
         assert first >= before.replace(microsecond=0) - timedelta(weeks=8, days=1)
         roles = {m.user_id: m.role for m in (await session.exec(select(Membership))).all()}
         for role, token in printed.items():
-            user = await tokens.authenticate(session, token=token)
+            user = await bearer(session, token)
             assert user is not None and roles[user.id] == role
 
     on(database_url, check)
@@ -359,11 +371,15 @@ def test_serve_migrates_seeds_and_starts_uvicorn(
     new = {line.split("token: ")[1] for line in out.splitlines() if "token: " in line}
     assert len(new) == 3 and not new & first_tokens
 
-    async def viewers(session: Any) -> list[str]:
-        found = [await tokens.authenticate(session, token=token) for token in sorted(new)]
-        return sorted(user.email for user in found if user is not None)
+    async def viewers() -> list[str]:
+        db = Database(url)
+        try:
+            found = [await tokens.authenticate_member(db, token=token) for token in sorted(new)]
+        finally:
+            await db.dispose()
+        return sorted(viewer.email for viewer, _ in filter(None, found))
 
-    assert on(url, viewers) == sorted(email for _n, email, _r, _c in demo.PEOPLE)
+    assert asyncio.run(viewers()) == sorted(email for _n, email, _r, _c in demo.PEOPLE)
 
     async def teams(session: Any) -> int:
         count: int = (await session.exec(select(func.count()).select_from(Team))).one()
@@ -386,8 +402,8 @@ def test_token_revoke(database_url: str, capsys: pytest.CaptureFixture[str]) -> 
     assert (code, out, err) == (0, f"Revoked {public}.\n", "")
 
     async def check(session: Any) -> None:
-        assert await tokens.authenticate(session, token=gone) is None
-        assert await tokens.authenticate(session, token=kept) is not None
+        assert await bearer(session, gone) is None
+        assert await bearer(session, kept) is not None
 
     on(database_url, check)
     for argv, says in (

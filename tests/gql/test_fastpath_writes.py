@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -34,6 +35,7 @@ from store.db import Database
 from store.events import EntryEvent
 from store.ids import new_id
 from store.models import Category, IdempotencyRecord, Task, Team, TimeEntry
+from tests.conftest import QUIET, _pg_dsn
 from tests.factories import TeamWorld, make_team
 
 BENCH = """mutation($i: LogTimeEntryInput!) { logTimeEntry(input: $i) {
@@ -107,7 +109,9 @@ async def apps(database_url: str, db: Database) -> Any:
     made = []
     for name, fast_path in (("fast", True), ("standard", False)):
         # No GC freezing: hypothesis checks its PRNG's referrers, which frozen objects hide.
-        app = create_app(Settings(database_url=database_url, fast_path=fast_path, gc_freeze=False))
+        app = create_app(
+            Settings(database_url=database_url, fast_path=fast_path, gc_freeze=False, **QUIET)
+        )
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         app.state.services.events.listen(events[name].append)
@@ -557,3 +561,51 @@ async def test_the_compiled_write_checks_the_token_itself(apps: Apps) -> None:
     r = await log(apps.a.admin.token)
     assert orjson.loads(r.content)["data"]["logTimeEntry"]["userErrors"] == []
     assert _writes(apps) == before + 1 and await logged() == 1
+
+
+async def test_a_compiled_log_waits_for_a_period_lock_in_flight(
+    apps: Apps, dialect: str, database_url: str
+) -> None:
+    """A lockTeamEntries that holds the team row (it has not committed yet) when a compiled
+    log reads its facts: the log must not commit inside the lock once that commits."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite's compiled log reads its facts in the writer's own transaction")
+    admin = await asyncpg.connect(_pg_dsn(database_url))
+    try:
+        lock = admin.transaction()
+        await lock.start()
+        await admin.execute(
+            "SELECT id FROM teams WHERE id = $1 FOR UPDATE", apps.a.id
+        )  # lockTeamEntries holds the row: step 2 of store.locks
+        await admin.execute(
+            "UPDATE teams SET locked_before = $1 WHERE id = $2",
+            datetime(2025, 6, 1, tzinfo=UTC),
+            apps.a.id,
+        )
+        before = _writes(apps)
+        data = {
+            "teamId": apps.a.id,
+            "taskId": apps.a.tasks["T-1"],
+            "startedAt": "2025-03-13T09:00:00Z",  # inside the new lock
+            "durationSeconds": 60,
+        }
+        posted = asyncio.ensure_future(
+            apps.fast.post(
+                "/graphql",
+                json={"query": BENCH, "variables": {"i": data}},
+                headers={"authorization": f"Bearer {apps.a.member.token}"},
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not posted.done()  # the insert waits for the lock's commit
+        await lock.commit()
+        answer = (await posted).json()
+    finally:
+        await admin.close()
+    payload = answer["data"]["logTimeEntry"]
+    assert payload["timeEntry"] is None
+    assert [e["code"] for e in payload["userErrors"]] == ["ENTRY_LOCKED"]
+    assert _writes(apps) == before  # the compiled path tried, then the standard one refused
+    async with apps.db.read() as s:
+        stored = (await s.exec(select(TimeEntry).where(TimeEntry.team_id == apps.a.id))).all()
+    assert not [e for e in stored if e.started_at == datetime(2025, 3, 13, 9, 0, tzinfo=UTC)]

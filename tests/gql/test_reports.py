@@ -18,7 +18,7 @@ from store.entries import EntryFilter
 from store.ids import new_id
 from store.models import Membership, TimeEntry
 from store.reports import SQLITE_BUCKET_FUNCTION, register_sqlite_functions, time_report
-from tests.conftest import GQL
+from tests.conftest import GQL, QUIET
 from tests.factories import TeamWorld, make_team
 
 SUMS = "totalSeconds roundedSeconds totalCents entryCount runningCount"
@@ -533,7 +533,7 @@ async def test_one_grouped_statement_whatever_the_number_of_entries(
             for i in range(300)
         ),
     )
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url, **QUIET))
     statements: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

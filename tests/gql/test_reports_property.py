@@ -11,23 +11,41 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from gql.app import create_app
+from gql.settings import Settings
 from store.db import Database
 from store.entries import EntryFilter
 from store.ids import new_id
 from store.models import EntryStatus, InputType, Task, TimeEntry
 from store.money import amount_cents, rounded_seconds
 from store.reports import local_bucket, time_report
-from tests.conftest import GQL
+from tests.conftest import GQL, QUIET
 from tests.factories import TeamWorld, make_team
+
+
+@pytest.fixture
+async def app_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The API without its timer sweep: the examples' running entries lie years back, and
+    the reference counts them up to the request's instant, not stopped at their limit."""
+    app = create_app(Settings(database_url=database_url, **QUIET))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        yield client
+
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo")
 KEYS: tuple[str, ...] = ("USER", "TEAM", "TASK", "CATEGORY", "SCOPE", "DAY", "WEEK", "MONTH")
@@ -265,7 +283,8 @@ def stored_seconds(now: datetime) -> Callable[[TimeEntry], int]:
     def seconds(e: TimeEntry) -> int:
         if e.duration_seconds is not None:
             return e.duration_seconds
-        return max(0, int((now - e.started_at).total_seconds()))
+        # A running entry counts up to now, and never past the 24-hour timer limit.
+        return min(24 * 3600, max(0, int((now - e.started_at).total_seconds())))
 
     return seconds
 

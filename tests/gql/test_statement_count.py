@@ -12,6 +12,7 @@ from gql.settings import Settings
 from store.db import Database
 from store.ids import new_id
 from store.models import Comment
+from tests.conftest import QUIET
 from tests.factories import add_entries, make_team
 
 NESTED = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, first: $first) {
@@ -39,7 +40,7 @@ async def test_nested_page_statement_count_does_not_grow(db: Database, database_
                 )
             await s.commit()
 
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url, **QUIET))
     statements = _count_statements(app, transactions=True)
     small = await _statements_for_page(app, NESTED, world, 5, statements)
     large = await _statements_for_page(app, NESTED, world, 100, statements)
@@ -66,7 +67,7 @@ async def test_fast_path_page_is_three_statements_whatever_its_size(
     await add_entries(
         db, team_id=world.id, user_id=world.admin.id, category_id=world.categories["dev"], count=60
     )
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url, **QUIET))
     statements = _count_statements(app, transactions=False)
     counts = [
         await _statements_for_page(app, FAST, world, first, statements) for first in (1, 5, 100)

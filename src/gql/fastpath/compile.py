@@ -32,7 +32,7 @@ from graphql.error import GraphQLError
 from gql.fastpath.fields import COLUMNS, RELATIONS, Fallback, int32, same
 from gql.types.entry import format_duration
 from gql.types.pagination import entry_cursor
-from store.money import amount_cents, rounded_seconds
+from store.entry_rules import entry_amount_cents, entry_rounded_seconds, entry_seconds
 
 Row = dict[str, Any]
 Build = Callable[[Row, datetime], Any]
@@ -202,22 +202,27 @@ def _cursor(row: Row, _now: datetime) -> str:
 
 
 def _seconds(row: Row, now: datetime) -> int:
-    stored: int | None = row["entry__duration_seconds"]
-    if stored is not None:
-        return stored
-    return max(0, int((now - row["entry__started_at"]).total_seconds()))
+    return entry_seconds(row["entry__duration_seconds"], row["entry__started_at"], now)
 
 
 def _rounded(row: Row, now: datetime) -> int:
     if row["team__id"] is None:
         raise Fallback
-    return rounded_seconds(_seconds(row, now), row["team__rounding"], row["team__rounding_minutes"])
+    return entry_rounded_seconds(
+        row["entry__frozen_rounded_seconds"],
+        _seconds(row, now),
+        row["team__rounding"],
+        row["team__rounding_minutes"],
+    )
 
 
 def _amount(row: Row, now: datetime) -> int:
-    if not row["entry__billable"]:
-        return 0
-    return amount_cents(row["entry__rate_snapshot_cents"], _rounded(row, now), billable=True)
+    return entry_amount_cents(
+        row["entry__frozen_amount_cents"],
+        row["entry__rate_snapshot_cents"],
+        _rounded(row, now),
+        billable=row["entry__billable"],
+    )
 
 
 def _entry_field(name: str, f: FieldNode, compiler: _Compiler) -> Build | None:
@@ -228,8 +233,9 @@ def _entry_field(name: str, f: FieldNode, compiler: _Compiler) -> Build | None:
         use("entry", "duration_seconds", "started_at")
     if name in ("roundedSeconds", "amountCents"):
         use("team", "rounding", "rounding_minutes")
+        use("entry", "frozen_rounded_seconds")
     if name == "amountCents":
-        use("entry", "billable", "rate_snapshot_cents")
+        use("entry", "billable", "rate_snapshot_cents", "frozen_amount_cents")
     if name == "running" and leaf:
         use("entry", "stopped_at")
         return lambda row, _now: row["entry__stopped_at"] is None

@@ -19,7 +19,7 @@ from gql.errors import CodedError, TopLevelCode
 from gql.fastpath.compile import Page, Plan, RootField, WritePlan, compile_plan
 from gql.fastpath.fields import Fallback
 from gql.fastpath.writes import LogWriter, Unavailable
-from gql.inputguard import has_nul
+from gql.inputguard import has_nul, nul_in_document
 from gql.observe import record_operation
 from gql.types.entry import TimeEntryFilter, store_filter
 from gql.types.pagination import check_first, decode_entry_cursor
@@ -91,6 +91,8 @@ class FastPath:
         try:
             document = parse_limited(query, limits_of(context).max_tokens)
         except GraphQLError:
+            return None
+        if nul_in_document(document) is not None:  # written as \u0000: refused as standard
             return None
         found, verdict, refusals = admit(
             context, self._graphql, document, operation_name, variables

@@ -9,7 +9,7 @@ whose answer depends on the viewer are left out on purpose.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from gql.scalars import serialize_datetime
@@ -36,13 +36,7 @@ def int32(value: Any) -> Any:
 
 
 def instant(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is UTC:
-        # What serialize_datetime gives for a UTC value (isoformat's "auto" precision is
-        # its rule too), without converting the zone twice: "+00:00" becomes "Z".
-        return value.isoformat()[:-6] + "Z"
-    return serialize_datetime(value)
+    return None if value is None else serialize_datetime(value)
 
 
 def day(value: date | None) -> str | None:
@@ -69,6 +63,7 @@ COLUMNS: dict[str, dict[str, tuple[str, Convert]]] = {
         "createdAt": ("created_at", instant),
         "updatedAt": ("updated_at", instant),
         "version": ("version", int32),
+        "autoStopped": ("auto_stopped", same),
     },
     "User": {
         "id": ("id", same),

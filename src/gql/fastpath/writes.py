@@ -32,6 +32,7 @@ from gql.mutations.inputs import LogTimeEntryInput
 from gql.mutations.runner import plain
 from store import entry_writes, idempotency
 from store.events import EntryEvent, EventKind
+from store.models import TimeEntry
 from store.timeutil import utcnow
 
 MUTATION = "logTimeEntry"
@@ -104,9 +105,7 @@ class LogWriter:
                 raise Fallback from exc  # the standard path replays it or logs it once
             raise Unavailable from exc
         entry = logged.entry
-        event = EntryEvent(
-            EventKind.LOGGED, entry["id"], entry["team_id"], entry["user_id"], 1, now
-        )
+        event = EntryEvent.of(EventKind.LOGGED, TimeEntry.model_construct(**entry), now)
         await ctx.services.events.publish([event])
         return {plan.key: answer}
 

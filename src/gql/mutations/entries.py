@@ -12,10 +12,8 @@ from gql.mutations import inputs as i
 from gql.mutations import payloads as p
 from gql.mutations.runner import Outcome, run_mutation
 from store import timesheet
-from store.errors import DomainError, ErrorCode
 from store.events import EventLog
-from store.ids import new_id
-from store.models import Comment, InputType, Source
+from store.models import InputType, Source
 from store.timeutil import utcnow
 
 Info = strawberry.Info[Context, None]
@@ -150,31 +148,17 @@ class EntryMutations:
     ) -> p.TransitionTimeEntriesPayload:
         actor = info.context.viewer_id
         ids = [str(x) for x in input.ids]
-        reason = input.reason
-        if reason is not None and not 1 <= len(reason) <= timesheet.MAX_COMMENT:
-            done = await _refuse(
-                "reason", f"reason must be 1 to {timesheet.MAX_COMMENT} characters."
-            )
-            return await p.transition_payload(info, done)
 
         async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
-            now = utcnow()
             moved = await timesheet.transition_entries(
-                session, actor_id=actor, entry_ids=ids, to=input.to.value, now=now, events=events
+                session,
+                actor_id=actor,
+                entry_ids=ids,
+                to=input.to.value,
+                reason=input.reason,
+                now=utcnow(),
+                events=events,
             )
-            if reason:
-                session.add_all(
-                    Comment(
-                        id=new_id(),
-                        time_entry_id=e.id,
-                        team_id=e.team_id,
-                        user_id=actor,
-                        content=reason,
-                        created_at=now,
-                    )
-                    for e in moved
-                )
-                await session.flush()
             return Outcome({"timeEntries": [e.id for e in moved]}, moved)
 
         done = await run_mutation(info, name="transitionTimeEntries", input=input, work=work)
@@ -192,9 +176,3 @@ class EntryMutations:
 
         done = await run_mutation(info, name="lockTeamEntries", input=input, work=work)
         return await p.team_payload(info, done)
-
-
-async def _refuse(field: str, message: str) -> Any:
-    from gql.mutations.runner import Done
-
-    return Done(None, [DomainError(ErrorCode.VALIDATION, message, ("input", field))])

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.context import Context
 from store import idempotency
-from store.errors import DomainError, DomainErrors, ErrorCode
+from store.errors import DomainError, DomainErrors, ErrorCode, Retry
 from store.events import EventLog
 from store.models import Category, Comment, Task, Team, TimeEntry, User
 from store.timeutil import utcnow
@@ -150,8 +150,8 @@ async def run_mutation(
             return Done(None, exc.errors)
         except DomainError as exc:
             return Done(None, [exc])
-        except DBAPIError as exc:
-            if not _retryable(exc) or attempt == ATTEMPTS - 1:
+        except (DBAPIError, Retry) as exc:
+            if (isinstance(exc, DBAPIError) and not _retryable(exc)) or attempt == ATTEMPTS - 1:
                 raise
             log.info("%s: retrying after %s (attempt %d)", name, type(exc).__name__, attempt + 1)
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))

@@ -18,7 +18,12 @@ from gql.types.pagination import (
 )
 from store import directory, entries, models
 from store.entries import EntryFilter
-from store.money import amount_cents, rounded_seconds
+from store.entry_rules import (
+    effective_category_id,
+    entry_amount_cents,
+    entry_rounded_seconds,
+    entry_seconds,
+)
 
 if TYPE_CHECKING:
     from gql.types.team import Category, Task, Team
@@ -156,6 +161,9 @@ class TimeEntry:
     created_at: datetime
     updated_at: datetime
     version: int
+    auto_stopped: bool = strawberry.field(
+        description="Whether the server stopped this timer at its 24-hour limit."
+    )
 
     @classmethod
     def from_row(cls, row: models.TimeEntry) -> TimeEntry:
@@ -177,6 +185,7 @@ class TimeEntry:
             created_at=row.created_at,
             updated_at=row.updated_at,
             version=row.version,
+            auto_stopped=row.auto_stopped,
         )
 
     @strawberry.field
@@ -184,9 +193,7 @@ class TimeEntry:
         return self.row.stopped_at is None
 
     def seconds(self, now: datetime) -> int:
-        if self.row.duration_seconds is not None:
-            return self.row.duration_seconds
-        return max(0, int((now - self.row.started_at).total_seconds()))
+        return entry_seconds(self.row.duration_seconds, self.row.started_at, now)
 
     @strawberry.field(description="Seconds worked; for a running entry, up to now.")
     def duration_seconds(self, info: Info) -> int:
@@ -199,7 +206,12 @@ class TimeEntry:
     async def _rounded(self, info: Info) -> int:
         team = await info.context.loaders.team.load(self.row.team_id)
         assert team is not None
-        return rounded_seconds(self.seconds(info.context.now), team.rounding, team.rounding_minutes)
+        return entry_rounded_seconds(
+            self.row.frozen_rounded_seconds,
+            self.seconds(info.context.now),
+            team.rounding,
+            team.rounding_minutes,
+        )
 
     @strawberry.field(description="`durationSeconds` rounded by the team's rounding rule.")
     async def rounded_seconds(self, info: Info) -> int:
@@ -209,9 +221,13 @@ class TimeEntry:
         description="round_half_up(rateSnapshotCents * roundedSeconds / 3600), 0 if not billable."
     )
     async def amount_cents(self, info: Info) -> int:
-        if not self.row.billable:
-            return 0
-        return amount_cents(self.row.rate_snapshot_cents, await self._rounded(info), billable=True)
+        row = self.row
+        return entry_amount_cents(
+            row.frozen_amount_cents,
+            row.rate_snapshot_cents,
+            await self._rounded(info),
+            billable=row.billable,
+        )
 
     @strawberry.field
     def external_ref(self) -> ExternalRef | None:
@@ -249,10 +265,13 @@ class TimeEntry:
     async def category(self, info: Info) -> CategoryT | None:
         from gql.types.team import Category
 
-        category_id = self.row.category_id
+        task_category_id = None
         if self.row.task_id is not None:
             task = await info.context.loaders.task.load(self.row.task_id)
-            category_id = task.category_id if task else None
+            task_category_id = task.category_id if task else None
+        category_id = effective_category_id(
+            self.row.task_id, self.row.category_id, task_category_id
+        )
         if category_id is None:
             return None
         row = await info.context.loaders.category.load(category_id)

@@ -1,0 +1,128 @@
+"""Row locks of the write path, taken in one order by every command.
+
+PostgreSQL runs each write in READ COMMITTED: a decision read in one statement and written
+in another races unless the rows it reads are locked (or the write is conditional). Every
+command takes the locks it needs in this order, never another, so no two commands wait on
+each other in a circle (a deadlock costs PostgreSQL's ``deadlock_timeout``, 1 s, before
+anyone may retry):
+
+1. the idempotency record: ``gql.mutations.runner`` claims it first, and a concurrent
+   repeat waits on its unique key;
+2. the team row, by the kind of change:
+   - ``FOR KEY SHARE`` (:func:`team_for_entries`) by every command that creates, changes
+     or deletes entries: it then reads the committed ``locked_before``;
+   - ``FOR UPDATE`` (:func:`team_for_period_lock`) by ``lockTeamEntries``, which so waits
+     for the entry writers in flight and holds new ones back until it commits: no change
+     commits inside a lock that was acknowledged before it;
+   - ``FOR NO KEY UPDATE`` (:func:`team_for_catalogue`) by changes of the team, its
+     members, categories and tasks: serialised per team, never waiting for entry writers;
+3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
+   entries runs one at a time (one running timer, the order of their instants);
+4. entry rows, by id, ``FOR UPDATE`` (:func:`entries`), or ``FOR SHARE`` where a command
+   only needs the entry to stay as it is (a comment);
+5. catalogue rows: a task, then its category chain from the leaf upward, ``FOR SHARE``
+   by entry writers (:func:`store.rules.category_chain`), ``FOR NO KEY UPDATE`` by the
+   catalogue change of that row (:func:`catalogue_row`).
+
+An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
+with ``FOR UPDATE``, which only ``lockTeamEntries`` takes, on the team, at step 2.
+
+Every lock re-reads its row (``populate_existing``): the session may hold an older copy
+read before the lock was granted.
+
+SQLite has one writer at a time (write transactions begin IMMEDIATE), so there the order
+holds trivially and SQLAlchemy renders no locking clause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store.models import Team, TimeEntry, User
+
+M = TypeVar("M", bound=SQLModel)
+
+_FRESH: dict[str, Any] = {"populate_existing": True}
+
+
+async def _one(session: AsyncSession, stmt: Any) -> Any:
+    return (await session.exec(stmt.execution_options(**_FRESH))).first()
+
+
+async def team_for_entries(session: AsyncSession, team_id: str) -> Team | None:
+    """Step 2 for entry writers: the team as committed, ``FOR KEY SHARE``."""
+    stmt = select(Team).where(Team.id == team_id).with_for_update(read=True, key_share=True)
+    team: Team | None = await _one(session, stmt)
+    return team
+
+
+async def team_for_period_lock(session: AsyncSession, team_id: str) -> Team | None:
+    """Step 2 for ``lockTeamEntries``: ``FOR UPDATE``, after every entry writer in flight."""
+    team: Team | None = await _one(
+        session, select(Team).where(Team.id == team_id).with_for_update()
+    )
+    return team
+
+
+async def team_for_catalogue(session: AsyncSession, team_id: str) -> Team | None:
+    """Step 2 for team, member, category and task changes: ``FOR NO KEY UPDATE``."""
+    stmt = select(Team).where(Team.id == team_id).with_for_update(key_share=True)
+    team: Team | None = await _one(session, stmt)
+    return team
+
+
+async def users(session: AsyncSession, user_ids: Iterable[str]) -> None:
+    """Step 3: the users whose entries change, by id."""
+    ids = sorted(set(user_ids))
+    if ids:
+        stmt = (
+            select(User.id)
+            .where(col(User.id).in_(ids))
+            .order_by(col(User.id))
+            .with_for_update(key_share=True)
+        )
+        await session.exec(stmt)
+
+
+async def entries(session: AsyncSession, entry_ids: Iterable[str]) -> dict[str, TimeEntry]:
+    """Step 4: the entries, by id, ``FOR UPDATE``, as committed."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return {}
+    stmt = (
+        select(TimeEntry)
+        .where(col(TimeEntry.id).in_(ids))
+        .order_by(col(TimeEntry.id))
+        .with_for_update()
+        .execution_options(**_FRESH)
+    )
+    return {e.id: e for e in (await session.exec(stmt)).all()}
+
+
+async def entry_unchanged(session: AsyncSession, entry_id: str) -> TimeEntry | None:
+    """Step 4 for a command that only needs the entry to stay as it is: ``FOR SHARE``."""
+    stmt = select(TimeEntry).where(TimeEntry.id == entry_id).with_for_update(read=True)
+    entry: TimeEntry | None = await _one(session, stmt)
+    return entry
+
+
+async def catalogue_row(session: AsyncSession, model: type[M], row_id: str) -> M | None:
+    """Step 5 for the change of a category or task: ``FOR NO KEY UPDATE``, as committed."""
+    key = model.__table__.c.id  # type: ignore[attr-defined]
+    row: M | None = await _one(
+        session, select(model).where(key == row_id).with_for_update(key_share=True)
+    )
+    return row
+
+
+async def shared_row(session: AsyncSession, model: type[M], row_id: str) -> M | None:
+    """Step 5 for entry writers: a task or category they read stays as read, ``FOR SHARE``."""
+    key = model.__table__.c.id  # type: ignore[attr-defined]
+    row: M | None = await _one(
+        session, select(model).where(key == row_id).with_for_update(read=True)
+    )
+    return row

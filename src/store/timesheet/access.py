@@ -1,0 +1,66 @@
+"""Finding what an entry command works on, and locking it in ``store.locks``' order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from store import locks, rules
+from store.errors import DomainError, ErrorCode, Retry
+from store.ids import parse_ulid
+from store.models import Membership, Team, TimeEntry
+from store.rules import Field
+
+
+async def entry_for_change(
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    entry_id: str,
+    field: Field,
+    users: Iterable[str] = (),
+    lock_team: bool = True,
+) -> tuple[TimeEntry, Team, Membership]:
+    """The entry (locked ``FOR UPDATE``, as committed), its team (``FOR KEY SHARE``) and the
+    actor's membership; the entry's user and ``users`` are locked before the entry.
+
+    NOT_FOUND, revealing nothing, when there is no such entry or the actor is not in its
+    team. ``lock_team=False`` for commands a period lock does not stop (transitions)."""
+    key = parse_ulid(entry_id)
+    seen = await session.get(TimeEntry, key) if key else None
+    member = await session.get(Membership, (seen.team_id, actor_id)) if seen else None
+    if seen is None or member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", field)
+    team = (
+        await locks.team_for_entries(session, seen.team_id)
+        if lock_team
+        else await session.get(Team, seen.team_id)
+    )
+    assert team is not None
+    owners = {seen.user_id, *users}
+    await locks.users(session, owners)
+    entry = (await locks.entries(session, [seen.id])).get(seen.id)
+    if entry is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", field)
+    if entry.user_id not in owners:
+        raise Retry  # moved to another user between the look and the lock
+    return entry, team, member
+
+
+async def target_user(
+    session: AsyncSession, *, team: Team, actor: Membership, user_id: str | None, field: Field
+) -> str:
+    """Whose entry it is: the actor's own, or (admins only) another member's."""
+    if user_id is None or user_id == actor.user_id:
+        return actor.user_id
+    if not rules.is_admin(actor):
+        raise DomainError(ErrorCode.FORBIDDEN, "Only admins log time for others.", field)
+    if await session.get(Membership, (team.id, user_id)) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member in this team.", field)
+    return user_id
+
+
+async def member_rate(session: AsyncSession, *, team_id: str, user_id: str) -> int | None:
+    member = await session.get(Membership, (team_id, user_id))
+    return member.rate_cents if member is not None else None
