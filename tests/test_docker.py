@@ -4,20 +4,27 @@
 validates ``compose.yml`` against the Compose specification's JSON schema (vendored in
 it), and the rules that matter here are asserted on the parsed files: multi-stage,
 non-root, a healthcheck, migrations before start, pinned images, a balancer that passes
-WebSocket upgrades to both replicas. The topology itself runs without Docker in
+WebSocket upgrades to both replicas, and a reproducible build (every dependency from
+``docker/requirements.lock``, pinned and hashed, and that lock still satisfying
+``pyproject.toml``). The topology itself runs without Docker in
 ``tests/e2e/test_topology.py``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 DOCKER = Path(__file__).parent.parent / "docker"
 BIN = Path(sys.executable).parent
@@ -102,3 +109,46 @@ def test_compose_topology() -> None:
     assert "server punchclock-a:8000" in nginx and "server punchclock-b:8000" in nginx
     assert "proxy_set_header Upgrade $http_upgrade" in nginx
     assert "proxy_set_header Connection $connection_upgrade" in nginx
+
+
+def _lock() -> dict[str, tuple[Version, list[str]]]:
+    """name -> (pinned version, hashes) of docker/requirements.lock."""
+    text = (DOCKER / "requirements.lock").read_text().replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        pin = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})*)", line)
+        assert pin is not None, f"not an exact, hashed pin: {line!r}"
+        hashes = re.findall(r"sha256:([0-9a-f]{64})", pin.group(3))
+        assert hashes, f"no hash for {pin.group(1)}"
+        found[canonicalize_name(pin.group(1))] = (Version(pin.group(2)), hashes)
+    return found
+
+
+def test_the_lock_pins_and_hashes_every_dependency() -> None:
+    lock = _lock()
+    project = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text())
+    wanted = [Requirement(r) for r in project["project"]["dependencies"]]
+    wanted += [Requirement(r) for r in project["build-system"]["requires"]]
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in lock, f"{name} is not in docker/requirements.lock: run docker/lock.sh"
+        version, _ = lock[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"the lock's {name}=={version} does not satisfy {requirement}: run docker/lock.sh"
+        )
+
+
+def test_the_image_installs_only_what_the_lock_hashes() -> None:
+    build = _instructions()[: max(i for i, (op, _) in enumerate(_instructions()) if op == "FROM")]
+    runs = [args for op, args in build if op == "RUN" and "pip install" in args]
+    assert len(runs) == 2, runs
+    locked, project = runs
+    assert "--require-hashes" in locked and "-r requirements.lock" in locked
+    assert "--only-binary=:all:" in locked  # no sdist builds, which could differ
+    # The project itself: no dependencies and no build isolation, so nothing is fetched.
+    assert "--no-deps" in project and "--no-build-isolation" in project
+    copies = [args for op, args in build if op == "COPY"]
+    assert copies[0] == "docker/requirements.lock ./"

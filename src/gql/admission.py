@@ -41,7 +41,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gql.errors import CodedError, TopLevelCode
 from gql.limits import DocumentKey, Limits, Measure, measure, shape_violations, violations
-from gql.ratelimit import LeakyBucket, Verdict
+from gql.ratelimit import RateLimiter, Verdict
 
 CACHE_SIZE = 512
 
@@ -248,11 +248,15 @@ class LimitedValidationCache(SchemaExtension):
 
 
 def client_key(context: Any) -> str:
-    """Whose bucket pays: the token's public prefix, else the client's address."""
+    """Whose limit pays: the token's public prefix, else the client's address."""
     token = getattr(context, "token", None)
     if isinstance(token, str) and token.startswith("pc_") and len(token) > 16:
         return "token:" + token[:16]
-    request = getattr(context, "request", None)
+    return address_key(getattr(context, "request", None))
+
+
+def address_key(request: Any) -> str:
+    """The limit of requests without a valid token: the client's address."""
     client = getattr(request, "client", None)
     return "addr:" + (client.host if client is not None else "unknown")
 
@@ -272,6 +276,26 @@ def refusal(
     return found, None
 
 
+def refuse_anonymous(services: Any, request: Any) -> GraphQLError | None:
+    """Charge a request that has no valid token one point of its address's limit;
+    the RATE_LIMITED error once that limit is spent (else None)."""
+    limiter: RateLimiter | None = getattr(services, "rate_limiter", None)
+    if limiter is None:
+        return None
+    verdict = limiter.charge(address_key(request), 1)
+    return None if verdict.allowed else rate_limited(1, verdict)
+
+
+def rate_limited(cost: int, verdict: Verdict) -> GraphQLError:
+    error = CodedError(
+        TopLevelCode.RATE_LIMITED,
+        f"Rate limit exceeded: this operation costs {cost} points and "
+        f"{verdict.remaining} are available; retry in {verdict.retry_after} s.",
+    )
+    error.extensions = {**(error.extensions or {}), "retryAfter": verdict.retry_after}
+    return error
+
+
 def admit(
     context: Any,
     schema: GraphQLSchema,
@@ -287,19 +311,19 @@ def admit(
     if not found.runnable:
         return None, None, []
     services = _services(context)
-    bucket: LeakyBucket | None = getattr(services, "rate_limiter", None)
-    if bucket is None:
+    limiter: RateLimiter | None = getattr(services, "rate_limiter", None)
+    if limiter is None:
         return found, None, []
-    verdict = bucket.charge(client_key(context), found.cost)
+    prepaid: Verdict | None = getattr(context, "rate_prepaid", None)
+    if prepaid is not None:
+        # The compiled path charged this operation, then handed it here: not twice.
+        context.rate_prepaid = None
+        verdict = prepaid
+    else:
+        verdict = limiter.charge(client_key(context), found.cost)
     if verdict.allowed:
         return found, verdict, []
-    error = CodedError(
-        TopLevelCode.RATE_LIMITED,
-        f"Rate limit exceeded: this operation costs {found.cost} points and "
-        f"{verdict.remaining} are available; retry in {verdict.retry_after} s.",
-    )
-    error.extensions = {**(error.extensions or {}), "retryAfter": verdict.retry_after}
-    return found, verdict, [error]
+    return found, verdict, [rate_limited(found.cost, verdict)]
 
 
 def cost_extension(found: Measure, verdict: Verdict | None, context: Any) -> dict[str, Any]:
@@ -308,12 +332,12 @@ def cost_extension(found: Measure, verdict: Verdict | None, context: Any) -> dic
         "nodes": found.nodes,
         "maximumNodes": limits_of(context).max_nodes,
     }
-    bucket: LeakyBucket | None = getattr(_services(context), "rate_limiter", None)
-    if bucket is not None and verdict is not None:
+    limiter: RateLimiter | None = getattr(_services(context), "rate_limiter", None)
+    if limiter is not None and verdict is not None:
         cost["throttleStatus"] = {
-            "maximumAvailable": bucket.capacity,
+            "maximumAvailable": limiter.capacity,
             "currentlyAvailable": verdict.remaining,
-            "restoreRate": bucket.rate,
+            "restoreRate": limiter.rate,
         }
     return cost
 

@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from asgi_correlation_id import CorrelationIdMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,16 +20,20 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette_exporter import PrometheusMiddleware
 
-from gql import gcpolicy, logs, shutdown
+from gql import gcpolicy, graphiql, logs, shutdown
 from gql.bodylimit import BodyLimitMiddleware
 from gql.boundary import ErrorBoundaryMiddleware, http_error
 from gql.delivery import Deliverer
-from gql.metrics import Metrics
+from gql.metrics import LATENCY_BUCKETS, Metrics
+from gql.middleware import GraphQLRequestMiddleware
+from gql.persisted import PersistedQueries
 from gql.pubsub import EventBus
-from gql.ratelimit import LeakyBucket
+from gql.ratelimit import RateLimiter
 from gql.schema import build_schema, schema
 from gql.services import Services
 from gql.settings import Settings
@@ -42,38 +47,10 @@ from store.timeutil import utcnow
 log = logging.getLogger("punchclock")
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (``X-Request-Id``, taken from the client when sane)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        bound = logs.request_id.set(request_id)
-        try:
-            await self._serve(scope, receive, send, request_id)
-        finally:
-            logs.request_id.reset(bound)
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        if scope["type"] == "websocket":  # no response headers to add; keep sends direct
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_id(message: dict[str, object]) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])  # type: ignore[call-overload]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
+def sane_request_id(value: str) -> bool:
+    """A client's ``X-Request-Id`` is kept when it is short and printable (else a new one
+    is made): it goes into log lines and error answers."""
+    return 0 < len(value) <= 64 and value.isprintable()
 
 
 class PunchclockApp(Starlette):
@@ -105,7 +82,8 @@ class PunchclockApp(Starlette):
             and scope["path"] == GRAPHQL_PATH
             and not scope.get("root_path")
         ):
-            scope["app"] = self
+            # What the router would set: the HTTP metrics name the route from them.
+            scope["app"], scope["router"], scope["endpoint"] = self, self.router, self._graphql
             if self._graphql_post is None:
                 self._graphql_post = self._graphql_post_stack()
             await self._graphql_post(scope, receive, send)
@@ -183,12 +161,25 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         events=EventBus(settings.broadcast_url),
         limits=Services.limits_from(settings),
         rate_limiter=(
-            LeakyBucket(settings.rate_limit_points, settings.rate_limit_per_second)
+            RateLimiter(
+                settings.rate_limit_points,
+                settings.rate_limit_window_seconds,
+                redis_url=settings.redis_url,
+                key_prefix=settings.redis_key_prefix,
+            )
             if settings.rate_limit_enabled
             else None
         ),
     )
     services.metrics = Metrics(db, services.live_subscriptions)
+    persisted = PersistedQueries(
+        db,
+        keep=settings.persisted_queries_max,
+        redis_url=settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        operations_file=settings.persisted_queries_file,
+        only=settings.persisted_queries_only,
+    )
     graphql = PunchclockGraphQL(
         services,
         keep_alive=True,
@@ -204,7 +195,10 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
         return JSONResponse({"status": "ok"})
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # This app's GraphQL metrics, then the process's: HTTP requests (starlette-exporter
+        # keeps them in the default registry), and the process and Python collectors.
+        body = generate_latest(services.metrics.registry) + generate_latest(REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def readyz(_: Request) -> Response:
         if services.draining:  # load balancers stop sending before the process goes
@@ -226,6 +220,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         services.events.poll_with(lambda teams: last_positions(db, teams))
+        await persisted.start()
         await services.events.start()
         purger = asyncio.create_task(
             purge_idempotency_records(db, timedelta(hours=settings.event_retention_hours))
@@ -257,6 +252,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
                 unfreezer.cancel()
                 gcpolicy.release()
             await services.events.stop()
+            await persisted.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             with contextlib.suppress(asyncio.CancelledError):
@@ -272,22 +268,38 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/dashboard", dashboard),
+            Mount("/static", StaticFiles(directory=graphiql.STATIC)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
         ],
         middleware=[
-            Middleware(RequestIdMiddleware),
+            Middleware(
+                PrometheusMiddleware,
+                app_name="punchclock",
+                prefix="punchclock_http",
+                buckets=LATENCY_BUCKETS,
+                group_paths=True,
+                filter_unhandled_paths=False,
+                group_unhandled_paths=True,  # unknown paths: one label, "__unknown__"
+            ),
+            Middleware(
+                CorrelationIdMiddleware,
+                header_name="X-Request-Id",
+                generator=new_id,
+                validator=sane_request_id,
+            ),
             Middleware(ErrorBoundaryMiddleware),  # inside: its log lines carry the id
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                allow_headers=["authorization", "content-type", "x-request-id", "idempotency-key"],
                 expose_headers=["x-request-id"],
                 max_age=600,
             ),
+            Middleware(GraphQLRequestMiddleware, store=persisted, path=GRAPHQL_PATH),
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},

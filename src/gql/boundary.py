@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql import logs
 from gql.errors import TopLevelCode, is_unavailable
 
 log = logging.getLogger("punchclock.errors")
@@ -54,9 +55,10 @@ def media_type(scope: Scope) -> bytes:
 
 
 def request_id_of(scope: Scope) -> str | None:
+    """The request's id: asgi-correlation-id's (``gql.logs``), or one a scope carries."""
     state = scope.get("state") or {}
     found = state.get("request_id")
-    return found if isinstance(found, str) else None
+    return found if isinstance(found, str) else logs.current_request_id()
 
 
 async def send_error(

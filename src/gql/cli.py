@@ -60,6 +60,10 @@ def _migrate(url: str) -> None:
 
 def _print_demo(result: DemoResult) -> None:
     print(f"Seeded the demo team {result.team_id}: {result.entries} entries, one timer running.")
+    _print_tokens(result)
+
+
+def _print_tokens(result: DemoResult) -> None:
     print("Access tokens (send as 'Authorization: Bearer <token>'):")
     for user in result.users:
         print(f"  {user.role:<6}  {user.nickname:<13} {user.email:<27} token: {user.token}")
@@ -78,17 +82,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _migrate(url)
     if args.demo:
 
-        async def seed(db: Database) -> DemoResult | None:
+        async def seed(db: Database) -> tuple[DemoResult | None, bool]:
             async with db.read() as session:
-                if await demo.has_any_team(session):
-                    return None
-            return await demo.seed_demo(db, now=utcnow())
+                if not await demo.has_any_team(session):
+                    return await demo.seed_demo(db, now=utcnow()), True
+            return await demo.new_demo_tokens(db), False
 
-        result = _run(url, seed)
+        result, seeded = _run(url, seed)
         if result is None:
-            print("The database has a team already: not seeding the demo.")
-        else:
+            print(
+                "The database has teams and no demo team: not seeding the demo. Create a "
+                "token with `punchclock token create --email <a user's e-mail>`."
+            )
+        elif seeded:
             _print_demo(result)
+        else:
+            print(f"The demo team {result.team_id} is there already: a new token for each user.")
+            _print_tokens(result)
     # Workers are separate processes that build their settings from the environment.
     os.environ["PUNCHCLOCK_DATABASE_URL"] = url
     os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"] = host, str(port)

@@ -28,6 +28,7 @@ class Context:
     shared: bool = False  # executing a subscription on behalf of many subscribers
     cost: int | None = None  # points of the operation, once measured
     unavailable: bool = False  # the database could not be reached to authenticate
+    rate_prepaid: Any = None  # gql.ratelimit.Verdict of a charge made for this operation
 
     @property
     def viewer_id(self) -> str:

@@ -1,6 +1,6 @@
 """Log lines as text or JSON, each with the id of the request it belongs to.
 
-The request id lives in a context variable that :class:`gql.app.RequestIdMiddleware`
+The request id lives in asgi-correlation-id's context variable, which its middleware
 sets for the request's task, so every line logged while serving it (ours, SQLAlchemy's,
 uvicorn's access line) carries it without being passed around; lines outside any
 request carry ``-``.
@@ -14,8 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from asgi_correlation_id import correlation_id
 
-request_id: ContextVar[str] = ContextVar("request_id", default="-")
+request_id: ContextVar[str | None] = correlation_id  # None outside a request
+
+
+def current_request_id() -> str | None:
+    return request_id.get()
+
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
@@ -30,7 +36,7 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        record.request_id = request_id.get() or "-"
         return True
 
 
@@ -43,7 +49,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", request_id.get()),
+            "request_id": getattr(record, "request_id", request_id.get() or "-"),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in line:

@@ -1,6 +1,8 @@
 """Prometheus metrics of one process, served at ``/metrics``.
 
-Each app has a registry of its own (tests build many apps in one process). Operation
+Each app has a registry of its own (tests build many apps in one process). HTTP request
+metrics (starlette-exporter) and the process and Python collectors live in the process's
+default registry; ``/metrics`` serves both. Operation
 names come from clients, so only the first ``MAX_OPERATION_NAMES`` distinct names get a
 label of their own; later ones are counted as ``(other)``.
 """
@@ -37,12 +39,24 @@ class PoolCollector(Collector):
         for name, engine in engines.items():
             if name == "write" and engine is self.db.engine:
                 continue  # PostgreSQL reads and writes share one pool
-            pool: Any = engine.pool
-            for state in ("size", "checkedout", "overflow", "checkedin"):
-                measure = getattr(pool, state, None)
-                if callable(measure):
-                    family.add_metric([name, state], float(measure()))
+            for state, value in pool_states(engine.pool).items():
+                family.add_metric([name, state], float(value))
         yield family
+
+
+def pool_states(pool: Any) -> dict[str, int]:
+    """A pool's connections by state. SQLAlchemy's ``overflow()`` counts from minus the
+    pool size (it read -16 for an idle pool of 16), so overflow is computed here: the open
+    connections beyond the pool's size."""
+    size = int(pool.size())
+    checked_out, idle = int(pool.checkedout()), int(pool.checkedin())
+    return {
+        "size": size,
+        "open": checked_out + idle,
+        "checkedout": checked_out,
+        "checkedin": idle,
+        "overflow": max(0, checked_out + idle - size),
+    }
 
 
 class Metrics:

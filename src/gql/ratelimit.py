@@ -1,21 +1,33 @@
-"""A leaky bucket per client, charged with each operation's cost in points.
+"""Rate limiting in points per window, per client, with the ``limits`` library.
 
-The bucket of a client holds at most ``capacity`` points and leaks ``rate`` points a
-second. An operation is admitted when its cost still fits; otherwise it is refused with
-the seconds after which it would fit. Buckets live in the process: with several
-replicas each one limits on its own (a client can spend ``capacity`` on every replica).
+Each operation costs its measured points (:mod:`gql.limits`); a client may spend
+``points`` in any ``window`` seconds. The counting is ``limits``' sliding window counter
+(two counters per client and window: cheap on Redis for any cost, no burst of twice the
+limit at a window's edge as a fixed window allows). With a Redis URL every instance
+counts in the same Redis, so a token has one limit however many replicas serve it;
+without one the counters live in the process (``memory://``).
+
+``charge`` is synchronous on purpose: the three transports that admit an operation
+(schema extensions, the compiled paths, shared subscriptions) call one synchronous
+``admit``, and one command to a Redis on the same network costs a fraction of a
+millisecond. A Redis that fails or is slow (over ``REDIS_TIMEOUT_SECONDS``) does not take
+the API down with it: the request is admitted and a warning logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-# Idle buckets are dropped once this many exist, so a flood of distinct tokens (most of
-# them invalid) cannot grow the process without bound.
-MAX_BUCKETS = 100_000
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+log = logging.getLogger("punchclock")
+
+REDIS_TIMEOUT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -25,44 +37,44 @@ class Verdict:
     retry_after: int  # whole seconds, for the Retry-After header; 0 when allowed
 
 
-class LeakyBucket:
+class RateLimiter:
+    """``points`` per ``window_seconds`` for each client key."""
+
     def __init__(
         self,
-        capacity: int,
-        rate: float,
-        clock: Callable[[], float] = time.monotonic,
+        points: int,
+        window_seconds: int,
+        *,
+        redis_url: str | None = None,
+        key_prefix: str = "punchclock",
     ) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self._clock = clock
-        self._levels: dict[str, tuple[float, float]] = {}  # key -> (level, at)
-
-    def _level(self, key: str, now: float) -> float:
-        level, at = self._levels.get(key, (0.0, now))
-        return max(0.0, level - (now - at) * self.rate)
+        self.capacity = points
+        self.window_seconds = window_seconds
+        self.rate = points / window_seconds  # what a client regains a second, on average
+        self._item = RateLimitItemPerSecond(points, window_seconds)
+        storage: Storage
+        if redis_url:
+            storage = RedisStorage(
+                redis_url,
+                key_prefix=f"{key_prefix}:ratelimit",
+                wrap_exceptions=True,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+        else:
+            storage = MemoryStorage()
+        self.shared = redis_url is not None
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
 
     def charge(self, key: str, cost: int) -> Verdict:
-        now = self._clock()
-        level = self._level(key, now)
-        if level + cost > self.capacity:
-            wait = (level + cost - self.capacity) / self.rate
-            return Verdict(False, int(self.capacity - level), max(1, math.ceil(wait)))
-        if len(self._levels) >= MAX_BUCKETS and key not in self._levels:
-            self._sweep(now)
-        self._levels[key] = (level + cost, now)
-        return Verdict(True, int(self.capacity - level - cost), 0)
-
-    def refund(self, key: str, cost: int) -> None:
-        """Give back a charge for work that was handed to another path, which charges it
-        again (the compiled read path falling back to standard execution)."""
-        now = self._clock()
-        if key in self._levels:
-            self._levels[key] = (max(0.0, self._level(key, now) - cost), now)
-
-    def _sweep(self, now: float) -> None:
-        """Forget buckets that have leaked empty (they would start at zero anyway)."""
-        self._levels = {
-            key: (level, at)
-            for key, (level, at) in self._levels.items()
-            if level - (now - at) * self.rate > 0
-        }
+        try:
+            allowed = self._strategy.hit(self._item, key, cost=cost)
+            stats = self._strategy.get_window_stats(self._item, key)
+        except Exception as exc:  # limits wraps the storage's errors in StorageError
+            log.warning("rate limit storage unreachable, admitting: %r", exc)
+            return Verdict(True, self.capacity, 0)
+        remaining = max(0, int(stats.remaining))
+        if allowed:
+            return Verdict(True, remaining, 0)
+        wait = stats.reset_time - time.time()
+        return Verdict(False, remaining, max(1, math.ceil(wait)))

@@ -10,7 +10,7 @@ import strawberry
 from gql.fanout import FanOut
 from gql.limits import Limits
 from gql.pubsub import EventBus
-from gql.ratelimit import LeakyBucket
+from gql.ratelimit import RateLimiter
 from gql.revocations import Revocations
 from gql.settings import Settings
 from store.db import Database
@@ -24,7 +24,7 @@ class Services:
     events: EventBus
     fanout: FanOut = field(default_factory=FanOut)
     limits: Limits = field(default_factory=Limits)
-    rate_limiter: LeakyBucket | None = None
+    rate_limiter: RateLimiter | None = None
     metrics: Any = None  # gql.metrics.Metrics
     # The WebSocket protocol handlers now running: for the live-subscription gauge and
     # so that shutdown can close their sockets with 1001 (going away).

@@ -76,11 +76,35 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="CPU time validation of one document may take."
     )
 
-    # Rate limiting: a leaky bucket of points per token, in each process.
+    # Shared state of all instances: rate limits and persisted queries.
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://… shared by every instance for rate limits and persisted "
+        "queries (else: rate limits per process, persisted queries in the database).",
+    )
+    redis_key_prefix: str = Field(
+        default="punchclock", min_length=1, description="Prefix of every key written to Redis."
+    )
+
+    # Rate limiting: points per window, per token (per address without a valid token).
     rate_limit_enabled: bool = Field(default=False, description="Refuse with RATE_LIMITED.")
-    rate_limit_points: int = Field(default=1000, ge=1, description="Bucket capacity.")
-    rate_limit_per_second: float = Field(
-        default=10.0, gt=0, description="Points the bucket leaks (regains) per second."
+    rate_limit_points: int = Field(default=1000, ge=1, description="Points per window.")
+    rate_limit_window_seconds: int = Field(
+        default=100, ge=1, description="The window the points are counted over (sliding)."
+    )
+
+    # Persisted queries (Apollo's automatic persisted queries, and an allow-list).
+    persisted_queries_max: int = Field(
+        default=10_000, ge=1, description="Persisted documents kept (oldest dropped first)."
+    )
+    persisted_queries_file: str | None = Field(
+        default=None,
+        description="A JSON file of operations (an Apollo persisted query manifest, or an "
+        "object of sha256 hash to document) registered at start.",
+    )
+    persisted_queries_only: bool = Field(
+        default=False,
+        description="Allow-list mode: refuse documents not in persisted_queries_file.",
     )
 
     # GraphQL over HTTP.

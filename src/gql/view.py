@@ -22,7 +22,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gql.admission import ParseGate, parse_limited
+from gql import graphiql, logs
+from gql.admission import ParseGate, parse_limited, refuse_anonymous
 from gql.auth import authenticate, bearer_token, token_from_init_payload
 from gql.boundary import send_error
 from gql.context import Context
@@ -122,7 +123,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             viewer=user,
             memberships=memberships,
             loaders=Loaders(self.services.db),
-            request_id=getattr(request.state, "request_id", None) or "",
+            request_id=logs.current_request_id() or "",
             services=self.services,
             request=request,
             response=response,
@@ -184,6 +185,8 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                 extensions={"code": TopLevelCode.UNAVAILABLE.value},
             )
             return ExecutionResult(data=None, errors=[error])
+        if context.viewer is None and (limited := refuse_anonymous(self.services, context.request)):
+            return ExecutionResult(data=None, errors=[limited])
         max_tokens = self.services.limits.max_tokens
         if context.viewer is None and not _introspection_only(
             data.query, data.operation_name, max_tokens
@@ -285,7 +288,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
-        request_id = getattr(request.state, "request_id", None)
+        request_id = logs.current_request_id()
         # Every error names its request, so a report from a client finds the log lines.
         for error in response.get("errors") or []:
             if request_id and isinstance(error, dict):
@@ -338,6 +341,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         request = Request(scope, replay)
         result = None
         context: Context | None = None
+        prepaid = None
         if isinstance(plan, WritePlan):
             # A compiled write checks the token in its own first statement; declined, it
             # is the standard path's with an authenticated context.
@@ -345,6 +349,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             if token is not None:
                 bare = self._context(request, None, token=token)
                 result = await self.fast_path.execute(bare, *data, writes=True)
+                prepaid = bare.rate_prepaid
         else:
             context = await self.get_context(request, await self._sub_response(request))
             if not context.unavailable:
@@ -355,6 +360,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         sub_response = await self._sub_response(request)
         if context is None:
             context = await self.get_context(request, sub_response)
+            context.rate_prepaid = prepaid  # a declined compiled write was charged already
         if result is None:
             request.state.punchclock_fast_path_tried = True  # execute_single: not again
             await self._answer(request, send, context)
@@ -377,6 +383,9 @@ class PunchclockGraphQL(GraphQL[Context, None]):
             await request.close(1001, "Server shutting down")
             return None
         return await super().run(request, context, root_value)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return await graphiql.page(self.services.db, request.url.path)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import accounts, tokens
@@ -147,6 +147,34 @@ class DemoResult:
 
 async def has_any_team(session: AsyncSession) -> bool:
     return (await session.exec(select(Team.id).limit(1))).first() is not None
+
+
+async def demo_team_id(session: AsyncSession) -> str | None:
+    """The id of the demo team, if the database has one."""
+    return (await session.exec(select(Team.id).where(Team.name == DEMO_TEAM).limit(1))).first()
+
+
+async def new_demo_tokens(db: Database) -> DemoResult | None:
+    """A fresh token for each demo user (only hashes of the first ones were kept, so they
+    cannot be shown again); None when the database has no demo team."""
+    async with db.write() as s:
+        team_id = await demo_team_id(s)
+        if team_id is None:
+            return None
+        emails = [email for _nickname, email, _role, _rate in PEOPLE]
+        found = await s.exec(select(User).where(col(User.email).in_(emails)))
+        users = {user.email: user for user in found.all()}
+        demo_users = []
+        for _nickname, email, role, _rate in PEOPLE:
+            if email in users:
+                user = users[email]
+                token = await tokens.create_token(s, user_id=user.id, name="demo")
+                demo_users.append(DemoUser(user.nickname, user.email, role.value, token))
+        await s.commit()
+        count = await s.exec(
+            select(func.count()).select_from(TimeEntry).where(TimeEntry.team_id == team_id)
+        )
+        return DemoResult(team_id=team_id, users=tuple(demo_users), entries=int(count.one()))
 
 
 async def seed_demo(

@@ -360,3 +360,13 @@ class WebhookDelivery(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime = Field(sa_column=_utc())
     next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class PersistedQuery(SQLModel, table=True):
+    """A GraphQL document by its SHA-256 (automatic persisted queries), for every instance."""
+
+    __tablename__ = "persisted_queries"
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc(index=True))

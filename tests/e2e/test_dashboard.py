@@ -171,7 +171,12 @@ def _drive_timer(base: str, world: TeamWorld) -> None:
         shown = _wait(browser, "the timer on the page", lambda: _text(browser, row))
         assert "a Member" in shown and "Cursor paging" in shown
         first = _text(browser, row + " .elapsed")
-        _wait(browser, "the timer to tick", lambda: _text(browser, row + " .elapsed") != first)
+        _wait(
+            browser,
+            "the timer to tick",
+            lambda: _text(browser, row + " .elapsed") not in (None, first),
+            timeout=30,
+        )
 
         stopped = _api(base, STOP, {}, world.member.token)["timeEntry"]
         _wait(browser, "the timer to go", lambda: _text(browser, row) is None)

@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from store.db import Database
-from tests.e2e.server import free_port, running_server
+from tests.e2e.server import free_port, running_server, until_live
 from tests.e2e.wsclient import GraphQLWS
 from tests.factories import make_team
 from tests.gql.mutation_helpers import COMMENT, LOG, START, STOP
@@ -38,12 +38,12 @@ async def call(base: str, doc: str, data: dict[str, Any], token: str) -> dict[st
     return result
 
 
-async def expect_event(ws: GraphQLWS, kind: str, entry_id: str, within: float = 1.0) -> None:
-    started = time.monotonic()
+async def expect_event(ws: GraphQLWS, kind: str, entry_id: str, within: float = 15.0) -> None:
+    """The next event is ``kind`` of ``entry_id`` (a generous bound: how soon is a matter
+    for bench/subscriptions_bench.py, not for a test on a loaded machine)."""
     data = await ws.next_data(timeout=within)
     assert data["timerEvents"]["kind"] == kind, data
     assert data["timerEvents"]["timeEntry"]["id"] == entry_id, data
-    assert time.monotonic() - started <= within
 
 
 async def _cross_instance(db: Database, database_url: str, broadcast_url: str) -> None:
@@ -53,7 +53,7 @@ async def _cross_instance(db: Database, database_url: str, broadcast_url: str) -
         ws = await GraphQLWS.open(a, world.owner.token)
         assert (await ws.acked())["type"] == "connection_ack"
         await ws.subscribe(EVENTS, {"team": world.id})
-        await asyncio.sleep(0.3)  # the subscription is registered before the first change
+        await until_live(a, 1)  # the subscription is registered before the first change
         started = await call(
             b, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
         )
@@ -105,7 +105,7 @@ async def test_running_timers_and_filters(db: Database, database_url: str) -> No
         mine = await GraphQLWS.open(base, world.owner.token)
         await mine.acked()
         await mine.subscribe(EVENTS, {"team": world.id, "user": world.admin.id})
-        await asyncio.sleep(0.3)
+        await until_live(base, 2)
         started = await call(
             base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
         )
@@ -155,7 +155,7 @@ async def test_auth_and_tenancy(db: Database, database_url: str) -> None:
         assert message["type"] == "error" or message["payload"].get("data") is None
         # ...and a subscriber of its own team hears nothing of the first team.
         await ws.subscribe(EVENTS, {"team": other.id})
-        await asyncio.sleep(0.3)
+        await until_live(base, 1)
         await call(
             base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
         )
@@ -192,7 +192,7 @@ async def test_delivery_resumes_after_a_redis_restart(db: Database, database_url
         await dash.acked()
         await dash.subscribe(RUNNING, {"team": world.id})
         assert (await dash.next_data())["runningTimers"] == []
-        await asyncio.sleep(0.3)
+        await until_live(base, 2)
         started = await call(
             base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
         )
@@ -241,7 +241,7 @@ async def test_a_client_that_never_reads_does_not_grow_the_server(
         await ws.subscribe(
             EVENTS.replace("running user { id }", "running description"), {"team": world.id}
         )
-        await asyncio.sleep(0.3)
+        await until_live(base, 1)
         text = "x" * 10_000
         async with httpx.AsyncClient(base_url=base) as client:
 
@@ -329,7 +329,7 @@ async def test_shared_execution_keeps_viewers_and_revocation_apart(
             await ws.acked()
             await ws.subscribe(query, {"team": world.id})
             clients[name] = ws
-        await asyncio.sleep(0.3)
+        await until_live(base, 5)
         started = await call(
             base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.owner.token
         )
@@ -350,7 +350,8 @@ async def test_shared_execution_keeps_viewers_and_revocation_apart(
         async with db.write() as s:
             assert await tokens.revoke_token(s, prefix=prefix, at=utcnow())
             await s.commit()
-        await asyncio.sleep(5.5)  # past the re-check period
+        # The token check every 5 s ends the member's two subscriptions, no event needed.
+        await until_live(base, 3)
         await call(base, STOP, {}, world.owner.token)
         assert (await clients["owner"].next_data())["timerEvents"]["kind"] == "STOPPED"
         assert (await clients["admin"].next_data())["timerEvents"]["kind"] == "STOPPED"
@@ -400,7 +401,7 @@ async def test_legacy_graphql_ws_protocol(db: Database, database_url: str) -> No
                     }
                 )
             )
-            await asyncio.sleep(0.3)
+            await until_live(base, 1)
             started = await call(
                 base, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
             )

@@ -4,15 +4,13 @@ mutation sent to the other."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from store.db import Database
+from store.ids import new_id
 from tests.e2e.proxy import RoundRobinProxy
-from tests.e2e.server import running_server
+from tests.e2e.server import metric, running_server, until_live
 from tests.e2e.test_subscriptions import EVENTS, call, expect_event
 from tests.e2e.wsclient import GraphQLWS
 from tests.factories import make_team
@@ -20,17 +18,6 @@ from tests.gql.mutation_helpers import START
 from tests.services import REDIS_URL, require
 
 pytestmark = pytest.mark.e2e
-
-
-async def metric(base: str, name: str, **labels: str) -> float:
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(base + "/metrics")).text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                total += sample.value
-    return total
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"])
@@ -47,11 +34,11 @@ async def test_two_replicas_behind_a_balancer(db: Database, database_url: str) -
             ws = await GraphQLWS.open(lb, world.owner.token)  # connection 1: replica A
             assert (await ws.acked())["type"] == "connection_ack"
             await ws.subscribe(EVENTS, {"team": world.id})
-            await asyncio.sleep(0.3)  # registered before the change
+            await until_live(a, 1)  # registered before the change
             started = await call(  # connection 2: replica B
                 lb, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, world.member.token
             )
-            await expect_event(ws, "STARTED", started["timeEntry"]["id"], within=5.0)
+            await expect_event(ws, "STARTED", started["timeEntry"]["id"])
             assert proxy.routed == [0, 1]
             # The replicas' own metrics confirm who did what.
             assert await metric(a, "punchclock_live_subscriptions") == 1
@@ -59,3 +46,32 @@ async def test_two_replicas_behind_a_balancer(db: Database, database_url: str) -
             assert await metric(b, "punchclock_operations_total", type="mutation") == 1
             assert await metric(a, "punchclock_operations_total", type="mutation") == 0
             await ws.close()
+
+
+async def test_two_instances_sharing_redis_enforce_one_limit_per_token(
+    db: Database, database_url: str
+) -> None:
+    require(REDIS_URL, "redis")
+    world = await make_team(db, "Acme", prefix="a")
+    env = {
+        "PUNCHCLOCK_REDIS_URL": REDIS_URL,
+        "PUNCHCLOCK_REDIS_KEY_PREFIX": "test-" + new_id(),
+        "PUNCHCLOCK_RATE_LIMIT_ENABLED": "true",
+        "PUNCHCLOCK_RATE_LIMIT_POINTS": "6",
+        "PUNCHCLOCK_RATE_LIMIT_WINDOW_SECONDS": "300",
+    }
+    headers = {"authorization": f"Bearer {world.owner.token}"}
+    with running_server(database_url, env=env) as a, running_server(database_url, env=env) as b:
+        async with httpx.AsyncClient(timeout=10) as client:
+            statuses = []
+            for base in (a, b) * 5:  # 10 requests of 1 point, alternating instances
+                response = await client.post(
+                    base + "/graphql", json={"query": "{ viewer { id } }"}, headers=headers
+                )
+                statuses.append(response.status_code)
+            assert statuses == [200] * 6 + [429] * 4
+            other = {"authorization": f"Bearer {world.member.token}"}
+            response = await client.post(
+                b + "/graphql", json={"query": "{ viewer { id } }"}, headers=other
+            )
+            assert response.json()["data"] == {"viewer": {"id": world.member.id}}

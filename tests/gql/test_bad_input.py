@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from store.db import Database
@@ -561,3 +562,24 @@ async def test_an_error_that_nulls_a_parent_does_not_crash_a_sibling_sharing_its
     # The loads nobody awaits any more finish on their own; let them, before the app's
     # engine is disposed under them at teardown.
     await asyncio.sleep(0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("operationName", {"name": "x"}),
+        ("operationName", ["x"]),
+        ("variables", [1]),
+        ("extensions", "x"),
+    ],
+)
+async def test_parameters_of_the_wrong_type_are_a_bad_request(
+    make_client: Any, name: str, value: object
+) -> None:
+    client = await make_client()
+    for accept in ("application/json", "application/graphql-response+json"):
+        response = await client.post(
+            "/graphql", json={"query": "{ __typename }", name: value}, headers={"accept": accept}
+        )
+        assert response.status_code == 400, response.text
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]

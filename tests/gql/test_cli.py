@@ -365,8 +365,21 @@ def test_serve_migrates_seeds_and_starts_uvicorn(
     assert os.environ["PUNCHCLOCK_DATABASE_URL"] == url
     assert (os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"]) == ("127.0.0.1", "8123")
 
-    code, out, _ = run(capsys, *argv)  # the database has a team now: no second demo
-    assert code == 0 and "token:" not in out and "not seeding" in out and len(calls) == 2
+    first_tokens = {line.split("token: ")[1] for line in out.splitlines() if "token: " in line}
+    code, out, _ = run(capsys, *argv)  # the demo is there: no second one, new tokens
+    assert code == 0 and "is there already" in out and len(calls) == 2
+    new = {line.split("token: ")[1] for line in out.splitlines() if "token: " in line}
+    assert len(new) == 3 and not new & first_tokens
+
+    async def viewers() -> list[str]:
+        db = Database(url)
+        try:
+            found = [await tokens.authenticate_member(db, token=token) for token in sorted(new)]
+        finally:
+            await db.dispose()
+        return sorted(viewer.email for viewer, _ in filter(None, found))
+
+    assert asyncio.run(viewers()) == sorted(email for _n, email, _r, _c in demo.PEOPLE)
 
     async def teams(session: Any) -> int:
         count: int = (await session.exec(select(func.count()).select_from(Team))).one()

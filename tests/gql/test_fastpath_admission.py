@@ -44,7 +44,7 @@ async def test_fast_pages_are_rate_limited_and_charged_once(
 ) -> None:
     world = await make_team(db, "Acme", prefix="a")
     client = await make_client(
-        rate_limit_enabled=True, rate_limit_points=3, rate_limit_per_second=0.001
+        rate_limit_enabled=True, rate_limit_points=3, rate_limit_window_seconds=3600
     )
     token = world.owner.token
     status, body = await _post(client, token, {"teamId": world.id, "first": 10})

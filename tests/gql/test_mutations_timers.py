@@ -193,7 +193,12 @@ async def test_stop_timer(db: Database, gql: GQL) -> None:
         "FORBIDDEN",
     )
     stopped = ok(await mutate(gql, STOP, {"timeEntryId": entry_id}, world.admin.token))["timeEntry"]
-    assert stopped["running"] is False and stopped["durationSeconds"] >= 0
+    # The admin stopped the member's timer: its own duration, stoppedAt - startedAt.
+    assert stopped["running"] is False and stopped["user"]["id"] == world.member.id
+    elapsed = datetime.fromisoformat(stopped["stoppedAt"]) - datetime.fromisoformat(
+        stopped["startedAt"]
+    )
+    assert stopped["durationSeconds"] == elapsed.total_seconds() >= 1  # at least 1 s
     refused(
         await mutate(gql, STOP, {"timeEntryId": entry_id}, world.member.token), "TIMER_NOT_RUNNING"
     )

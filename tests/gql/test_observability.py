@@ -95,3 +95,42 @@ async def test_slow_operations_are_logged_with_name_cost_and_request_id(
     assert record.cost == 1  # type: ignore[attr-defined]
     assert record.request_id == "slow-1"  # type: ignore[attr-defined]
     assert record.duration_ms > 0  # type: ignore[attr-defined]
+
+
+async def test_http_and_process_metrics(db: Database, app_client: httpx.AsyncClient) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    auth = {"authorization": f"Bearer {world.owner.token}"}
+    post = ("punchclock_http_requests_total", "POST", "/graphql", "200")
+    health = ("punchclock_http_requests_total", "GET", "/healthz", "200")
+    unknown = ("punchclock_http_requests_total", "GET", "__unknown__", "404")
+    timed = ("punchclock_http_request_duration_seconds_count", "POST", "/graphql", "200")
+
+    def http(found: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[Any, float]:
+        """HTTP samples by (name, method, path, status) of this app (the default registry
+        is the process's: other tests' apps count there too, hence the differences)."""
+        out: dict[Any, float] = {}
+        for (name, labels), value in found.items():
+            tags = dict(labels)
+            if name.startswith("punchclock_http_") and {"path", "status_code"} <= tags.keys():
+                key = (name, tags["method"], tags["path"], tags["status_code"])
+                out[key] = out.get(key, 0) + value
+        return out
+
+    before = http(samples((await app_client.get("/metrics")).text))
+    for _ in range(3):
+        await app_client.post("/graphql", json={"query": "{ viewer { id } }"}, headers=auth)
+    await app_client.get("/healthz")
+    await app_client.get("/no/such/page")
+    found = samples((await app_client.get("/metrics")).text)
+    after = http(found)
+    for key, grown in ((post, 3), (health, 1), (unknown, 1), (timed, 3)):
+        assert after.get(key, 0) - before.get(key, 0) == grown, key
+    assert found[("process_resident_memory_bytes", ())] > 0
+    assert ("python_gc_objects_collected_total", (("generation", "0"),)) in found
+    pool = {
+        dict(labels)["state"]: value
+        for (name, labels), value in found.items()
+        if name == "punchclock_db_pool_connections" and dict(labels)["pool"] == "read"
+    }
+    assert pool["overflow"] == 0 and pool["size"] >= 1
+    assert pool["open"] == pool["checkedin"] + pool["checkedout"] <= pool["size"]

@@ -35,3 +35,18 @@ def test_change_kinds_are_the_event_kinds() -> None:
     from store.events import CatalogKind, EventKind
 
     assert {k.value for k in ChangeKind} == {k.value for k in (*EventKind, *CatalogKind)}
+
+
+def test_every_custom_scalar_names_its_specification() -> None:
+    from graphql import GraphQLScalarType, specified_scalar_types
+
+    from gql.schema import schema
+
+    builtin = set(specified_scalar_types)
+    custom = [
+        t
+        for t in schema._schema.type_map.values()
+        if isinstance(t, GraphQLScalarType) and t.name not in builtin
+    ]
+    assert {t.name for t in custom} == {"BigInt", "Date", "DateTime"}
+    assert all(t.specified_by_url and t.specified_by_url.startswith("https://") for t in custom)

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import free_port
+from tests.e2e.server import free_port, reserved_socket, uvicorn_command
 from tests.services import IN_CI
 
 
@@ -32,12 +31,14 @@ def rss_kb(pid: int) -> int:
 
 class ServerProcess:
     """One uvicorn process on a fixed port; ``start`` again after ``kill`` to restart it
-    on the same port and database. Its stdout and stderr go to ``log_path``."""
+    on the same port and database. Its stdout and stderr go to ``log_path``. The port's
+    listening socket stays with the test (``close`` ends it): each start serves on it."""
 
     def __init__(
         self, database_url: str, log_path: Path, *, env: dict[str, str] | None = None
     ) -> None:
-        self.port = free_port()
+        self.socket = reserved_socket()
+        self.port = self.socket.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.env = {
@@ -56,27 +57,15 @@ class ServerProcess:
     def start(self, *, log_level: str = "warning", args: Sequence[str] = ()) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "gql.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
+                uvicorn_command(
+                    self.socket,
                     "--log-level",
                     log_level,
-                    "--ws-per-message-deflate",
-                    "false",
-                    # As `punchclock serve` runs it.
-                    "--http",
-                    "gql.httpguard:GuardedHttpToolsProtocol",
                     "--ws-max-size",
                     self.env.get("PUNCHCLOCK_MAX_BODY_BYTES", str(1024 * 1024)),
                     *args,
-                ],
+                ),
+                pass_fds=(self.socket.fileno(),),
                 env={**self.env, "PUNCHCLOCK_LOG_LEVEL": log_level},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -95,10 +84,15 @@ class ServerProcess:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        """``kill -9``: no shutdown handler, no flush, no goodbye."""
+        """``kill -9``: no shutdown handler, no flush, no goodbye. Clients are then refused
+        at once, as by a dead server: the listening socket is closed (a socket held open
+        would queue their connections until they time out) and bound again, on the same
+        port, for the next ``start``."""
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        self.socket.close()
+        self.socket = reserved_socket(self.port)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -126,11 +120,12 @@ def server_process(
     log_level: str = "warning",
 ) -> Iterator[ServerProcess]:
     server = ServerProcess(database_url, log_path, env=env)
-    server.start(log_level=log_level)
     try:
+        server.start(log_level=log_level)
         yield server
     finally:
         server.stop()
+        server.socket.close()
 
 
 def _postgres_bin() -> Path | None:

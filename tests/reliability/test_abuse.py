@@ -108,9 +108,8 @@ async def test_huge_bodies_are_refused_before_they_are_read(
             b"Content-Length: 50000000\r\n\r\n"
         )
         sock = _raw_request(server.port, head, b'{"query": "' + b"x" * 1000)
-        started = time.monotonic()
-        assert _read_status(sock, 5) == b"HTTP/1.1 413 Request Entity Too Large"
-        assert time.monotonic() - started < 2
+        # Answered with 49.99 MB of the body never sent: refused on its declared length.
+        assert _read_status(sock, 30) == b"HTTP/1.1 413 Request Entity Too Large"
         sock.close()
 
         # 20 MB streamed in chunks without a length: refused once 1 MiB has arrived.
@@ -142,7 +141,9 @@ async def test_slow_clients_neither_block_others_nor_grow_the_server(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     world = await make_team(db, "Acme", prefix="a")
-    env = {"PUNCHCLOCK_HEADER_TIMEOUT_SECONDS": "3"}
+    # A deadline well above the 5 s an ordinary request may take here, so "served while the
+    # slow clients wait" and "served after their deadline" cannot be mistaken.
+    env = {"PUNCHCLOCK_HEADER_TIMEOUT_SECONDS": "12"}
     with server_process(database_url, tmp_path / "server.log", env=env) as server:
         await asyncio.sleep(0.5)
         before = rss_kb(server.pid)
@@ -161,7 +162,7 @@ async def test_slow_clients_neither_block_others_nor_grow_the_server(
         assert endless_refused, "6 MB of headers were accepted"
 
         # Meanwhile ordinary clients are served at once.
-        async with httpx.AsyncClient(base_url=server.base, timeout=5) as client:
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
             for _ in range(20):
                 started = time.monotonic()
                 response = await client.post(
@@ -170,12 +171,13 @@ async def test_slow_clients_neither_block_others_nor_grow_the_server(
                     headers={"authorization": f"Bearer {world.owner.token}"},
                 )
                 assert response.json()["data"]["viewer"]["id"] == world.owner.id
-                assert time.monotonic() - started < 1
+                # Not queued behind the slow clients' deadline (12 s); generous on a busy box.
+                assert time.monotonic() - started < 5
         for sock in slow[:100]:
             sock.sendall(b"X-Slow: 1\r\n")  # trickling does not extend the deadline
         during = rss_kb(server.pid)
         # Past the deadline every slow connection was answered 408 and closed.
-        statuses = {_read_status(sock, 6) for sock in slow}
+        statuses = {_read_status(sock, 30) for sock in slow}
         assert statuses == {b"HTTP/1.1 408 Request Timeout"}, statuses
         for sock in slow:
             sock.close()

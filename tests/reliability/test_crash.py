@@ -147,6 +147,7 @@ async def _crash_rounds(db: Database, database_url: str, tmp_path: Path) -> None
                     assert payload["timeEntry"]["stoppedAt"] == ack.entry["stoppedAt"]
     finally:
         server.stop()
+        server.socket.close()
     kinds = {doc: sum(a.document is doc for a in acks) for doc in (LOG, START, STOP)}
     print(
         f"{database_url.split(':')[0]}: {ROUNDS} kills, {len(acks)} acknowledged writes "

@@ -13,7 +13,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from strawberry.types import ExecutionResult
 from strawberry.types.arguments import convert_arguments
 
-from gql.admission import admit, client_key, cost_extension, limits_of, parse_limited
+from gql.admission import admit, cost_extension, limits_of, parse_limited
 from gql.context import Context
 from gql.errors import CodedError, TopLevelCode
 from gql.fastpath.compile import Page, Plan, RootField, WritePlan, compile_plan
@@ -128,9 +128,7 @@ class FastPath:
                 CodedError(TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later.")
             ]
         except Exception as exc:  # whatever it is, the standard path will report it
-            bucket = getattr(context.services, "rate_limiter", None)
-            if bucket is not None and verdict is not None:
-                bucket.refund(client_key(context), found.cost)  # it charges again
+            context.rate_prepaid = verdict  # charged: the standard path does not again
             log.debug("fast path fell back: %r", exc, exc_info=True)
             return None
         context.cost = found.cost
