@@ -30,9 +30,10 @@ def rss_kb(pid: int) -> int:
 
 
 class ServerProcess:
-    """One uvicorn process on a fixed port; ``start`` again after ``kill`` to restart it
-    on the same port and database. Its stdout and stderr go to ``log_path``. The port's
-    listening socket stays with the test (``close`` ends it): each start serves on it."""
+    """One uvicorn process on a fixed port; ``start`` again after ``kill`` or ``stop`` to
+    restart it on the same port and database. Its stdout and stderr go to ``log_path``.
+    The port's listening socket stays with the test while the server runs: each start
+    serves on it; ``stop`` closes it (a later ``start`` binds the port again)."""
 
     def __init__(
         self, database_url: str, log_path: Path, *, env: dict[str, str] | None = None
@@ -55,6 +56,8 @@ class ServerProcess:
         return self.process.pid
 
     def start(self, *, log_level: str = "warning", args: Sequence[str] = ()) -> None:
+        if self.socket.fileno() == -1:  # stopped before: the port again
+            self.socket = reserved_socket(self.port)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 uvicorn_command(
@@ -95,14 +98,17 @@ class ServerProcess:
         self.socket = reserved_socket(self.port)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            if self.process is None or self.process.poll() is not None:
+                return
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        finally:
+            self.socket.close()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -30,7 +30,22 @@
   var ws = new URL(config.path, window.location.href);
   ws.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
 
-  var fetcher = GraphiQL.createFetcher({
+  // GraphiQL sends a subscription over the WebSocket only when the parsed document it
+  // passes along says so, and right after an edit that document can still be the previous
+  // one; the HTTP request it sends instead is refused (400: subscriptions need the
+  // WebSocket). So the text decides: a document whose first operation is a subscription.
+  var SUBSCRIPTION = /^(?:\s|#[^\n]*\n)*subscription\b\s*([_A-Za-z][_0-9A-Za-z]*)?/;
+  function withSubscriptionAST(params, options) {
+    var match = SUBSCRIPTION.exec((params && params.query) || "");
+    if (!match) return options;
+    var name = match[1] ? { kind: "Name", value: match[1] } : undefined;
+    var operation = { kind: "OperationDefinition", operation: "subscription", name: name };
+    return Object.assign({}, options, {
+      documentAST: { kind: "Document", definitions: [operation] },
+    });
+  }
+
+  var graphiqlFetcher = GraphiQL.createFetcher({
     url: http.toString(),
     subscriptionUrl: ws.toString(),
     // GraphiQL copies these into connection_init for each subscription's connection:
@@ -47,6 +62,9 @@
       return window.fetch(input, Object.assign({}, init, { headers: headers }));
     },
   });
+  var fetcher = function (params, options) {
+    return graphiqlFetcher(params, withSubscriptionAST(params, options));
+  };
 
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, {
