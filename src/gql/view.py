@@ -11,7 +11,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
@@ -31,6 +31,7 @@ from gql.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.fastpath import FastPath
 from gql.fastpath.compile import WritePlan
 from gql.loaders import Loaders
+from gql.middleware.body import read_body, replaying
 from gql.services import Services
 from gql.websocket import FORBIDDEN_CLOSE, KeepAliveTransportWSHandler, TrackedLegacyWSHandler
 from store.models import Membership, User
@@ -322,8 +323,8 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         the compiled path's answer); the rest, and whatever it hands back, goes through
         ``run`` as always, with the body read here replayed and the context built here."""
         head = _plain_json_request(scope)
-        body = await _read_body(receive) if head is not None else None
-        replay = receive if body is None else _replaying(body, receive)
+        body = await read_body(receive) if head is not None else None
+        replay = receive if body is None else replaying(body, receive)
         data = _fast_request_data(body) if body is not None else None
         assert self.fast_path is not None
         refused = await self.parse_gate.check(data[0]) if data is not None else None
@@ -468,32 +469,6 @@ async def _send_data(send: Send, result: ExecutionResult, *, modern: bool) -> No
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body; None if the client left first (the standard path sees that too)."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """``receive`` with the body already read given back first."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _fast_request_data(body: bytes) -> tuple[str, dict[str, Any] | None, str | None] | None:
