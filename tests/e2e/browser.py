@@ -32,7 +32,10 @@ OFFLINE_FLAGS = [
 ]
 
 
-def browser(*, offline: bool = False, log_requests: bool = False) -> Any:
+def browser(
+    *, offline: bool = False, log_requests: bool = False, time_zone: str | None = None
+) -> Any:
+    """Headless Chromium through chromedriver; ``time_zone``: the browser's own zone."""
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver is None:
         message = "chromium and chromedriver are needed (Debian packages chromium, chromium-driver)"
@@ -49,7 +52,8 @@ def browser(*, offline: bool = False, log_requests: bool = False) -> Any:
     options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='pc-chromium-')}")
     if log_requests:
         options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+    service = Service(driver, env={"TZ": time_zone}) if time_zone else Service(driver)
+    return webdriver.Chrome(service=service, options=options)
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 20) -> Any:

@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,24 +25,13 @@ import httpx
 import pytest
 
 from store.db import Database
+from tests.e2e.browser import browser as shared_browser
 from tests.e2e.server import free_port, running_server
 from tests.factories import Member, TeamWorld, make_team
 from tests.gql.mutation_helpers import LOG, START, STOP
-from tests.services import IN_CI
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 # Zones whose date differs from UTC's for part of every day; at any hour one of them is at
 # least two hours from its midnight, so the team's day cannot turn during a test.
 TEAM_ZONES = ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Tokyo")
@@ -56,22 +43,8 @@ REPORT = """query($f: TimeEntryFilter!) { timeReport(filter: $f, groupBy: [USER]
 
 @contextmanager
 def _browser() -> Iterator[Any]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        message = "chromium and chromedriver are needed (Debian packages chromium, chromium-driver)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='pc-chromium-')}")
     # The browser's own day is UTC's, so a page that took "today" from it would show UTC's.
-    browser = webdriver.Chrome(service=Service(driver, env={"TZ": "UTC"}), options=options)
+    browser = shared_browser(time_zone="UTC")
     try:
         assert browser.execute_script(
             "return Intl.DateTimeFormat().resolvedOptions().timeZone"
