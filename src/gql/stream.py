@@ -35,14 +35,14 @@ log = logging.getLogger("punchclock.subscriptions")
 
 async def last_position(ctx: Context, team_id: str) -> int:
     async with ctx.db.read() as session:
-        return (await outbox.last_positions(session, [team_id])).get(team_id, 0)
+        return await outbox.last_position(session, team_id)
 
 
 async def check_retained(ctx: Context, team_id: str, after: int) -> None:
     """CURSOR_EXPIRED when events after ``after`` were pruned (or never existed)."""
     async with ctx.db.read() as session:
         oldest = await outbox.oldest_position(session, team_id=team_id)
-        last = (await outbox.last_positions(session, [team_id])).get(team_id, 0)
+        last = await outbox.last_position(session, team_id)
     if after + 1 < oldest or after > last:
         raise CodedError(
             TopLevelCode.CURSOR_EXPIRED,

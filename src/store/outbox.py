@@ -134,6 +134,11 @@ async def last_positions(session: AsyncSession, team_ids: Sequence[str]) -> dict
     return {t: int(p) for t, p in (await session.exec(stmt)).all()}
 
 
+async def last_position(session: AsyncSession, team_id: str) -> int:
+    """The team's last position (0 before its first event)."""
+    return (await last_positions(session, [team_id])).get(team_id, 0)
+
+
 async def oldest_position(session: AsyncSession, *, team_id: str) -> int:
     """The oldest position a reader can still read from: the team's first kept event, or
     the next one to come when none is kept."""
@@ -141,7 +146,7 @@ async def oldest_position(session: AsyncSession, *, team_id: str) -> int:
     kept = (await session.exec(stmt)).one()
     if kept is not None:
         return int(kept)
-    last = (await last_positions(session, [team_id])).get(team_id, 0)
+    last = await last_position(session, team_id)
     return last + 1
 
 

@@ -119,7 +119,7 @@ async def create(
     """Register a webhook of a team the actor administers. It delivers the events that
     commit after it: its cursor starts at the team's last position."""
     await _admin_membership(session, team_id=team_id, actor_id=actor_id)
-    last = (await outbox.last_positions(session, [team_id])).get(team_id, 0)
+    last = await outbox.last_position(session, team_id)
     row = Webhook(
         id=new_id(),
         team_id=team_id,

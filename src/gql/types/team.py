@@ -133,7 +133,7 @@ class Team:
     )
     async def event_cursor(self, info: Info) -> str:
         async with info.context.db.read() as session:
-            last = (await outbox.last_positions(session, [self.row.id])).get(self.row.id, 0)
+            last = await outbox.last_position(session, self.row.id)
         return event_cursor(last)
 
     @strawberry.field(description="The team's webhooks: for admins and owners (else empty).")

@@ -20,23 +20,18 @@ async def entry_for_change(
     entry_id: str,
     field: Field,
     users: Iterable[str] = (),
-    lock_team: bool = True,
 ) -> tuple[TimeEntry, Team, Membership]:
     """The entry (locked ``FOR UPDATE``, as committed), its team (``FOR KEY SHARE``) and the
     actor's membership; the entry's user and ``users`` are locked before the entry.
 
     NOT_FOUND, revealing nothing, when there is no such entry or the actor is not in its
-    team. ``lock_team=False`` for commands a period lock does not stop (transitions)."""
+    team."""
     key = parse_ulid(entry_id)
     seen = await session.get(TimeEntry, key) if key else None
     member = await session.get(Membership, (seen.team_id, actor_id)) if seen else None
     if seen is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", field)
-    team = (
-        await locks.team_for_entries(session, seen.team_id)
-        if lock_team
-        else await session.get(Team, seen.team_id)
-    )
+    team = await locks.team_for_entries(session, seen.team_id)
     assert team is not None
     owners = {seen.user_id, *users}
     await locks.users(session, owners)
