@@ -7,7 +7,7 @@ Seeds 1,000,000 entries (10 teams of 20 members, 1,000 tasks and 50 categories e
 users, 10,000 tasks, 500 categories) through the migrations and ``bench/seeding.py``, then
 starts two real uvicorn processes of one worker each on that database:
 
-- the server: ``gql.app:create_app`` exactly as ``punchclock serve`` runs it;
+- the server: ``gql.server.app:create_app`` exactly as ``punchclock serve`` runs it;
 - the baseline: ``bench/baseline_app.py``, one hand-written statement per request and
   orjson (plus one statement for the token and membership check).
 
@@ -244,7 +244,7 @@ async def bench(kind: str, dialect: str, args: argparse.Namespace, binary: str) 
     work = Path(tempfile.mkdtemp(prefix="pc-api-bench-"))
     api_port, base_port = free_port(), free_port()
     api_proc = start(
-        ["gql.app:create_app", "--factory", "--no-access-log"],
+        ["gql.server.app:create_app", "--factory", "--no-access-log"],
         {"PUNCHCLOCK_DATABASE_URL": state["url"], "PUNCHCLOCK_LOG_LEVEL": "warning"},
         api_port,
         work / "api.log",

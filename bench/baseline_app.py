@@ -27,7 +27,7 @@ import aiosqlite
 import asyncpg
 import orjson
 
-from gql.scalars import serialize_datetime
+from gql.schema.scalars import serialize_datetime
 from store.ids import new_id
 
 Scope = dict[str, Any]

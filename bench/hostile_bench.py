@@ -11,7 +11,7 @@ concurrent simple query sees meanwhile (issue 17).
    one probe sends ``{ viewer { id } }`` every 20 ms: the probe's latency, p50, p99 and
    maximum, and the same probe without the hostile clients as the baseline.
 3. In process: Strawberry's ``QueryDepthLimiter`` and ``MaxAliasesLimiter`` rules on
-   the fragment bomb of n fragments, next to :mod:`gql.limits` (why the latter is kept).
+   the fragment bomb of n fragments, next to :mod:`gql.guard.limits` (why the latter is kept).
 
 The load generator runs on the same cores as the server, so every figure includes its
 own cost.
@@ -186,8 +186,8 @@ def in_process() -> None:
     from strawberry.extensions.max_aliases import create_validator as aliases_rule
     from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
-    from gql.limits import measure
-    from gql.schema import schema
+    from gql.guard.limits import measure
+    from gql.schema.build import schema
 
     graphql_schema = schema._schema
     rules = {
@@ -195,7 +195,7 @@ def in_process() -> None:
         "MaxAliasesLimiter(30)": aliases_rule(30),
     }
     print("\n3. The fragment bomb of n fragments, in process (CPU time)")
-    print("| n | gql.limits.measure | " + " | ".join(rules) + " |")
+    print("| n | gql.guard.limits.measure | " + " | ".join(rules) + " |")
     print("| --- | --- |" + " --- |" * len(rules))
     for n in (10, 14, 16, 18):
         document = parse(fragment_bomb(n))

@@ -48,7 +48,7 @@ from bench.seeding import (
     setup_teams,
 )
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.migrate import upgrade

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.migrate import upgrade

@@ -72,7 +72,7 @@ def _print_tokens(result: DemoResult) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gql import httpguard, shutdown
+    from gql.server import httpguard, shutdown
 
     settings = _settings(args)
     host = args.host if args.host is not None else settings.host
@@ -104,13 +104,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"] = host, str(port)
     print(f"Serving Punchclock. GraphiQL: http://{host}:{port}/graphql", flush=True)
     config = uvicorn.Config(
-        "gql.app:create_app",
+        "gql.server.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=args.workers,
         log_level=settings.log_level,
-        log_config=None,  # the app's factory sends every logger through gql.logs
+        log_config=None,  # the app's factory sends every logger through gql.server.logs
         # Deflating tiny JSON frames costs CPU per subscriber and saves next to nothing.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
@@ -232,13 +232,13 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     if not _run(_settings(args).database_url, work):
         raise CommandError(f"No active token pc_{prefix}: unknown, or revoked already.")
     # HTTP refuses it from the next request; subscriptions get no event after this one
-    # (gql.revocations), and idle WebSockets close within 5 seconds.
+    # (gql.live.revocations), and idle WebSockets close within 5 seconds.
     print(f"Revoked pc_{prefix}.")
     return 0
 
 
 def cmd_export_schema(_args: argparse.Namespace) -> int:
-    from gql.schema import export_sdl
+    from gql.schema.build import export_sdl
 
     sys.stdout.write(export_sdl())
     return 0

@@ -142,7 +142,7 @@ class Settings(BaseSettings):
         "them (at exactly the limit, whenever the sweep runs).",
     )
 
-    # Webhooks (gql.delivery, store.webhooks).
+    # Webhooks (gql.live.delivery, store.webhooks).
     webhooks_deliver: bool = Field(
         default=True, description="Run the webhook deliverer in this process."
     )
@@ -172,7 +172,7 @@ class Settings(BaseSettings):
         description="A webhook failing this long since its first failure is disabled.",
     )
 
-    # The compiled read path (gql.fastpath).
+    # The compiled read path (gql.compiler).
     fast_path: bool = Field(
         default=True,
         description="Answer plannable documents (pages of time entries, logTimeEntry) "

@@ -1,6 +1,6 @@
 """A page of time entries joined to the rows it refers to, in one statement.
 
-The compiled read path (``gql.fastpath``) asks for exactly the columns its document
+The compiled read path (``gql.compiler``) asks for exactly the columns its document
 reads and gets plain rows back: no ORM objects, no identity map, one round trip whatever
 the page size. Columns are labelled ``<relation>__<column>`` (``entry__started_at``,
 ``user__nickname``); a relation whose row is missing comes back as NULLs.

@@ -1,4 +1,4 @@
-"""Logging a finished entry without the ORM, for the compiled write path (``gql.fastpath``).
+"""Logging a finished entry without the ORM, for the compiled write path (``gql.compiler``).
 
 ``timesheet.log_entry`` reads a team, a membership, a task and each category of its chain
 with one ORM statement apiece, and writes the idempotency record, the entry and the

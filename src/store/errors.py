@@ -39,4 +39,4 @@ class DomainErrors(Exception):
 
 class Retry(Exception):
     """The rows a command read changed under it before it could lock them: run the whole
-    transaction again (``gql.mutations.runner`` does, a bounded number of times)."""
+    transaction again (``gql.schema.mutations.runner`` does, a bounded number of times)."""

@@ -6,7 +6,7 @@ command takes the locks it needs in this order, never another, so no two command
 each other in a circle (a deadlock costs PostgreSQL's ``deadlock_timeout``, 1 s, before
 anyone may retry):
 
-1. the idempotency record: ``gql.mutations.runner`` claims it first, and a concurrent
+1. the idempotency record: ``gql.schema.mutations.runner`` claims it first, and a concurrent
    repeat waits on its unique key;
 2. the team row, by the kind of change:
    - ``FOR KEY SHARE`` (:func:`team_for_entries`) by every command that creates, changes

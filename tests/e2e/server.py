@@ -49,7 +49,7 @@ def uvicorn_command(sock: socket.socket, *args: str) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "gql.app:create_app",
+        "gql.server.app:create_app",
         "--factory",
         "--fd",
         str(sock.fileno()),
@@ -57,7 +57,7 @@ def uvicorn_command(sock: socket.socket, *args: str) -> list[str]:
         "--ws-per-message-deflate",
         "false",
         "--http",
-        "gql.httpguard:GuardedHttpToolsProtocol",
+        "gql.server.httpguard:GuardedHttpToolsProtocol",
         *args,
     ]
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.events import EntryEvent

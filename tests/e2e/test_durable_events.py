@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from tests.e2e.server import free_port, running_server

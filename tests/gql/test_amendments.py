@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.events import EntryEvent

@@ -20,9 +20,9 @@ import pytest
 import uvicorn
 from sqlmodel import col, func, select
 
-from gql import shutdown
 from gql.cli import build_parser, main
-from gql.schema import export_sdl
+from gql.schema.build import export_sdl
+from gql.server import shutdown
 from store import demo, rules, tokens
 from store.db import Database
 from store.models import (
@@ -357,10 +357,10 @@ def test_serve_migrates_seeds_and_starts_uvicorn(
     assert code == 0 and out.count("token: pc_") == 3
     assert "http://127.0.0.1:8123/graphql" in out
     [config] = calls
-    assert config.app == "gql.app:create_app" and config.factory is True
+    assert config.app == "gql.server.app:create_app" and config.factory is True
     assert (config.host, config.port, config.workers) == ("127.0.0.1", 8123, 3)
     assert config.log_level == "warning"
-    assert config.log_config is None  # the app's factory configures logging (gql.logs)
+    assert config.log_config is None  # the app's factory configures logging (gql.server.logs)
     assert config.timeout_graceful_shutdown == 10
     assert os.environ["PUNCHCLOCK_DATABASE_URL"] == url
     assert (os.environ["PUNCHCLOCK_HOST"], os.environ["PUNCHCLOCK_PORT"]) == ("127.0.0.1", "8123")

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, func
 from sqlmodel import col, select
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.models import TimeEntry
 from tests.factories import make_team

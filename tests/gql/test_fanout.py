@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gql.fanout import plan_for
+from gql.live.fanout import plan_for
 
 EVENTS = "subscription($t: ID!) { timerEvents(teamId: $t) { kind timeEntry { id } } }"
 WITH_EMAIL = (

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from hypothesis_graphql import queries
 from strawberry.http import process_result
 
-from gql.auth import authenticate
-from gql.context import Context
-from gql.fastpath import FastPath
-from gql.loaders import Loaders
-from gql.schema import schema
+from gql.compiler import FastPath
+from gql.schema.build import schema
+from gql.schema.context import Context
+from gql.schema.loaders import Loaders
+from gql.server.auth import authenticate
 from store.db import Database
 from store.ids import new_id
 from store.models import TimeEntry

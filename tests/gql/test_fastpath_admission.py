@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gql.fastpath import FastPath
-from gql.schema import schema
+from gql.compiler import FastPath
+from gql.schema.build import schema
 from store.db import Database
 from tests.factories import make_team
 

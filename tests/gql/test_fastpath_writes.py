@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, text
 from sqlmodel import select
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store import tokens
 from store.db import Database

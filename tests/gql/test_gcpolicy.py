@@ -9,8 +9,8 @@ import gc
 import weakref
 from pathlib import Path
 
-from gql import gcpolicy
-from gql.app import create_app
+from gql.server import gcpolicy
+from gql.server.app import create_app
 from gql.settings import Settings
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from gql import graphiql
+from gql.server import graphiql
 from store import demo
 from store.db import Database
 

@@ -7,7 +7,7 @@ import logging
 import httpx
 import pytest
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from tests.factories import make_team
@@ -170,7 +170,7 @@ async def test_post_graphql_keeps_every_middleware(
 
         # An exception outside execution (authentication) escapes the view: the error
         # boundary answers INTERNAL with 500, as JSON, with the request id.
-        monkeypatch.setattr("gql.view.authenticate", broken)
+        monkeypatch.setattr("gql.server.view.authenticate", broken)
         failed = await client.post(
             "/graphql", json={"query": "{ viewer { id } }"}, headers={**auth, "x-request-id": "r-5"}
         )

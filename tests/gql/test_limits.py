@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from graphql import ASTValidationRule, get_introspection_query, validate
 
-from gql.admission import budget_rule, parse_limited
-from gql.limits import _measure, _measure_cached, measure
-from gql.schema import schema
-from gql.types.pagination import DEFAULT_PAGE
+from gql.guard.admission import budget_rule, parse_limited
+from gql.guard.limits import _measure, _measure_cached, measure
+from gql.schema.build import schema
+from gql.schema.types.pagination import DEFAULT_PAGE
 from store.db import Database
 from tests.factories import make_team
 from tests.hostile import HOSTILE, fragment_bomb, wide_alias_fragments
@@ -245,7 +245,7 @@ async def test_hostile_documents_are_refused_before_validation(
     def never(*_: object, **__: object) -> None:
         raise AssertionError("validated a document over the limits")
 
-    monkeypatch.setattr("gql.admission.validate", never)
+    monkeypatch.setattr("gql.guard.admission.validate", never)
     for name, make in HOSTILE.items():
         for token in (world.owner.token, None):  # refused before authentication too
             message = refused(await post(client, make(), token))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.events import EntryEvent

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gql import logs
+from gql.server import logs
 from store.db import Database
 from tests.factories import make_team
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from gql.backends import RESYNC, make_backend
-from gql.pubsub import CHANNEL, QUEUE_LIMIT, EventBus, Subscriber
+from gql.live.backends import RESYNC, make_backend
+from gql.live.pubsub import CHANNEL, QUEUE_LIMIT, EventBus, Subscriber
 from store.events import EntryEvent, EventKind
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gql.ratelimit import RateLimiter
+from gql.guard.ratelimit import RateLimiter
 from store.db import Database
 from store.ids import new_id
 from tests.factories import make_team

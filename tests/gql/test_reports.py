@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.entries import EntryFilter

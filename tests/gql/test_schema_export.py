@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gql.schema import export_sdl
+from gql.schema.build import export_sdl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_contract_names_are_in_the_schema() -> None:
 
 
 def test_change_kinds_are_the_event_kinds() -> None:
-    from gql.changes import ChangeKind
+    from gql.schema.changes import ChangeKind
     from store.events import CatalogKind, EventKind
 
     assert {k.value for k in ChangeKind} == {k.value for k in (*EventKind, *CatalogKind)}
@@ -40,7 +40,7 @@ def test_change_kinds_are_the_event_kinds() -> None:
 def test_every_custom_scalar_names_its_specification() -> None:
     from graphql import GraphQLScalarType, specified_scalar_types
 
-    from gql.schema import schema
+    from gql.schema.build import schema
 
     builtin = set(specified_scalar_types)
     custom = [

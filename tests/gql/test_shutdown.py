@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from gql import shutdown
+from gql.server import shutdown
 
 
 async def test_going_away_marks_the_app_draining(app_client: httpx.AsyncClient) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.ids import new_id

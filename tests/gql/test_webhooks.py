@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gql.delivery import signature
+from gql.live.delivery import signature
 from store import outbox, webhooks
 from store.db import Database
 from store.models import TeamEvent, Webhook

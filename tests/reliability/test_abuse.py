@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from tests.e2e.wsclient import GraphQLWS

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from gql.app import create_app
+from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.migrate import upgrade
@@ -66,7 +66,7 @@ def test_a_connection_lost_mid_operation_counts_as_unavailable() -> None:
     from asyncpg.exceptions import CannotConnectNowError, ConnectionDoesNotExistError
     from sqlalchemy.exc import DBAPIError
 
-    from gql.errors import is_unavailable
+    from gql.schema.errors import is_unavailable
 
     cut = ConnectionDoesNotExistError("connection was closed in the middle of operation")
     wrapped = DBAPIError("INSERT ...", {}, cut, connection_invalidated=False)
@@ -84,7 +84,7 @@ def test_another_operation_in_progress_counts_as_unavailable() -> None:
     InterfaceError, unwrapped, and the answer was a bare 500."""
     from asyncpg.exceptions import InterfaceError
 
-    from gql.errors import is_unavailable
+    from gql.schema.errors import is_unavailable
 
     busy = InterfaceError("cannot perform operation: another operation is in progress")
     assert is_unavailable(busy)

@@ -1,0 +1,391 @@
+"""Query limits, measured on the parsed document in time linear in its size.
+
+One walk over the document measures what the limits compare: the field depth, the
+aliases, the page sizes asked for, the field selections of the whole document (every
+operation, fragments expanded *per use*) and the *nodes* the selected operation can
+return, where every connection field multiplies the nodes below it by its ``first``
+(given, from a variable, or the argument's default). The rate limiter charges the
+operation's *cost* in points, derived from the nodes (see :func:`cost_of`).
+
+Linear, whatever the fragments do: each fragment is summarised once per walk (its depth,
+aliases, fields and nodes below it, taken as if it started at depth 0 with one parent)
+and every spread of it adds that summary, shifted by the spread's depth and multiplied by
+its parent's page sizes. A document of 25 fragments that each spread the next twice
+(the "fragment bomb", 2**25 fields once expanded) costs 26 summaries, not 2**25 visits,
+and is refused for its expanded size before graphql-core validates it.
+
+Why these limits are written here instead of taken from Strawberry's extensions:
+``QueryDepthLimiter`` and ``MaxAliasesLimiter`` walk a fragment again at every spread
+without memoising it (exponential on the bomb above: bench/hostile_bench.py times them),
+and they run as validation rules, that is after or beside the graphql-core rules that a
+hostile document makes slow. They also do not know connections, so the node count and
+page sizes would still be ours. ``MaxTokensLimiter`` only sets graphql-core's
+``max_tokens`` parse option, which :mod:`gql.guard.admission` passes itself with the configured
+limit (the extension takes a fixed number when the schema is built; the limit here is
+per application, from the settings).
+
+Introspection counts like any other query, except that ``ofType`` does not deepen it:
+the standard introspection query nests ``ofType`` nine levels to unwrap type modifiers,
+and those levels are bounded by the schema's own wrappers (they answer ``null`` past
+them), so they cost nothing worth limiting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
+from graphql.type.definition import GraphQLInterfaceType
+
+from gql.schema.types.pagination import DEFAULT_PAGE, MAX_PAGE
+
+NODES_PER_POINT = 100
+MUTATION_POINTS = 10
+UNBOUNDED_DEPTH_FIELDS = frozenset({"ofType"})
+MEASURE_CACHE_SIZE = 512
+# GraphQL's Int: a page size outside it is no page size (coercing the variable fails).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_nodes: int = 10_000
+    max_page: int = MAX_PAGE
+    max_fields: int = 1000
+    max_variables: int = 100
+    validation_budget_ms: float = 50.0
+
+
+@dataclass
+class Measure:
+    depth: int = 0
+    aliases: int = 0
+    nodes: int = 0
+    mutations: int = 0
+    largest_page: int = 0
+    # Of the whole document (every operation), not only the selected one.
+    fields: int = 0
+    variables: int = 0
+    runnable: bool = False  # the document names an operation to run
+
+    @property
+    def cost(self) -> int:
+        return cost_of(self.nodes, self.mutations)
+
+
+def cost_of(nodes: int, mutations: int) -> int:
+    """Points charged for an operation: one per started hundred nodes (at least one),
+    like the big public GraphQL APIs, plus a flat charge per mutation field because
+    writes cost more than their few returned nodes."""
+    return max(1, math.ceil(nodes / NODES_PER_POINT)) + MUTATION_POINTS * mutations
+
+
+def select_operation(
+    document: DocumentNode, operation_name: str | None
+) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    for operation in operations:
+        if operation.name is not None and operation.name.value == operation_name:
+            return operation
+    return None
+
+
+def measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> Measure:
+    """What the document asks for. Without a runnable operation (none of that name, or
+    several and no name: validation or execution reports that) only the document-wide
+    figures (fields, variables) are set.
+
+    Cached per document (parsed documents are cached too, so a repeated query is the same
+    object) and the values of the variables the walk reads, which are only those given
+    as a ``first``: the walk visits the same fields whatever the variables say."""
+    given = variables if isinstance(variables, Mapping) else {}
+    key = DocumentKey(document)
+    names = _first_variables(schema, key, operation_name)
+    # With each value's type: 1, 1.0 and True are equal keys, and the walk tells them apart.
+    bound = tuple((name, type(given[name]), given[name]) for name in names if name in given)
+    try:
+        found = _measure_cached(schema, key, operation_name, bound)
+    except TypeError:  # a value that cannot be hashed (validation refuses it anyway)
+        found = _measure(schema, document, operation_name, given)
+    return replace(found)
+
+
+class DocumentKey:
+    """A document as a cache key by identity: graphql-core hashes a node by its whole tree
+    (some 7 µs for a small mutation), and a repeated query is the same parsed object."""
+
+    __slots__ = ("document",)
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document  # held by the key: its id is not reused while cached
+
+    def __hash__(self) -> int:
+        return id(self.document)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DocumentKey) and other.document is self.document
+
+
+@lru_cache(maxsize=MEASURE_CACHE_SIZE)
+def _first_variables(
+    schema: GraphQLSchema, key: DocumentKey, operation_name: str | None
+) -> tuple[str, ...]:
+    """The variables the walk reads (those given as a ``first``), in the order it reads them."""
+    read: list[str] = []
+    _measure(schema, key.document, operation_name, {}, read=read)
+    return tuple(dict.fromkeys(read))
+
+
+@lru_cache(maxsize=MEASURE_CACHE_SIZE)
+def _measure_cached(
+    schema: GraphQLSchema,
+    key: DocumentKey,
+    operation_name: str | None,
+    bound: tuple[tuple[str, type, Any], ...],
+) -> Measure:
+    return _measure(schema, key.document, operation_name, {name: v for name, _, v in bound})
+
+
+def _measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+    *,
+    read: list[str] | None = None,
+) -> Measure:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    selected = select_operation(document, operation_name)
+    result = Measure()
+    # The document's size: every operation, fragments expanded per use (what validation
+    # walks), with fragment summaries shared between the operations.
+    sizes = _Walker(schema, document, None, {})
+    for operation in operations:
+        result.fields += sizes.walk(_root(schema, operation), operation.selection_set).fields
+        result.variables += len(operation.variable_definitions or ())
+    if selected is None:
+        return result
+    root = _root(schema, selected)
+    if root is None:
+        return result
+    result.runnable = True
+    walker = _Walker(schema, document, selected, variables)
+    if read is not None:
+        walker.read = read
+    found = walker.walk(root, selected.selection_set)
+    result.depth, result.aliases = found.depth, found.aliases
+    result.nodes, result.largest_page = found.nodes, found.largest_page
+    if selected.operation == OperationType.MUTATION:
+        result.mutations = found.root_fields
+    return result
+
+
+def _root(schema: GraphQLSchema, operation: OperationDefinitionNode) -> GraphQLObjectType | None:
+    return {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }[operation.operation]
+
+
+def violations(found: Measure, limits: Limits) -> list[str]:
+    """Messages for every limit the document exceeds (empty when it may run)."""
+    problems = shape_violations(found, limits)
+    if found.largest_page > limits.max_page:
+        problems.append(f"`first` may not exceed {limits.max_page} (got {found.largest_page}).")
+    if found.nodes > limits.max_nodes:
+        problems.append(
+            f"The operation may return {found.nodes} nodes, more than the limit of "
+            f"{limits.max_nodes}: ask for smaller pages (`first`) in nested connections."
+        )
+    return problems
+
+
+def shape_violations(found: Measure, limits: Limits) -> list[str]:
+    """The limits the document's shape exceeds, whatever its variables say."""
+    problems = []
+    if found.fields > limits.max_fields:
+        problems.append(
+            f"The document selects {found.fields} fields with its fragments expanded, "
+            f"more than the limit of {limits.max_fields}."
+        )
+    if found.variables > limits.max_variables:
+        problems.append(f"{found.variables} variables exceed the limit of {limits.max_variables}.")
+    if found.depth > limits.max_depth:
+        problems.append(f"Depth {found.depth} exceeds the limit of {limits.max_depth}.")
+    if found.aliases > limits.max_aliases:
+        problems.append(f"{found.aliases} aliases exceed the limit of {limits.max_aliases}.")
+    return problems
+
+
+@dataclass
+class _Summary:
+    """A selection set measured as if it started at depth 0 under one parent node."""
+
+    depth: int = 0
+    aliases: int = 0
+    fields: int = 0
+    nodes: int = 0
+    largest_page: int = 0
+    root_fields: int = 0  # fields at its own level (through fragments too)
+
+    def add(self, other: _Summary, *, below: int = 0, times: int = 1) -> None:
+        self.depth = max(self.depth, below + other.depth)
+        self.aliases += other.aliases
+        self.fields += other.fields
+        self.nodes += times * other.nodes
+        self.largest_page = max(self.largest_page, other.largest_page)
+
+
+_EMPTY = _Summary()
+
+
+class _Walker:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode | None,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.variables = dict(variables)
+        for definition in (operation.variable_definitions if operation else None) or ():
+            name = definition.variable.name.value
+            if name not in self.variables and isinstance(definition.default_value, IntValueNode):
+                self.variables[name] = int(definition.default_value.value)
+        self.summaries: dict[str, _Summary] = {}
+        self.visiting: set[str] = set()
+        self.read: list[str] = []  # variables read, in order (see _first_variables)
+
+    def walk(self, parent: Any, selection_set: SelectionSetNode) -> _Summary:
+        summary = _Summary()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                self._field(parent, selection, summary)
+            elif isinstance(selection, InlineFragmentNode):
+                on = parent
+                if selection.type_condition is not None:
+                    on = self.schema.get_type(selection.type_condition.name.value)
+                inner = self.walk(on, selection.selection_set)
+                summary.add(inner)
+                summary.root_fields += inner.root_fields
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self._fragment(selection.name.value)
+                summary.add(inner)
+                summary.root_fields += inner.root_fields
+        return summary
+
+    def _fragment(self, name: str) -> _Summary:
+        found = self.summaries.get(name)
+        if found is not None:
+            return found
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.visiting:  # validation reports both
+            return _EMPTY
+        self.visiting.add(name)
+        on = self.schema.get_type(fragment.type_condition.name.value)
+        found = self.walk(on, fragment.selection_set)
+        self.visiting.discard(name)
+        self.summaries[name] = found
+        return found
+
+    def _field(self, parent: Any, node: FieldNode, into: _Summary) -> None:
+        into.root_fields += 1
+        into.fields += 1
+        if node.alias is not None:
+            into.aliases += 1
+        name = node.name.value
+        definition = self._definition(parent, name)
+        level = 0 if name in UNBOUNDED_DEPTH_FIELDS else 1
+        into.depth = max(into.depth, level)
+        if node.selection_set is None:
+            return
+        times = 1
+        if definition is not None:
+            page = self._first(node, definition)
+            if page is not None:
+                into.largest_page = max(into.largest_page, page)
+                times = max(page, 0)
+        # An unknown field's selections still cost validation: their size counts.
+        below = self.walk(
+            get_named_type(definition.type) if definition is not None else None,
+            node.selection_set,
+        )
+        into.nodes += times
+        into.add(below, below=level, times=times)
+
+    def _definition(self, parent: Any, name: str) -> GraphQLField | None:
+        if name == "__typename":
+            return TypeNameMetaFieldDef
+        if parent is self.schema.query_type and name == "__schema":
+            return SchemaMetaFieldDef
+        if parent is self.schema.query_type and name == "__type":
+            return TypeMetaFieldDef
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            found: GraphQLField | None = parent.fields.get(name)
+            return found
+        return None  # unions select fields through fragments only
+
+    def _first(self, node: FieldNode, definition: GraphQLField) -> int | None:
+        """The page size a connection field asks for, or ``None`` for other fields."""
+        argument = definition.args.get("first")
+        if argument is None:
+            return None
+        for given in node.arguments or ():
+            if given.name.value != "first":
+                continue
+            value = given.value
+            if isinstance(value, IntValueNode):
+                return _int_or_default(int(value.value), argument.default_value)
+            if isinstance(value, VariableNode):
+                self.read.append(value.name.value)
+                bound = self.variables.get(value.name.value)
+                return _int_or_default(bound, argument.default_value)
+            return _default(argument.default_value)
+        return _default(argument.default_value)
+
+
+def _int_or_default(value: object, default: object) -> int:
+    """A page size given as an Int; anything else (a float, a string, a number no Int
+    holds, such as 2**70) is the argument's default here, and coercion refuses it."""
+    if isinstance(value, int) and INT_MIN <= value <= INT_MAX:
+        return value
+    return _default(default)
+
+
+def _default(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_PAGE

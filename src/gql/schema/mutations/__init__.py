@@ -1,0 +1,14 @@
+"""The Mutation root, composed from the domain modules."""
+
+from __future__ import annotations
+
+from strawberry.tools import merge_types
+
+from gql.schema.mutations.entries import EntryMutations
+from gql.schema.mutations.teams import TeamMutations
+from gql.schema.mutations.timers import TimerMutations
+from gql.schema.mutations.webhooks import WebhookMutations
+
+Mutation = merge_types(
+    "Mutation", (EntryMutations, TimerMutations, TeamMutations, WebhookMutations)
+)

@@ -1,0 +1,176 @@
+"""Mutations on time entries: log, update, delete, comment, transition, lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gql.schema.context import Info
+from gql.schema.mutations import inputs as i
+from gql.schema.mutations import payloads as p
+from gql.schema.mutations.runner import Outcome, run_mutation
+from store import timesheet
+from store.events import EventLog
+from store.models import InputType, Source
+from store.timeutil import utcnow
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None or value is strawberry.UNSET else str(value)
+
+
+def _how_long(data: i.LogTimeEntryInput | i.UpdateTimeEntryInput) -> timesheet.HowLong:
+    return timesheet.HowLong(
+        duration_seconds=data.duration_seconds,
+        minutes=data.minutes,
+        hours=data.hours,
+        duration=data.duration,
+        stopped_at=data.stopped_at,
+    )
+
+
+def _ext(ref: i.ExternalRefInput | None) -> timesheet.ExternalRefInput | None:
+    if ref is None:
+        return None
+    return timesheet.ExternalRefInput(ref.provider, ref.external_type, ref.external_id)
+
+
+def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
+    """What ``logTimeEntry`` asks the store for (the compiled write path asks the same)."""
+    return timesheet.LogEntry(
+        team_id=str(input.team_id),
+        scope=timesheet.Scope(_opt(input.task_id), _opt(input.category_id)),
+        how_long=_how_long(input),
+        entry_id=_opt(input.id),
+        user_id=_opt(input.user_id),
+        started_at=input.started_at,
+        work_date=input.work_date,
+        description=input.description,
+        billable=input.billable,
+        input_type=input.input_type.value if input.input_type else InputType.MANUAL.value,
+        source=input.source.value if input.source else Source.API.value,
+        external_ref=_ext(input.external_ref),
+    )
+
+
+@strawberry.type
+class EntryMutations:
+    @strawberry.mutation(description="Log finished work (or upsert it by externalRef).")
+    async def log_time_entry(self, info: Info, input: i.LogTimeEntryInput) -> p.TimeEntryPayload:
+        data = log_entry_data(input)
+        actor = info.context.viewer_id
+
+        async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            entry, replayed = await timesheet.log_entry(
+                session, actor_id=actor, data=data, now=utcnow(), digest=digest, events=events
+            )
+            return Outcome({"timeEntry": entry.id}, [entry], replayed=replayed)
+
+        done = await run_mutation(info, name="logTimeEntry", input=input, work=work)
+        return await p.time_entry_payload(info, done)
+
+    @strawberry.mutation(description="Change an entry; `version` grows by one.")
+    async def update_time_entry(
+        self, info: Info, input: i.UpdateTimeEntryInput
+    ) -> p.TimeEntryPayload:
+        changes = timesheet.EntryChanges(
+            expected_version=input.expected_version,
+            scope=timesheet.Scope(_opt(input.task_id), _opt(input.category_id)),
+            user_id=_opt(input.user_id),
+            started_at=input.started_at,
+            work_date=input.work_date,
+            how_long=_how_long(input),
+            description=timesheet.UNSET
+            if input.description is strawberry.UNSET
+            else input.description,
+            billable=input.billable,
+            input_type=input.input_type.value if input.input_type else None,
+            source=input.source.value if input.source else None,
+            external_ref=_ext(input.external_ref),
+            team_id=_opt(input.team_id),
+        )
+        actor, entry_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            entry = await timesheet.update_entry(
+                session,
+                actor_id=actor,
+                entry_id=entry_id,
+                changes=changes,
+                now=utcnow(),
+                events=events,
+            )
+            return Outcome({"timeEntry": entry.id}, [entry])
+
+        done = await run_mutation(info, name="updateTimeEntry", input=input, work=work)
+        return await p.time_entry_payload(info, done)
+
+    @strawberry.mutation(description="Soft delete: `deletedAt` is set; it stays in the sync feed.")
+    async def delete_time_entry(
+        self, info: Info, input: i.DeleteTimeEntryInput
+    ) -> p.TimeEntryPayload:
+        actor, entry_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            entry = await timesheet.delete_entry(
+                session, actor_id=actor, entry_id=entry_id, now=utcnow(), events=events
+            )
+            return Outcome({"timeEntry": entry.id}, [entry])
+
+        done = await run_mutation(info, name="deleteTimeEntry", input=input, work=work)
+        return await p.time_entry_payload(info, done)
+
+    @strawberry.mutation
+    async def add_comment(self, info: Info, input: i.AddCommentInput) -> p.CommentPayload:
+        actor, entry_id = info.context.viewer_id, str(input.time_entry_id)
+
+        async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            comment, entry = await timesheet.add_comment(
+                session,
+                actor_id=actor,
+                entry_id=entry_id,
+                content=input.content,
+                now=utcnow(),
+                events=events,
+            )
+            return Outcome({"comment": comment.id, "timeEntry": entry.id}, [comment, entry])
+
+        done = await run_mutation(info, name="addComment", input=input, work=work)
+        return await p.comment_payload(info, done)
+
+    @strawberry.mutation(description="Move entries through approval; all or nothing.")
+    async def transition_time_entries(
+        self, info: Info, input: i.TransitionTimeEntriesInput
+    ) -> p.TransitionTimeEntriesPayload:
+        actor = info.context.viewer_id
+        ids = [str(x) for x in input.ids]
+
+        async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            moved = await timesheet.transition_entries(
+                session,
+                actor_id=actor,
+                entry_ids=ids,
+                to=input.to.value,
+                reason=input.reason,
+                now=utcnow(),
+                events=events,
+            )
+            return Outcome({"timeEntries": [e.id for e in moved]}, moved)
+
+        done = await run_mutation(info, name="transitionTimeEntries", input=input, work=work)
+        return await p.transition_payload(info, done)
+
+    @strawberry.mutation(description="Lock the team's entries that start before `before`.")
+    async def lock_team_entries(self, info: Info, input: i.LockTeamEntriesInput) -> p.TeamPayload:
+        actor, team_id = info.context.viewer_id, str(input.team_id)
+
+        async def work(session: AsyncSession, _events: EventLog, _digest: str) -> Outcome:
+            team = await timesheet.lock_team_entries(
+                session, actor_id=actor, team_id=team_id, before=input.before, now=utcnow()
+            )
+            return Outcome({"team": team.id}, [team])
+
+        done = await run_mutation(info, name="lockTeamEntries", input=input, work=work)
+        return await p.team_payload(info, done)

@@ -1,0 +1,234 @@
+"""Mutation inputs. Every input takes an optional ``idempotencyKey`` (1 to 255 characters)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from gql.schema.types.enums import EntryStatus, InputType, Role, Rounding, Source, TaskState
+
+KEY_DOC = "Repeat-safe: the same key and input within 24 hours replays the first result."
+
+
+@strawberry.input
+class ExternalRefInput:
+    provider: str
+    external_type: str
+    external_id: str
+
+
+@strawberry.input(description="Log finished work. Give taskId or categoryId, and a length.")
+class LogTimeEntryInput:
+    id: strawberry.ID | None = strawberry.field(
+        default=None, description="Client-supplied ULID; repeating the same create is safe."
+    )
+    team_id: strawberry.ID
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Log for another member (admins only)."
+    )
+    task_id: strawberry.ID | None = None
+    category_id: strawberry.ID | None = None
+    started_at: datetime | None = None
+    work_date: date | None = strawberry.field(
+        default=None, description="Without startedAt: the entry starts 09:00 team time."
+    )
+    stopped_at: datetime | None = None
+    duration_seconds: int | None = None
+    duration: str | None = strawberry.field(
+        default=None, description='"1h30m", "1h 30m", "90m", "1.5h", "45s", "1:30", "1:30:15".'
+    )
+    minutes: int | None = strawberry.field(default=None, description="1 to 1440.")
+    hours: str | None = strawberry.field(default=None, description='Decimal string, e.g. "2.5".')
+    description: str | None = None
+    billable: bool | None = None
+    input_type: InputType | None = None
+    source: Source | None = None
+    external_ref: ExternalRefInput | None = strawberry.field(
+        default=None, description="Unique in the team: a repeat updates the stored entry."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class ParentCategoryInput:
+    key: str
+    title: str | None = None
+
+
+@strawberry.input(description="A task found by key, or created with these fields.")
+class TaskRefInput:
+    key: str
+    title: str | None = None
+    url: str | None = None
+    category_id: strawberry.ID | None = None
+    parent_category: ParentCategoryInput | None = None
+
+
+@strawberry.input
+class StartTimerInput:
+    id: strawberry.ID | None = None
+    team_id: strawberry.ID
+    task_id: strawberry.ID | None = None
+    task: TaskRefInput | None = None
+    category_id: strawberry.ID | None = None
+    description: str | None = None
+    billable: bool | None = None
+    started_at: datetime | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class StopTimerInput:
+    time_entry_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Default: the viewer's running entry."
+    )
+    stopped_at: datetime | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class AddCommentInput:
+    time_entry_id: strawberry.ID
+    content: str = strawberry.field(description="1 to 10,000 characters.")
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Fields left out stay as they are.")
+class UpdateTimeEntryInput:
+    id: strawberry.ID
+    expected_version: int | None = strawberry.field(
+        default=None,
+        description="Refuse with VERSION_CONFLICT unless the entry is at this version.",
+    )
+    team_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Entries do not move between teams; if given, must match."
+    )
+    user_id: strawberry.ID | None = None
+    task_id: strawberry.ID | None = None
+    category_id: strawberry.ID | None = None
+    started_at: datetime | None = None
+    work_date: date | None = None
+    stopped_at: datetime | None = None
+    duration_seconds: int | None = None
+    duration: str | None = None
+    minutes: int | None = None
+    hours: str | None = None
+    description: str | None = strawberry.UNSET
+    billable: bool | None = None
+    input_type: InputType | None = None
+    source: Source | None = None
+    external_ref: ExternalRefInput | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class DeleteTimeEntryInput:
+    id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class TransitionTimeEntriesInput:
+    ids: list[strawberry.ID]
+    to: EntryStatus
+    reason: str | None = strawberry.field(
+        default=None, description="Kept as a comment by the actor on each moved entry."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class LockTeamEntriesInput:
+    team_id: strawberry.ID
+    before: datetime
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class CreateTeamInput:
+    name: str
+    time_zone: str | None = None
+    week_start: int | None = None
+    rounding: Rounding | None = None
+    rounding_minutes: int | None = None
+    default_billable: bool | None = None
+    default_rate_cents: int | None = None
+    tasks_readonly: bool | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class UpdateTeamInput:
+    id: strawberry.ID
+    name: str | None = None
+    time_zone: str | None = None
+    week_start: int | None = None
+    rounding: Rounding | None = None
+    rounding_minutes: int | None = None
+    default_billable: bool | None = None
+    default_rate_cents: int | None = None
+    tasks_readonly: bool | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class AddTeamMemberInput:
+    team_id: strawberry.ID
+    user_id: strawberry.ID | None = None
+    email: str | None = None
+    role: Role = Role.MEMBER
+    rate_cents: int | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class CreateCategoryInput:
+    team_id: strawberry.ID
+    title: str
+    key: str | None = None
+    parent_id: strawberry.ID | None = None
+    color: int | None = None
+    position: int | None = None
+    archived: bool | None = None
+    billable: bool | None = None
+    rate_cents: int | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Fields left out stay as they are; null clears a nullable one.")
+class UpdateCategoryInput:
+    id: strawberry.ID
+    title: str | None = None
+    key: str | None = strawberry.UNSET
+    parent_id: strawberry.ID | None = strawberry.UNSET
+    color: int | None = strawberry.UNSET
+    position: int | None = None
+    archived: bool | None = None
+    billable: bool | None = strawberry.UNSET
+    rate_cents: int | None = strawberry.UNSET
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class CreateTaskInput:
+    team_id: strawberry.ID
+    key: str
+    title: str
+    url: str | None = None
+    category_id: strawberry.ID | None = None
+    state: TaskState | None = None
+    description: str | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Fields left out stay as they are; null clears a nullable one.")
+class UpdateTaskInput:
+    id: strawberry.ID
+    key: str | None = None
+    title: str | None = None
+    url: str | None = strawberry.UNSET
+    category_id: strawberry.ID | None = strawberry.UNSET
+    state: TaskState | None = None
+    description: str | None = strawberry.UNSET
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)

@@ -1,0 +1,174 @@
+"""Mutation payloads: the changed objects, ``replayed`` and ``userErrors``."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql.schema.context import Info
+from gql.schema.errors import UserError, user_errors
+from gql.schema.mutations.runner import Done
+from gql.schema.types.entry import Comment, TimeEntry
+from gql.schema.types.enums import Role
+from gql.schema.types.team import Category, Member, Task, Team
+
+
+@strawberry.type
+class TimeEntryPayload:
+    time_entry: TimeEntry | None
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class StartTimerPayload:
+    time_entry: TimeEntry | None
+    stopped_entry: TimeEntry | None = strawberry.field(
+        description="The viewer's timer that this start stopped, at the same instant."
+    )
+    is_new_task: bool
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CommentPayload:
+    comment: Comment | None
+    time_entry: TimeEntry | None
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class TransitionTimeEntriesPayload:
+    time_entries: list[TimeEntry]
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class TeamPayload:
+    team: Team | None
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class TeamMemberPayload:
+    member: Member | None
+    team: Team | None
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CategoryPayload:
+    category: Category | None
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class TaskPayload:
+    task: Task | None
+    replayed: bool
+    user_errors: list[UserError]
+
+
+async def entry_of(info: Info, entry_id: str | None) -> TimeEntry | None:
+    if entry_id is None:
+        return None
+    row = await info.context.loaders.entry.load(entry_id)
+    return TimeEntry.from_row(row) if row else None
+
+
+async def team_of(info: Info, team_id: str | None) -> Team | None:
+    if team_id is None:
+        return None
+    row = await info.context.loaders.team.load(team_id)
+    return Team.from_row(row) if row else None
+
+
+async def time_entry_payload(info: Info, done: Done) -> TimeEntryPayload:
+    result = done.outcome.result if done.outcome else {}
+    return TimeEntryPayload(
+        time_entry=await entry_of(info, result.get("timeEntry")),
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def start_timer_payload(info: Info, done: Done) -> StartTimerPayload:
+    result = done.outcome.result if done.outcome else {}
+    return StartTimerPayload(
+        time_entry=await entry_of(info, result.get("timeEntry")),
+        stopped_entry=await entry_of(info, result.get("stoppedEntry")),
+        is_new_task=bool(result.get("isNewTask")),
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def comment_payload(info: Info, done: Done) -> CommentPayload:
+    result = done.outcome.result if done.outcome else {}
+    comment_id = result.get("comment")
+    row = await info.context.loaders.comment.load(comment_id) if comment_id else None
+    return CommentPayload(
+        comment=Comment.from_row(row) if row else None,
+        time_entry=await entry_of(info, result.get("timeEntry")),
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def transition_payload(info: Info, done: Done) -> TransitionTimeEntriesPayload:
+    result = done.outcome.result if done.outcome else {}
+    rows = await info.context.loaders.entry.load_many(result.get("timeEntries", []))
+    return TransitionTimeEntriesPayload(
+        time_entries=[TimeEntry.from_row(r) for r in rows if r is not None],
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def team_payload(info: Info, done: Done) -> TeamPayload:
+    result = done.outcome.result if done.outcome else {}
+    return TeamPayload(
+        team=await team_of(info, result.get("team")),
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def team_member_payload(info: Info, done: Done) -> TeamMemberPayload:
+    result = done.outcome.result if done.outcome else {}
+    team = await team_of(info, result.get("team"))
+    member = None
+    if team is not None:
+        members = await info.context.loaders.team_members.load(str(team.id))
+        found = [m for m in members if m.user_id == result.get("user")]
+        member = Member(row=found[0], role=Role(found[0].role)) if found else None
+    return TeamMemberPayload(
+        member=member, team=team, replayed=done.replayed, user_errors=user_errors(done.errors)
+    )
+
+
+async def category_payload(info: Info, done: Done) -> CategoryPayload:
+    result = done.outcome.result if done.outcome else {}
+    category_id = result.get("category")
+    row = await info.context.loaders.category.load(category_id) if category_id else None
+    return CategoryPayload(
+        category=Category.from_row(row) if row else None,
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def task_payload(info: Info, done: Done) -> TaskPayload:
+    result = done.outcome.result if done.outcome else {}
+    task_id = result.get("task")
+    row = await info.context.loaders.task.load(task_id) if task_id else None
+    return TaskPayload(
+        task=Task.from_row(row) if row else None,
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )

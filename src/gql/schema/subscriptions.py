@@ -1,0 +1,230 @@
+"""Subscriptions: ``timerEvents`` and ``runningTimers`` of one team.
+
+Every event is authorised for the subscriber before it is sent: the subscriber's token
+and membership are checked again when they were last checked more than a few seconds ago.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
+
+import strawberry
+
+from gql.live import stream
+from gql.live.pubsub import QUEUE_LIMIT
+from gql.schema.changes import CatalogEvent
+from gql.schema.context import Context, Info
+from gql.schema.errors import CodedError, TopLevelCode
+from gql.schema.loaders import Loaders
+from gql.schema.types.entry import TimeEntry
+from gql.schema.types.pagination import decode_event_cursor, event_cursor
+from gql.server.auth import authenticate
+from store import entries, models
+from store.events import EntryEvent, EventKind, Subject
+from store.timeutil import utcnow
+
+REAUTHORISE_EVERY = 5.0
+SEEN_LIMIT = 10_000
+RUNNING_KINDS = frozenset(
+    {EventKind.STARTED, EventKind.STOPPED, EventKind.DELETED, EventKind.UPDATED}
+)
+
+strawberry.enum(EventKind, name="TimerEventKind")
+
+
+@strawberry.type
+class TimerEvent:
+    kind: EventKind
+    time_entry: TimeEntry
+    occurred_at: datetime
+    cursor: str = strawberry.field(
+        description="Where this event stands in the team's events: pass it as `after` to "
+        "resume (subscriptions) or to read on (`teamChanges`)."
+    )
+
+
+class Gate:
+    """Re-checks the subscriber's right to see the team at most every few seconds."""
+
+    def __init__(self, ctx: Context, team_id: str) -> None:
+        self.ctx, self.team_id = ctx, team_id
+        self.checked = time.monotonic()
+
+    def due(self) -> bool:
+        """Whether ``allowed`` would check again now (a cheap test before awaiting it)."""
+        return self.ctx.shared is False and time.monotonic() - self.checked >= REAUTHORISE_EVERY
+
+    async def allowed(self) -> bool:
+        if self.ctx.shared:  # a shared execution: each member is checked on its own
+            return True
+        if time.monotonic() - self.checked < REAUTHORISE_EVERY:
+            return True
+        ctx = self.ctx
+        # Subscribers with the same token share one check per period.
+        period = int(time.monotonic() // REAUTHORISE_EVERY)
+        found = await ctx.services.events.reads.get(
+            (f"auth:{ctx.token}", period), lambda: authenticate(ctx.db, ctx.token)
+        )
+        self.checked = time.monotonic()
+        if found is None:
+            return False
+        user, memberships = found
+        ctx.viewer, ctx.memberships = user, memberships
+        return self.team_id in memberships
+
+
+async def _refuse_revoked(ctx: Context, key: tuple[str, int] | None) -> None:
+    """Learn revocations before a delivery (shared per ``key`` by the process's
+    subscribers; ``None``: a read of this subscription's own), then refuse this
+    subscriber if its token is one. A shared execution checks each member instead."""
+    revocations = ctx.services.revocations
+    if key is None:
+        await revocations.refresh()
+    else:
+        await ctx.services.events.reads.get(key, revocations.refresh)
+    if not ctx.shared and revocations.revoked(ctx.token):
+        raise CodedError(TopLevelCode.UNAUTHENTICATED, "The token was revoked.")
+
+
+def _require_member(ctx: Context, team_id: str) -> None:
+    if ctx.viewer is None or not ctx.is_member(team_id):
+        raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+
+
+def _fresh(ctx: Context) -> None:
+    """Each delivery reads current data: new loaders, the current instant."""
+    ctx.loaders = Loaders(ctx.db)
+    ctx.now = utcnow()
+
+
+async def _read_entry(ctx: Context, entry_id: str) -> models.TimeEntry | None:
+    async with ctx.db.read() as session:
+        return (await entries.entries_by_ids(session, ids=[entry_id])).get(entry_id)
+
+
+async def _read_running(ctx: Context, team_id: str) -> list[models.TimeEntry]:
+    async with ctx.db.read() as session:
+        return (await entries.running_by_team_ids(session, team_ids=[team_id])).get(team_id, [])
+
+
+async def _authorised_events(
+    ctx: Context, team: str, after: str | None, entries: Subject | None
+) -> AsyncIterator[EntryEvent]:
+    """The team's events after the cursor ``after`` (without one: from now), entry events
+    (``entries``) or catalogue ones (None), each checked for this subscriber (revoked
+    token, membership) and with fresh loaders."""
+    _require_member(ctx, team)
+    start = decode_event_cursor(after) if after is not None else None
+    gate = Gate(ctx, team)
+    # A shared execution (gql.live.fanout) reads for all its members: its queue absorbs the
+    # bursts that outrun one execution per event (`comments` costs a read each).
+    limit = ctx.services.settings.shared_subscription_queue if ctx.shared else QUEUE_LIMIT
+    async with ctx.services.events.subscribe(team, limit=limit) as subscriber:
+        # Registered first: nothing committed after the position read below is missed.
+        if start is None:
+            start = await stream.last_position(ctx, team)
+        else:
+            await stream.check_retained(ctx, team, start)
+        async for event in stream.team_events(ctx, team, subscriber, start):
+            if (event.subject is Subject.ENTRY) != (entries is Subject.ENTRY):
+                continue
+            await _refuse_revoked(ctx, (f"revoked:{event.team_id}", event.position or 0))
+            if not await gate.allowed():
+                raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+            _fresh(ctx)
+            yield event
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every committed change of a time entry of the team, in commit order, "
+        "each once; optionally only one user's. With `after` (an event's `cursor`), first "
+        "every event after it (CURSOR_EXPIRED when it is older than the kept events), then "
+        "live ones, with no gap and no duplicate."
+    )
+    async def timer_events(
+        self,
+        info: Info,
+        team_id: strawberry.ID,
+        user_id: strawberry.ID | None = None,
+        after: str | None = None,
+    ) -> AsyncGenerator[TimerEvent, None]:
+        ctx, team = info.context, str(team_id)
+        async for event in _authorised_events(ctx, team, after, Subject.ENTRY):
+            if user_id is not None and event.user_id != str(user_id):
+                continue
+            row = await ctx.services.events.reads.get(
+                (event.entry_id, event.version), lambda e=event: _read_entry(ctx, e.entry_id)
+            )
+            if row is None or row.team_id != team:
+                continue
+            ctx.loaders.entry.prime(row.id, row)
+            assert event.position is not None
+            yield TimerEvent(
+                kind=EventKind(event.kind),
+                time_entry=TimeEntry.from_row(row),
+                occurred_at=event.occurred_at,
+                cursor=event_cursor(event.position),
+            )
+
+    @strawberry.subscription(
+        description="Every committed change of the team's tasks, categories and members "
+        "(what task pickers show), in commit order; `after` resumes as for `timerEvents`."
+    )
+    async def catalog_events(
+        self, info: Info, team_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[CatalogEvent, None]:
+        async for event in _authorised_events(info.context, str(team_id), after, None):
+            yield CatalogEvent.of(event)
+
+    @strawberry.subscription(
+        description="The team's running entries at once, then the whole list after each change."
+    )
+    async def running_timers(
+        self, info: Info, team_id: strawberry.ID
+    ) -> AsyncGenerator[list[TimeEntry], None]:
+        ctx = info.context
+        team = str(team_id)
+        _require_member(ctx, team)
+        gate = Gate(ctx, team)
+        async with ctx.services.events.subscribe(team) as subscriber:
+            last: list[tuple[str, int]] | None = None
+            force = True
+            bus = ctx.services.events
+            while True:
+                _fresh(ctx)
+                rows = await bus.reads.get(
+                    (f"running:{team}", bus.generation(team)), lambda: _read_running(ctx, team)
+                )
+                state = [(r.id, r.version) for r in rows]
+                if force or state != last:
+                    # The first list is this subscription's own read; later ones follow a
+                    # change, one read per change shared by the team's subscribers.
+                    first = last is None
+                    await _refuse_revoked(
+                        ctx, None if first else (f"revoked:running:{team}", bus.generation(team))
+                    )
+                    ctx.loaders.prime_entries(rows)
+                    yield [TimeEntry.from_row(r) for r in rows]
+                    last = state
+                # Wait for a change that can touch the list (or a resync); coalesce bursts.
+                force = False
+                while True:
+                    event = await subscriber.queue.get()
+                    if subscriber.overflowed:
+                        subscriber.overflowed = False  # a list is a state: just refresh it
+                        force = True
+                        break
+                    if event is None:
+                        force = True
+                        break
+                    if event.kind in RUNNING_KINDS:
+                        break
+                while not subscriber.queue.empty():
+                    if subscriber.queue.get_nowait() is None:
+                        force = True
+                if not await gate.allowed():
+                    raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")

@@ -1,0 +1,158 @@
+"""Relay connections with opaque keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import strawberry
+
+from gql.schema.errors import CodedError, TopLevelCode
+from store.ids import parse_ulid
+
+T = TypeVar("T")
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="All items the filter matches, across pages.")
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @classmethod
+    def build(
+        cls,
+        nodes: Sequence[T],
+        cursors: Sequence[str],
+        *,
+        has_next: bool,
+        has_previous: bool,
+        count: Callable[[], Awaitable[int]],
+    ) -> Connection[T]:
+        return cls(
+            edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+            nodes=list(nodes),
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=has_previous,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
+            count=count,
+        )
+
+
+async def _zero() -> int:
+    return 0
+
+
+def empty_connection() -> Connection[T]:
+    return Connection.build([], [], has_next=False, has_previous=False, count=_zero)
+
+
+def check_first(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if first < 0:
+        raise CodedError(TopLevelCode.VALIDATION, "`first` must not be negative.")
+    if first > MAX_PAGE:
+        raise CodedError(
+            TopLevelCode.QUERY_TOO_COMPLEX, f"`first` may not exceed {MAX_PAGE} (got {first})."
+        )
+    return first
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.") from exc
+
+
+def _invalid_cursor() -> CodedError:
+    return CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
+
+
+# The instants a DateTime holds (years 1 to 9999): a cursor outside them is no cursor.
+_EARLIEST, _LATEST = -62135596800, 253402300799
+
+
+_LARGEST_POSITION = 2**63 - 1
+
+
+def _is_integer(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def entry_cursor(started_at: datetime, entry_id: str) -> str:
+    return _b64(f"e|{int(started_at.timestamp())}|{entry_id}")
+
+
+def decode_entry_cursor(cursor: str) -> tuple[datetime, str]:
+    # Cursors are ours, but a client can send anything: a tampered one must be refused
+    # here, not reach the database (a NUL byte, which PostgreSQL rejects, or a year
+    # past 9999, which datetime cannot hold).
+    parts = _unb64(cursor).split("|")
+    if len(parts) != 3 or parts[0] != "e" or not _is_integer(parts[1].removeprefix("-")):
+        raise _invalid_cursor()
+    seconds, entry_id = int(parts[1]), parse_ulid(parts[2])
+    if not _EARLIEST <= seconds <= _LATEST or entry_id is None:
+        raise _invalid_cursor()
+    return datetime.fromtimestamp(seconds, UTC), entry_id
+
+
+def event_cursor(position: int) -> str:
+    """The cursor of a team's event: where a stream or the change feed resumes."""
+    return _b64(f"p|{position}")
+
+
+def decode_event_cursor(cursor: str) -> int:
+    parts = _unb64(cursor).split("|")
+    if len(parts) != 2 or parts[0] != "p" or not _is_integer(parts[1]):
+        raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
+    position = int(parts[1])
+    if position > _LARGEST_POSITION:  # no BIGINT holds it: the database would fail
+        raise CodedError(TopLevelCode.BAD_USER_INPUT, "Invalid event cursor.")
+    return position
+
+
+def id_cursor(kind: str, item_id: str) -> str:
+    return _b64(f"{kind}|{item_id}")
+
+
+def decode_id_cursor(kind: str, cursor: str) -> str:
+    parts = _unb64(cursor).split("|")
+    item_id = parse_ulid(parts[1]) if len(parts) == 2 and parts[0] == kind else None
+    if item_id is None:
+        raise _invalid_cursor()
+    return item_id
