@@ -9,65 +9,7 @@ from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import Category, Membership, Task, Team, User
-
-
-async def teams_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Team]:
-    rows = (await session.exec(select(Team).where(col(Team.id).in_(ids)))).all()
-    return {r.id: r for r in rows}
-
-
-async def users_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, User]:
-    rows = (await session.exec(select(User).where(col(User.id).in_(ids)))).all()
-    return {r.id: r for r in rows}
-
-
-async def tasks_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Task]:
-    rows = (await session.exec(select(Task).where(col(Task.id).in_(ids)))).all()
-    return {r.id: r for r in rows}
-
-
-async def categories_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Category]:
-    rows = (await session.exec(select(Category).where(col(Category.id).in_(ids)))).all()
-    return {r.id: r for r in rows}
-
-
-async def categories_by_team_ids(
-    session: AsyncSession, *, team_ids: Sequence[str]
-) -> dict[str, list[Category]]:
-    stmt = (
-        select(Category)
-        .where(col(Category.team_id).in_(team_ids))
-        .order_by(col(Category.position), col(Category.title), col(Category.id))
-    )
-    out: dict[str, list[Category]] = defaultdict(list)
-    for row in (await session.exec(stmt)).all():
-        out[row.team_id].append(row)
-    return out
-
-
-async def members_by_team_ids(
-    session: AsyncSession, *, team_ids: Sequence[str]
-) -> dict[str, list[Membership]]:
-    stmt = (
-        select(Membership)
-        .where(col(Membership.team_id).in_(team_ids))
-        .order_by(col(Membership.created_at), col(Membership.user_id))
-    )
-    out: dict[str, list[Membership]] = defaultdict(list)
-    for row in (await session.exec(stmt)).all():
-        out[row.team_id].append(row)
-    return out
-
-
-async def memberships_by_user_ids(
-    session: AsyncSession, *, user_ids: Sequence[str]
-) -> dict[str, list[Membership]]:
-    stmt = select(Membership).where(col(Membership.user_id).in_(user_ids))
-    out: dict[str, list[Membership]] = defaultdict(list)
-    for row in (await session.exec(stmt)).all():
-        out[row.user_id].append(row)
-    return out
+from store.models import Category, Task
 
 
 def descendant_ids(categories: Sequence[Category], root_id: str) -> list[str]:

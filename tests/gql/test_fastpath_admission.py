@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gql.compiler import FastPath
+from gql.compiler import Compiler
 from gql.schema.build import schema
 from store.db import Database
 from tests.factories import make_team
@@ -23,7 +23,7 @@ MakeClient = Any
 
 @pytest.fixture(autouse=True)
 def _plannable() -> None:
-    assert FastPath(schema).plan(PAGE, None) is not None, "PAGE must take the fast path"
+    assert Compiler(schema).plan(PAGE, None) is not None, "PAGE must take the fast path"
 
 
 async def _post(client: httpx.AsyncClient, token: str, variables: dict[str, Any]) -> Any:

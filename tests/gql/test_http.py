@@ -200,7 +200,7 @@ async def test_unexpected_failure_is_masked(
     async def broken(*_: object, **__: object) -> object:
         raise RuntimeError("secret /srv/path SELECT * FROM users")
 
-    monkeypatch.setattr("store.directory.teams_by_ids", broken)
+    monkeypatch.setattr("store.lookups.load", broken)
     response = await app_client.post(
         "/graphql",
         json={"query": "{ teams { id } }"},
@@ -286,7 +286,7 @@ async def test_client_mistakes_are_not_logged_as_errors(
     async def broken(*_: object, **__: object) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("store.directory.teams_by_ids", broken)
+    monkeypatch.setattr("store.lookups.load", broken)
     await app_client.post("/graphql", json={"query": "{ teams { id } }"}, headers=headers)
     crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert crashes and all(r.exc_info or "boom" in r.getMessage() for r in crashes)

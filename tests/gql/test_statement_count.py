@@ -54,27 +54,45 @@ FAST = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, fir
   totalCount nodes { id startedAt stoppedAt durationSeconds amountCents billable description
   user { id nickname } team { id name } task { id title category { id title } }
   category { id title } } } }"""
+# The same page nested under the team and under the viewer, and the viewer's teams' pages.
+NESTED_UNDER = """query($id: ID!, $first: Int) {
+  team(id: $id) { name timeEntries(first: $first) { nodes { id user { nickname }
+    task { title category { title } } } } }
+  viewer { nickname timeEntries(first: $first) { nodes { id amountCents team { name } } } } }"""
 
 
-async def test_fast_path_page_is_three_statements_whatever_its_size(
+async def test_compiled_documents_take_as_many_statements_whatever_their_pages(
     db: Database, database_url: str
 ) -> None:
-    """The compiled path: the token check, the page joined to its relations, the count."""
+    """The compiled path: one statement per relation and level, not per row."""
     world = await make_team(db, "Acme", prefix="a")
-    await add_entries(
-        db, team_id=world.id, user_id=world.member.id, task_id=world.tasks["T-1"], count=60
-    )
-    await add_entries(
-        db, team_id=world.id, user_id=world.admin.id, category_id=world.categories["dev"], count=60
-    )
+    for user, task in ((world.member, "T-1"), (world.admin, "T-2"), (world.member, "T-2")):
+        await add_entries(
+            db, team_id=world.id, user_id=user.id, task_id=world.tasks[task], count=40
+        )
     app = create_app(Settings(database_url=database_url, **QUIET))
+    compiler = app.state.graphql.fast_path
     statements = _count_statements(app, transactions=False)
-    counts = [
-        await _statements_for_page(app, FAST, world, first, statements) for first in (1, 5, 100)
-    ]
-    print(f"fast path SQL statements for pages of 1, 5, 100: {counts}")
-    assert counts == [3, 3, 3]
+    for query, variables in ((FAST, _team_filter), (NESTED_UNDER, _team_id)):
+        counts = []
+        for first in (10, 50, 80):
+            answered = compiler.answered
+            counts.append(
+                await _statements_for(app, query, variables(world, first), world, statements)
+            )
+            assert compiler.answered == answered + 1, "the compiled path must answer it"
+        print(f"compiled: SQL statements for pages of 10, 50, 80: {counts}")
+        assert len(set(counts)) == 1, counts
+        assert counts[0] <= 12
     await app.state.services.db.dispose()
+
+
+def _team_filter(world: Any, first: int) -> dict[str, Any]:
+    return {"f": {"teamId": world.id}, "first": first}
+
+
+def _team_id(world: Any, first: int) -> dict[str, Any]:
+    return {"id": world.id, "first": first}
 
 
 def _count_statements(app: Any, *, transactions: bool) -> list[str]:
@@ -95,14 +113,31 @@ async def _statements_for_page(
     app: Any, query: str, world: Any, first: int, statements: list[str]
 ) -> int:
     """How many statements one page of ``first`` entries of the team took."""
+    count = await _statements_for(app, query, _team_filter(world, first), world, statements)
+    return count
+
+
+async def _statements_for(
+    app: Any, query: str, variables: dict[str, Any], world: Any, statements: list[str]
+) -> int:
+    """How many statements the document took (its pages all full)."""
     statements.clear()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         r = await c.post(
             "/graphql",
-            json={"query": query, "variables": {"f": {"teamId": world.id}, "first": first}},
+            json={"query": query, "variables": variables},
             headers={"authorization": f"Bearer {world.member.token}"},
         )
     body = r.json()
     assert body.get("errors") is None, body
-    assert len(body["data"]["timeEntries"]["nodes"]) == first
+    data = body["data"]
+    pages = (
+        [data["timeEntries"]]
+        if "timeEntries" in data
+        else [
+            data["team"]["timeEntries"],
+            data["viewer"]["timeEntries"],
+        ]
+    )
+    assert all(len(page["nodes"]) == variables["first"] for page in pages)
     return len(statements)

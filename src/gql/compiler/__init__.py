@@ -1,18 +1,18 @@
-"""The compiled read path: repeated, fully plannable documents without per-field execution.
+"""The compiler: any query document, and every mutation's payload, answered from a plan.
 
 Strawberry executes a page of 100 entries field by field: a resolver call, an awaitable
-and a DataLoader hop per value, some 13 ms of CPU where the data costs well under one.
-For a document whose every field is known here (the ``timeEntries`` connection with the
-entry's scalars and its team, user, task and category), the plan is compiled once per
-document text, the page and its relations come from ONE joined statement, and the answer
-is built as plain dicts, in the order and shape the standard path gives, then encoded by
-the same view. Anything else (other fields, directives, errors, introspection, mutations,
-invalid variables) takes the standard path; a differential test holds the two
-byte-identical.
+and a DataLoader hop per value. Here a document is planned once (``plan``): for each
+selected field, the declaration it has in its type (``gql.schema.declare``) says how to
+answer it for all the objects of a level at once; ``run`` runs the plan level by level
+(one statement per relation and level, whatever the page sizes) and builds the answer as
+plain dicts in the order and shape standard execution gives. ``executor`` puts it in
+front of standard execution, which answers introspection, subscriptions, errors and
+whatever ``plan.NOT_COMPILED`` lists; ``writes`` is ``logTimeEntry``'s one-statement
+write. A differential test holds the two paths byte-identical.
 """
 
 from __future__ import annotations
 
-from gql.compiler.executor import FastPath
+from gql.compiler.executor import Compiler, Prepared
 
-__all__ = ["FastPath"]
+__all__ = ["Compiler", "Prepared"]

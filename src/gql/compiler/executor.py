@@ -1,80 +1,125 @@
-"""Running a plan: coerce the variables, fetch each page in one statement, build the data."""
+"""The compiled path: documents answered from their plan, without field-by-field
+execution; None means "standard execution answers" (not compiled, or anything at all went
+wrong: that path then answers, errors included, exactly as it always does).
+
+A mutation's domain work runs once: when its payload cannot be answered here after the
+work ran, standard execution answers with the same outcomes (``Context.replay_dones``),
+without running the work again.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLSchema
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    visit,
+)
+from graphql.execution.values import get_variable_values
+from graphql.language import Visitor
 from strawberry.types import ExecutionResult
-from strawberry.types.arguments import convert_arguments
 
-from gql.compiler.compile import Page, Plan, RootField, WritePlan, compile_plan
-from gql.compiler.fields import Fallback
+from gql.compiler.plan import Compiler as Planner
+from gql.compiler.plan import NotCompiled, Plan
+from gql.compiler.run import Runner, run_root
 from gql.compiler.writes import LogWriter, Unavailable
-from gql.guard.admission import admit, cost_extension, limits_of, parse_limited
+from gql.guard.admission import (
+    admit,
+    cost_extension,
+    limits_of,
+    parse_limited,
+    validation_errors,
+)
 from gql.guard.inputguard import has_nul, nul_in_document
 from gql.guard.limits import Limits, measure, shape_violations
 from gql.schema.context import Context
 from gql.schema.errors import CodedError, TopLevelCode
-from gql.schema.types.entry import TimeEntryFilter, store_filter
-from gql.schema.types.pagination import check_first, decode_entry_cursor
 from gql.server.observe import record_operation
-from store import entries
-from store.entry_pages import entry_page_rows, first_team_page, is_first_team_page
 
-log = logging.getLogger("punchclock.fastpath")
+log = logging.getLogger("punchclock.compiler")
 
 
-class FastPath:
-    """Answers plannable documents without field-by-field execution; None means "use the
-    standard path" (not plannable, or anything at all went wrong: that path then answers,
-    errors included, exactly as it always does)."""
+@dataclass
+class Prepared:
+    """A parsed, valid document and its operation; its plan when it does not depend on
+    the variables (no ``@include``/``@skip``)."""
 
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    varies: bool
+    log_write: bool  # the one ``logTimeEntry`` of the compiled write (``writes``)
+    plan: Plan | None = None
+
+
+class _Directives(Visitor):
+    found = False
+
+    def enter_directive(self, _node: DirectiveNode, *_args: Any) -> None:
+        self.found = True
+
+
+class Compiler:
     def __init__(
         self, schema: strawberry.Schema, *, cache_size: int = 512, limits: Limits | None = None
     ) -> None:
-        self._graphql: GraphQLSchema = schema._schema
-        self._limits = limits or Limits()
         self._schema = schema
-        self._plans: OrderedDict[tuple[str, str | None], Plan | WritePlan | None] = OrderedDict()
+        self._graphql: GraphQLSchema = schema._schema
+        self._planner = Planner(self._graphql)
+        self._limits = limits or Limits()
+        self._prepared: OrderedDict[tuple[str, str | None], Prepared | None] = OrderedDict()
         self._cache_size = cache_size
-        query_type = self._graphql.query_type
-        assert query_type is not None
-        self._field = query_type.fields["timeEntries"]
-        found = schema.get_field_for_type("timeEntries", "Query")
-        assert found is not None
-        self._arguments = found.arguments
-        # Mutations the compiled path answered (the rest took the standard path).
+        self._writer = LogWriter()
+        # Documents answered here (reads and mutations), and mutations among them.
+        self.answered = 0
         self.writes = 0
-        self._writer = LogWriter.of(self._graphql, schema.config.name_converter.get_graphql_name)
 
-    def plan(self, query: str, operation_name: str | None) -> Plan | WritePlan | None:
-        """The cached plan of a document (None: not plannable, also cached)."""
+    def plan(self, query: str, operation_name: str | None) -> Prepared | None:
+        """The cached preparation of a document (None: never compiled, also cached)."""
         key = (query, operation_name)
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            return self._plans[key]
-        plan = compile_plan(self._graphql, query, operation_name) if self._may_plan(query) else None
-        self._plans[key] = plan
-        if len(self._plans) > self._cache_size:
-            self._plans.popitem(last=False)
-        return plan
+        if key in self._prepared:
+            self._prepared.move_to_end(key)
+            return self._prepared[key]
+        prepared = self._prepare(query, operation_name)
+        self._prepared[key] = prepared
+        if len(self._prepared) > self._cache_size:
+            self._prepared.popitem(last=False)
+        return prepared
 
-    def _may_plan(self, query: str) -> bool:
-        """Whether the document is within the limits its shape can break (tokens, fields,
-        depth, aliases, variables): compiling validates it, and a document over them
-        must reach the standard path's refusal before any validation."""
+    def _prepare(self, query: str, operation_name: str | None) -> Prepared | None:
+        # Within the limits its shape can break (tokens, fields, depth, aliases,
+        # variables): a document over them must reach standard execution's refusal.
         try:
             document = parse_limited(query, self._limits.max_tokens)
         except GraphQLError:
-            return False
+            return None
         found = measure(self._graphql, document, None, None)
-        return not shape_violations(found, self._limits)
+        if shape_violations(found, self._limits):
+            return None
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or operation.operation == OperationType.SUBSCRIPTION:
+            return None
+        directives = _Directives()
+        visit(document, directives)
+        roots = operation.selection_set.selections
+        log_write = (
+            operation.operation == OperationType.MUTATION
+            and not directives.found
+            and len(roots) == 1
+            and getattr(roots[0], "name", None) is not None
+            and roots[0].name.value == LogWriter.MUTATION  # type: ignore[attr-defined]
+        )
+        return Prepared(document, operation, directives.found, log_write)
 
     async def execute(
         self,
@@ -85,20 +130,20 @@ class FastPath:
         *,
         writes: bool = False,
     ) -> ExecutionResult | None:
-        """The answer, or None for the standard path. ``writes``: the request may run a
-        mutation (POST; a mutation over GET is the standard path's 405). A query needs an
-        authenticated context; a write only the token (``context.token``), which it checks
-        itself."""
+        """The answer, or None for standard execution. ``writes``: the request may run
+        a mutation (POST; a mutation over GET is standard execution's 405). A document
+        needs an authenticated context; the compiled ``logTimeEntry`` only the token
+        (``context.token``), which it checks itself."""
         if not query:
             return None
-        plan = self.plan(query, operation_name)
-        if plan is None or has_nul(query) or has_nul(variables):
+        prepared = self.plan(query, operation_name)
+        if prepared is None or has_nul(query) or has_nul(variables):
             return None
-        if isinstance(plan, WritePlan):
-            # A write checks its token itself, in the statement that reads its facts.
-            if not writes or context.token is None:
-                return None
-        elif context.viewer is None:
+        mutation = prepared.operation.operation == OperationType.MUTATION
+        if mutation and not writes:
+            return None
+        bare = context.viewer is None
+        if bare and not (prepared.log_write and context.token is not None):
             return None
         started = time.perf_counter()
         # The same admission as standard execution (limits, rate limit, cost). A refusal
@@ -109,85 +154,64 @@ class FastPath:
             return None
         if nul_in_document(document) is not None:  # written as \u0000: refused as standard
             return None
+        if validation_errors(context, self._graphql, prepared.document):
+            return None
         found, verdict, refusals = admit(
             context, self._graphql, document, operation_name, variables
         )
         if refusals or found is None:
             return None
         errors: list[GraphQLError] | None = None
+        if mutation:
+            context.dones = []
         try:
-            if isinstance(plan, WritePlan):
-                data = await self._writer.run(plan, context, variables or {})
-                self.writes += 1
-            else:
-                data = await self._run(plan, context, variables or {})
+            data = await self._run(prepared, context, variables or {}, bare=bare)
         except Unavailable as exc:
             log.warning("database lost while logging an entry: %r", exc.__cause__)
             data = None
             errors = [
                 CodedError(TopLevelCode.UNAVAILABLE, "The database is unavailable; retry later.")
             ]
-        except Exception as exc:  # whatever it is, the standard path will report it
-            context.rate_prepaid = verdict  # charged: the standard path does not again
-            log.debug("fast path fell back: %r", exc, exc_info=True)
+        except Exception as exc:  # whatever it is, standard execution will report it
+            context.rate_prepaid = verdict  # charged: standard execution does not again
+            if context.dones:
+                context.replay_dones = list(context.dones)  # done once, answered there
+            context.dones = None
+            log.debug("compiled path declined: %r", exc, exc_info=not isinstance(exc, NotCompiled))
             return None
+        context.dones = None
+        self.answered += 1
+        if mutation:
+            self.writes += 1
         context.cost = found.cost
         result = ExecutionResult(
             data=data, errors=errors, extensions={"cost": cost_extension(found, verdict, context)}
         )
-        name = plan.operation.name.value if plan.operation.name is not None else None
-        kind = plan.operation.operation.value
-        record_operation(context, name, kind, time.perf_counter() - started, errors)
+        operation = prepared.operation
+        name = operation.name.value if operation.name is not None else None
+        record_operation(
+            context, name, operation.operation.value, time.perf_counter() - started, errors
+        )
         return result
 
-    async def _run(self, plan: Plan, ctx: Context, variables: dict[str, Any]) -> dict[str, Any]:
-        coerced = get_variable_values(
-            self._graphql, plan.operation.variable_definitions or (), variables
-        )
-        if isinstance(coerced, list):  # invalid variables: the standard path's error
-            raise Fallback
-        data: dict[str, Any] = {}
-        for key, root in plan.roots:
-            if isinstance(root, str):
-                data[key] = root
-            else:
-                data[key] = await self._connection(plan, root, ctx, coerced)
-        return data
-
-    async def _connection(
-        self, plan: Plan, root: RootField, ctx: Context, variables: VariableValues
+    async def _run(
+        self, prepared: Prepared, ctx: Context, variables: dict[str, Any], *, bare: bool
     ) -> dict[str, Any]:
-        raw = get_argument_values(self._field, root.node, variables)
-        if all(value is None for key, value in raw["filter"].items() if key != "teamId"):
-            # The usual filter; Strawberry's generic conversion costs more than the page.
-            kwargs = {**raw, "filter": TimeEntryFilter(team_id=raw["filter"]["teamId"])}
-        else:
-            kwargs = convert_arguments(
-                raw,
-                self._arguments,
-                scalar_registry=self._schema.schema_converter.scalar_registry,
-                config=self._schema.config,
-            )
-        # What Query.time_entries and entry_connection do, in the same order.
-        f = kwargs["filter"]
-        team_id = str(f.team_id)
-        ef = await store_filter(ctx, f, team_ids=[team_id] if ctx.is_member(team_id) else [])
-        size = check_first(kwargs.get("first"))
-        after = kwargs.get("after")
-        cursor = decode_entry_cursor(after) if after is not None else None
-        if ef is None:
-            return root.build(Page([], False, False, 0, ctx.now))
-        total = None
-        if is_first_team_page(ef, cursor):
-            rows, has_next = await first_team_page(
-                ctx.db, team_id=ef.team_ids[0], first=size, columns=plan.columns
-            )
-        else:
-            async with ctx.db.read_statement() as session:
-                rows, has_next = await entry_page_rows(
-                    session, filter=ef, first=size, after=cursor, columns=plan.columns
-                )
-        if root.needs_total:
-            async with ctx.db.read_statement() as session:
-                total = await entries.count_entries(session, filter=ef)
-        return root.build(Page(rows, has_next, after is not None, total, ctx.now))
+        operation = prepared.operation
+        coerced = get_variable_values(
+            self._graphql, operation.variable_definitions or (), variables
+        )
+        if isinstance(coerced, list):  # invalid variables: standard execution's error
+            raise NotCompiled("invalid variables")
+        plan = prepared.plan
+        if plan is None:
+            plan = self._planner.plan(prepared.document, operation, coerced)
+            if not prepared.varies:
+                prepared.plan = plan
+        runner = Runner(self._graphql, self._schema, ctx, coerced)
+        if prepared.log_write and ctx.token is not None:
+            step = plan.root.steps[0]
+            return await self._writer.run(runner, step)
+        if bare:
+            raise NotCompiled("a mutation that needs the viewer")
+        return await run_root(runner, plan.root, serial=plan.mutation)

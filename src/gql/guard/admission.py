@@ -32,6 +32,7 @@ from graphql import (
     GraphQLSchema,
     ValidationContext,
     parse,
+    specified_rules,
     validate,
 )
 from graphql.validation.validate import ValidationAbortedError
@@ -231,18 +232,28 @@ class DocumentLimits(SchemaExtension):
         yield
 
 
+def validation_errors(
+    context: Any,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...] = tuple(specified_rules),
+) -> list[GraphQLError]:
+    """The document's validation errors (cached), within the context's CPU budget."""
+    hide = getattr(context, "viewer", None) is None
+    budget = limits_of(context).validation_budget_ms
+    return _validate(schema, document, (*rules, budget_rule(budget)), hide)
+
+
 class LimitedValidationCache(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         execution_context = self.execution_context
         assert execution_context.graphql_document is not None
         if execution_context.pre_execution_errors is None:  # else DocumentLimits refused it
-            hide = getattr(execution_context.context, "viewer", None) is None
-            budget = limits_of(execution_context.context).validation_budget_ms
-            execution_context.pre_execution_errors = _validate(
+            execution_context.pre_execution_errors = validation_errors(
+                execution_context.context,
                 execution_context.schema._schema,
                 execution_context.graphql_document,
-                (*execution_context.validation_rules, budget_rule(budget)),
-                hide,
+                tuple(execution_context.validation_rules),
             )
         yield
 

@@ -11,6 +11,7 @@ import strawberry
 
 from gql.live import stream
 from gql.schema.context import Info
+from gql.schema.declare import EVENT_SUBJECT
 from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import MAX_PAGE, decode_event_cursor, event_cursor
@@ -40,14 +41,16 @@ class _Subjects:
 
     event: strawberry.Private[EntryEvent]
 
-    @strawberry.field(description="The task as it is now (TASK changes).")
+    @strawberry.field(metadata=EVENT_SUBJECT, description="The task as it is now (TASK changes).")
     async def task(self, info: Info) -> Task | None:
         if self.event.subject is not Subject.TASK:
             return None
         row = await info.context.loaders.task.load(self.event.entry_id)
         return Task.from_row(row) if row else None
 
-    @strawberry.field(description="The category as it is now (CATEGORY changes).")
+    @strawberry.field(
+        metadata=EVENT_SUBJECT, description="The category as it is now (CATEGORY changes)."
+    )
     async def category(self, info: Info) -> Category | None:
         if self.event.subject is not Subject.CATEGORY:
             return None
@@ -85,7 +88,10 @@ class TeamChange(_Subjects):
     occurred_at: datetime
     version: int | None = strawberry.field(description="The entry's version after the change.")
 
-    @strawberry.field(description="The entry as it is now (ENTRY changes; deleted ones too).")
+    @strawberry.field(
+        metadata=EVENT_SUBJECT,
+        description="The entry as it is now (ENTRY changes; deleted ones too).",
+    )
     async def time_entry(self, info: Info) -> TimeEntry | None:
         if self.event.subject is not Subject.ENTRY:
             return None

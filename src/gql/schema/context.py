@@ -31,6 +31,10 @@ class Context:
     cost: int | None = None  # points of the operation, once measured
     unavailable: bool = False  # the database could not be reached to authenticate
     rate_prepaid: Any = None  # gql.guard.ratelimit.Verdict of a charge made for this operation
+    # The outcomes of the mutations the compiled path ran (``runner.Done``), and those
+    # standard execution answers instead of running them again (gql.compiler.executor).
+    dones: list[Any] | None = None
+    replay_dones: list[Any] | None = None
 
     @property
     def viewer_id(self) -> str:

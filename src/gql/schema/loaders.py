@@ -7,15 +7,14 @@ for the relations it actually touches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from store import directory, entries
+from store import lookups
 from store.db import Database
-from store.models import Category, Comment, Membership, Task, Team, TimeEntry, User
 
 V = TypeVar("V")
 K = TypeVar("K")
@@ -37,81 +36,69 @@ class SharedLoader(DataLoader[K, T]):
 
 
 class Loaders:
+    """Each loader reads one relation of ``store.lookups`` for a request."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
     @cached_property
-    def team(self) -> DataLoader[str, Team | None]:
-        return self._by_key(directory.teams_by_ids)
+    def team(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TEAMS)
 
     @cached_property
-    def user(self) -> DataLoader[str, User | None]:
-        return self._by_key(directory.users_by_ids)
+    def user(self) -> DataLoader[str, Any]:
+        return self._of(lookups.USERS)
 
     @cached_property
-    def task(self) -> DataLoader[str, Task | None]:
-        return self._by_key(directory.tasks_by_ids)
+    def task(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TASKS)
 
     @cached_property
-    def category(self) -> DataLoader[str, Category | None]:
-        return self._by_key(directory.categories_by_ids)
+    def category(self) -> DataLoader[str, Any]:
+        return self._of(lookups.CATEGORIES)
 
     @cached_property
-    def entry(self) -> DataLoader[str, TimeEntry | None]:
-        return self._by_key(entries.entries_by_ids)
+    def entry(self) -> DataLoader[str, Any]:
+        return self._of(lookups.ENTRIES)
 
     @cached_property
-    def comment(self) -> DataLoader[str, Comment | None]:
-        return self._by_key(entries.comments_by_ids)
+    def comment(self) -> DataLoader[str, Any]:
+        return self._of(lookups.COMMENTS)
 
     @cached_property
-    def user_running(self) -> DataLoader[str, TimeEntry | None]:
-        return self._by_key(entries.running_by_user_ids, "user_ids")
+    def user_running(self) -> DataLoader[str, Any]:
+        return self._of(lookups.USER_RUNNING)
 
     @cached_property
-    def team_categories(self) -> DataLoader[str, list[Category]]:
-        return self._grouped(directory.categories_by_team_ids, "team_ids")
+    def team_categories(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TEAM_CATEGORIES)
 
     @cached_property
-    def team_members(self) -> DataLoader[str, list[Membership]]:
-        return self._grouped(directory.members_by_team_ids, "team_ids")
+    def team_members(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TEAM_MEMBERS)
 
     @cached_property
-    def user_memberships(self) -> DataLoader[str, list[Membership]]:
-        return self._grouped(directory.memberships_by_user_ids, "user_ids")
+    def user_memberships(self) -> DataLoader[str, Any]:
+        return self._of(lookups.USER_MEMBERSHIPS)
 
     @cached_property
-    def entry_comments(self) -> DataLoader[str, list[Comment]]:
-        return self._grouped(entries.comments_by_entry_ids, "entry_ids")
+    def entry_comments(self) -> DataLoader[str, Any]:
+        return self._of(lookups.ENTRY_COMMENTS)
 
     @cached_property
-    def team_running(self) -> DataLoader[str, list[TimeEntry]]:
-        return self._grouped(entries.running_by_team_ids, "team_ids")
+    def team_running(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TEAM_RUNNING)
 
-    def _by_key(
-        self, fetch: Callable[..., Awaitable[dict[str, V]]], arg: str = "ids"
-    ) -> DataLoader[str, V | None]:
+    def _of(self, lookup: lookups.Lookup) -> DataLoader[str, Any]:
         db = self._db
+        missing: Any = [] if lookup.many else None
 
-        async def load(keys: Sequence[str]) -> list[V | None]:
-            async with db.read() as session:
-                found = await fetch(session, **{arg: list(keys)})
-            return [found.get(k) for k in keys]
+        async def load(keys: Sequence[str]) -> list[Any]:
+            found = await lookups.load(db, lookup, list(keys))
+            return [found.get(k, missing) for k in keys]
 
         return SharedLoader(load_fn=load)
 
-    def _grouped(
-        self, fetch: Callable[..., Awaitable[dict[str, list[V]]]], arg: str
-    ) -> DataLoader[str, list[V]]:
-        db = self._db
-
-        async def load(keys: Sequence[str]) -> list[list[V]]:
-            async with db.read() as session:
-                found = await fetch(session, **{arg: list(keys)})
-            return [found.get(k, []) for k in keys]
-
-        return SharedLoader(load_fn=load)
-
-    def prime_entries(self, rows: Sequence[TimeEntry]) -> None:
+    def prime_entries(self, rows: Sequence[Any]) -> None:
         for row in rows:
             self.entry.prime(row.id, row)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import strawberry
 
 from gql.schema.changes import TeamChanges, team_changes
+from gql.schema.connections import entry_connection
 from gql.schema.context import Info
-from gql.schema.types.entry import TimeEntry, TimeEntryFilter, entry_connection, store_filter
+from gql.schema.declare import ROOT
+from gql.schema.filters import TimeEntryFilter, store_filter
+from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import Connection
 from gql.schema.types.report import GroupBy, TimeReport, resolve_time_report
 from gql.schema.types.team import Category, Task, Team
@@ -16,51 +19,54 @@ from store.ids import parse_ulid
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The user the token belongs to.")
+    @strawberry.field(metadata=ROOT, description="The user the token belongs to.")
     def viewer(self, info: Info) -> User:
         viewer = info.context.viewer
         assert viewer is not None
-        return User.from_row(viewer)
+        return User(row=viewer)
 
-    @strawberry.field(description="The viewer's teams, by name.")
+    @strawberry.field(metadata=ROOT, description="The viewer's teams, by name.")
     async def teams(self, info: Info) -> list[Team]:
         rows = await info.context.loaders.team.load_many(list(info.context.memberships))
-        return sorted((Team.from_row(r) for r in rows if r), key=lambda t: (t.name, t.id))
+        return sorted((Team(row=r) for r in rows if r), key=lambda t: (t.row.name, t.row.id))
 
-    @strawberry.field
+    @strawberry.field(metadata=ROOT)
     async def team(self, info: Info, id: strawberry.ID) -> Team | None:
         if not info.context.is_member(str(id)):
             return None
         row = await info.context.loaders.team.load(_key(id))
         return Team.from_row(row) if row else None
 
-    @strawberry.field
+    @strawberry.field(metadata=ROOT)
     async def task(self, info: Info, id: strawberry.ID) -> Task | None:
         row = await info.context.loaders.task.load(_key(id))
         return Task.from_row(row) if row and info.context.is_member(row.team_id) else None
 
-    @strawberry.field
+    @strawberry.field(metadata=ROOT)
     async def category(self, info: Info, id: strawberry.ID) -> Category | None:
         row = await info.context.loaders.category.load(_key(id))
         return Category.from_row(row) if row and info.context.is_member(row.team_id) else None
 
-    @strawberry.field
+    @strawberry.field(metadata=ROOT)
     async def time_entry(self, info: Info, id: strawberry.ID) -> TimeEntry | None:
         row = await info.context.loaders.entry.load(_key(id))
         return TimeEntry.from_row(row) if row and info.context.is_member(row.team_id) else None
 
     @strawberry.field(
+        metadata=ROOT,
         description="The team's committed changes (entries created, changed and deleted; "
         "tasks, categories, members) in commit order, after `after` (an event's `cursor`; "
         "without it, from the oldest kept change). A partner that polls with the last "
-        "`endCursor` it got misses none, whatever the number of concurrent writers."
+        "`endCursor` it got misses none, whatever the number of concurrent writers.",
     )
     async def team_changes(
         self, info: Info, team_id: strawberry.ID, after: str | None = None, first: int = 100
     ) -> TeamChanges:
         return await team_changes(info, _key(team_id), after, first)
 
-    @strawberry.field(description="A page of a team's entries, newest `startedAt` first.")
+    @strawberry.field(
+        metadata=ROOT, description="A page of a team's entries, newest `startedAt` first."
+    )
     async def time_entries(
         self,
         info: Info,
@@ -74,9 +80,10 @@ class Query:
         return await entry_connection(info.context, ef, first, after)
 
     @strawberry.field(
+        metadata=ROOT,
         description="A team's entries summed per group of 1 to 3 keys; days, weeks and months "
         "in `timeZone` (default: the team's), weeks starting on `weekStart` (1=Monday..7=Sunday, "
-        "default: the team's)."
+        "default: the team's).",
     )
     async def time_report(
         self,

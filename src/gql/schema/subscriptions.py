@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -21,7 +22,7 @@ from gql.schema.loaders import Loaders
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import decode_event_cursor, event_cursor
 from gql.server.auth import authenticate
-from store import entries, models
+from store import lookups
 from store.events import EntryEvent, EventKind, Subject
 from store.timeutil import utcnow
 
@@ -99,14 +100,15 @@ def _fresh(ctx: Context) -> None:
     ctx.now = utcnow()
 
 
-async def _read_entry(ctx: Context, entry_id: str) -> models.TimeEntry | None:
-    async with ctx.db.read() as session:
-        return (await entries.entries_by_ids(session, ids=[entry_id])).get(entry_id)
+async def _read_entry(ctx: Context, entry_id: str) -> Any:
+    return (await lookups.load(ctx.db, lookups.ENTRIES, [entry_id])).get(entry_id)
 
 
-async def _read_running(ctx: Context, team_id: str) -> list[models.TimeEntry]:
-    async with ctx.db.read() as session:
-        return (await entries.running_by_team_ids(session, team_ids=[team_id])).get(team_id, [])
+async def _read_running(ctx: Context, team_id: str) -> list[Any]:
+    found: list[Any] = (await lookups.load(ctx.db, lookups.TEAM_RUNNING, [team_id])).get(
+        team_id, []
+    )
+    return found
 
 
 async def _authorised_events(

@@ -22,8 +22,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gql.compiler import FastPath
-from gql.compiler.compile import WritePlan
+from gql.compiler import Compiler
 from gql.guard.admission import ParseGate, parse_limited, refuse_anonymous
 from gql.schema.context import Context
 from gql.schema.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
@@ -108,7 +107,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         self.services = services
         self.parse_gate = ParseGate(services.schema._schema, services.limits)
         self.fast_path = (
-            FastPath(services.schema, limits=services.limits)
+            Compiler(services.schema, limits=services.limits)
             if services.settings.fast_path
             else None
         )
@@ -347,7 +346,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         result = None
         context: Context | None = None
         prepaid = None
-        if isinstance(plan, WritePlan):
+        if plan.log_write:
             # A compiled write checks the token in its own first statement; declined, it
             # is the standard path's with an authenticated context.
             token = bearer_token(head.authorization)
@@ -358,7 +357,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         else:
             context = await self.get_context(request, await self._sub_response(request))
             if not context.unavailable:
-                result = await self.fast_path.execute(context, *data)
+                result = await self.fast_path.execute(context, *data, writes=True)
         if result is not None and not result.errors and result.data is not None:
             await _send_data(send, result, modern=GRAPHQL_RESPONSE_JSON_BYTES in head.accept)
             return

@@ -8,6 +8,7 @@ import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.schema.context import Info
+from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
@@ -57,7 +58,9 @@ def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
 
 @strawberry.type
 class EntryMutations:
-    @strawberry.mutation(description="Log finished work (or upsert it by externalRef).")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Log finished work (or upsert it by externalRef)."
+    )
     async def log_time_entry(self, info: Info, input: i.LogTimeEntryInput) -> p.TimeEntryPayload:
         data = log_entry_data(input)
         actor = info.context.viewer_id
@@ -71,7 +74,9 @@ class EntryMutations:
         done = await run_mutation(info, name="logTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
 
-    @strawberry.mutation(description="Change an entry; `version` grows by one.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Change an entry; `version` grows by one."
+    )
     async def update_time_entry(
         self, info: Info, input: i.UpdateTimeEntryInput
     ) -> p.TimeEntryPayload:
@@ -107,7 +112,10 @@ class EntryMutations:
         done = await run_mutation(info, name="updateTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
 
-    @strawberry.mutation(description="Soft delete: `deletedAt` is set; it stays in the sync feed.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Soft delete: `deletedAt` is set; it stays in the sync feed.",
+    )
     async def delete_time_entry(
         self, info: Info, input: i.DeleteTimeEntryInput
     ) -> p.TimeEntryPayload:
@@ -122,7 +130,7 @@ class EntryMutations:
         done = await run_mutation(info, name="deleteTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=DOMAIN_WORK)
     async def add_comment(self, info: Info, input: i.AddCommentInput) -> p.CommentPayload:
         actor, entry_id = info.context.viewer_id, str(input.time_entry_id)
 
@@ -140,7 +148,9 @@ class EntryMutations:
         done = await run_mutation(info, name="addComment", input=input, work=work)
         return await p.comment_payload(info, done)
 
-    @strawberry.mutation(description="Move entries through approval; all or nothing.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Move entries through approval; all or nothing."
+    )
     async def transition_time_entries(
         self, info: Info, input: i.TransitionTimeEntriesInput
     ) -> p.TransitionTimeEntriesPayload:
@@ -162,7 +172,9 @@ class EntryMutations:
         done = await run_mutation(info, name="transitionTimeEntries", input=input, work=work)
         return await p.transition_payload(info, done)
 
-    @strawberry.mutation(description="Lock the team's entries that start before `before`.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Lock the team's entries that start before `before`."
+    )
     async def lock_team_entries(self, info: Info, input: i.LockTeamEntriesInput) -> p.TeamPayload:
         actor, team_id = info.context.viewer_id, str(input.team_id)
 

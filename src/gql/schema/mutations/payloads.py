@@ -8,7 +8,6 @@ from gql.schema.context import Info
 from gql.schema.errors import UserError, user_errors
 from gql.schema.mutations.runner import Done
 from gql.schema.types.entry import Comment, TimeEntry
-from gql.schema.types.enums import Role
 from gql.schema.types.team import Category, Member, Task, Team
 
 
@@ -144,9 +143,9 @@ async def team_member_payload(info: Info, done: Done) -> TeamMemberPayload:
     team = await team_of(info, result.get("team"))
     member = None
     if team is not None:
-        members = await info.context.loaders.team_members.load(str(team.id))
+        members = await info.context.loaders.team_members.load(team.row.id)
         found = [m for m in members if m.user_id == result.get("user")]
-        member = Member(row=found[0], role=Role(found[0].role)) if found else None
+        member = Member(row=found[0]) if found else None
     return TeamMemberPayload(
         member=member, team=team, replayed=done.replayed, user_errors=user_errors(done.errors)
     )

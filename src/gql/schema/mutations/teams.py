@@ -8,6 +8,7 @@ import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.schema.context import Info
+from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
@@ -51,7 +52,9 @@ def _keep(v: Any) -> Any:
 
 @strawberry.type
 class TeamMutations:
-    @strawberry.mutation(description="Create a team; the viewer becomes its OWNER.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Create a team; the viewer becomes its OWNER."
+    )
     async def create_team(self, info: Info, input: i.CreateTeamInput) -> p.TeamPayload:
         actor = info.context.viewer_id
         fields = _given(input, TEAM_FIELDS)
@@ -67,7 +70,7 @@ class TeamMutations:
             info, await run_mutation(info, name="createTeam", input=input, work=work)
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=DOMAIN_WORK)
     async def update_team(self, info: Info, input: i.UpdateTeamInput) -> p.TeamPayload:
         actor, team_id = info.context.viewer_id, str(input.id)
         changes = _given(input, TEAM_FIELDS)
@@ -82,7 +85,10 @@ class TeamMutations:
             info, await run_mutation(info, name="updateTeam", input=input, work=work)
         )
 
-    @strawberry.mutation(description="Add a member by userId or email, or change their role/rate.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Add a member by userId or email, or change their role/rate.",
+    )
     async def add_team_member(self, info: Info, input: i.AddTeamMemberInput) -> p.TeamMemberPayload:
         actor, team_id = info.context.viewer_id, str(input.team_id)
 
@@ -103,7 +109,7 @@ class TeamMutations:
         done = await run_mutation(info, name="addTeamMember", input=input, work=work)
         return await p.team_member_payload(info, done)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=DOMAIN_WORK)
     async def create_category(self, info: Info, input: i.CreateCategoryInput) -> p.CategoryPayload:
         actor, team_id = info.context.viewer_id, str(input.team_id)
         fields = catalog.CategoryFields(
@@ -131,7 +137,7 @@ class TeamMutations:
         done = await run_mutation(info, name="createCategory", input=input, work=work)
         return await p.category_payload(info, done)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=DOMAIN_WORK)
     async def update_category(self, info: Info, input: i.UpdateCategoryInput) -> p.CategoryPayload:
         actor, category_id = info.context.viewer_id, str(input.id)
         fields = catalog.CategoryFields(
@@ -159,7 +165,7 @@ class TeamMutations:
         done = await run_mutation(info, name="updateCategory", input=input, work=work)
         return await p.category_payload(info, done)
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=DOMAIN_WORK)
     async def create_task(self, info: Info, input: i.CreateTaskInput) -> p.TaskPayload:
         actor, team_id = info.context.viewer_id, str(input.team_id)
         fields = catalog.TaskFields(
@@ -186,7 +192,7 @@ class TeamMutations:
             info, await run_mutation(info, name="createTask", input=input, work=work)
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(metadata=DOMAIN_WORK)
     async def update_task(self, info: Info, input: i.UpdateTaskInput) -> p.TaskPayload:
         actor, task_id = info.context.viewer_id, str(input.id)
         fields = catalog.TaskFields(

@@ -6,6 +6,7 @@ import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.schema.context import Info
+from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
@@ -29,7 +30,8 @@ def _task_ref(ref: i.TaskRefInput | None) -> timers.TaskRef | None:
 @strawberry.type
 class TimerMutations:
     @strawberry.mutation(
-        description="Start a timer; the viewer's running one stops at that instant."
+        metadata=DOMAIN_WORK,
+        description="Start a timer; the viewer's running one stops at that instant.",
     )
     async def start_timer(self, info: Info, input: i.StartTimerInput) -> p.StartTimerPayload:
         data = timers.StartTimer(
@@ -62,7 +64,9 @@ class TimerMutations:
         done = await run_mutation(info, name="startTimer", input=input, work=work)
         return await p.start_timer_payload(info, done)
 
-    @strawberry.mutation(description="Stop a timer (default: the viewer's running one).")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Stop a timer (default: the viewer's running one)."
+    )
     async def stop_timer(self, info: Info, input: i.StopTimerInput) -> p.TimeEntryPayload:
         actor = info.context.viewer_id
         entry_id = str(input.time_entry_id) if input.time_entry_id is not None else None

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gql.guard import webhook_urls
 from gql.schema.changes import ChangeKind
 from gql.schema.context import Info
+from gql.schema.declare import DOMAIN_WORK
 from gql.schema.errors import UserError, user_errors
 from gql.schema.mutations.inputs import KEY_DOC
 from gql.schema.mutations.runner import Done, Outcome, run_mutation
@@ -102,7 +103,9 @@ async def _webhook_of(info: Info, done: Done) -> tuple[models.Webhook | None, Do
 
 @strawberry.type
 class WebhookMutations:
-    @strawberry.mutation(description="Register a webhook (admins and owners).")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Register a webhook (admins and owners)."
+    )
     async def create_webhook(self, info: Info, input: CreateWebhookInput) -> CreateWebhookPayload:
         actor, team_id = info.context.viewer_id, str(input.team_id)
         refused = await _refused(info, input.url)
@@ -133,7 +136,9 @@ class WebhookMutations:
             user_errors=user_errors(done.errors),
         )
 
-    @strawberry.mutation(description="Change, disable or enable again a webhook.")
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Change, disable or enable again a webhook."
+    )
     async def update_webhook(self, info: Info, input: UpdateWebhookInput) -> WebhookPayload:
         actor, webhook_id = info.context.viewer_id, str(input.id)
         if isinstance(input.url, str):
@@ -166,7 +171,7 @@ class WebhookMutations:
             user_errors=user_errors(done.errors),
         )
 
-    @strawberry.mutation(description="Delete a webhook and its delivery log.")
+    @strawberry.mutation(metadata=DOMAIN_WORK, description="Delete a webhook and its delivery log.")
     async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
         actor, webhook_id = info.context.viewer_id, str(input.id)
 

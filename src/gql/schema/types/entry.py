@@ -1,23 +1,18 @@
-"""TimeEntry, Comment and the entry filter."""
+"""TimeEntry, Comment and ExternalRef: each field declared once (``gql.schema.declare``)."""
 
 from __future__ import annotations
 
+import functools
+import importlib
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gql.schema.context import Context, Info
+from gql.schema.context import Context
+from gql.schema.declare import RowObject, column, computed, related
 from gql.schema.types.enums import EntryStatus, InputType, ScopeType, Source
-from gql.schema.types.pagination import (
-    Connection,
-    check_first,
-    decode_entry_cursor,
-    empty_connection,
-    entry_cursor,
-)
-from store import directory, entries, models
-from store.entries import EntryFilter
 from store.entry_rules import (
     effective_category_id,
     entry_amount_cents,
@@ -42,269 +37,140 @@ class ExternalRef:
     external_id: str
 
 
-@strawberry.input(description="Narrows time entries; `from` is inclusive, `to` exclusive.")
-class RelatedTimeEntryFilter:
-    user_id: strawberry.ID | None = None
-    task_id: strawberry.ID | None = None
-    category_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The category, its descendants and their tasks."
-    )
-    scope_type: ScopeType | None = None
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
-    billable: bool | None = None
-    status: list[EntryStatus] | None = None
-    input_type: InputType | None = None
-    running: bool | None = None
-    updated_since: datetime | None = None
-    include_deleted: bool | None = None
-    deleted_since: datetime | None = None
-
-
-@strawberry.input(description="Time entries of one team, narrowed further.")
-class TimeEntryFilter(RelatedTimeEntryFilter):
-    team_id: strawberry.ID
-
-
-async def store_filter(
-    ctx: Context,
-    f: RelatedTimeEntryFilter | None,
-    *,
-    team_ids: list[str],
-    user_ids: list[str] | None = None,
-    task_id: str | None = None,
-) -> EntryFilter | None:
-    """The store filter for ``f`` within ``team_ids`` (already tenancy-checked).
-
-    None means nothing can match (e.g. a category of another team).
-    """
-    f = f or RelatedTimeEntryFilter()
-    if not team_ids:
-        return None
-    if f.user_id is not None:
-        user_ids = [u for u in (user_ids or [str(f.user_id)]) if u == str(f.user_id)]
-    if f.task_id is not None:
-        if task_id is not None and task_id != str(f.task_id):
-            return None
-        task_id = str(f.task_id)
-    category_ids: list[str] | None = None
-    if f.category_id is not None:
-        category = await ctx.loaders.category.load(str(f.category_id))
-        if category is None or category.team_id not in team_ids:
-            return None
-        team_categories = await ctx.loaders.team_categories.load(category.team_id)
-        category_ids = directory.descendant_ids(team_categories, category.id)
-    return EntryFilter(
-        team_ids=team_ids,
-        user_ids=user_ids,
-        task_id=task_id,
-        category_ids=category_ids,
-        scope_type=f.scope_type.value if f.scope_type else None,
-        started_from=f.from_,
-        started_to=f.to,
-        billable=f.billable,
-        statuses=[s.value for s in f.status] if f.status is not None else None,
-        input_type=f.input_type.value if f.input_type else None,
-        running=f.running,
-        updated_since=f.updated_since,
-        include_deleted=bool(f.include_deleted),
-        deleted_since=f.deleted_since,
-    )
-
-
-async def entry_connection(
-    ctx: Context, ef: EntryFilter | None, first: int | None, after: str | None
-) -> Connection[TimeEntry]:
-    size = check_first(first)
-    cursor = decode_entry_cursor(after) if after is not None else None
-    if ef is None:
-        return empty_connection()
-    async with ctx.db.read() as session:
-        rows, has_next = await entries.list_entries(session, filter=ef, first=size, after=cursor)
-    ctx.loaders.prime_entries(rows)
-
-    async def count() -> int:
-        async with ctx.db.read() as session:
-            return await entries.count_entries(session, filter=ef)
-
-    return Connection.build(
-        [TimeEntry.from_row(r) for r in rows],
-        [entry_cursor(r.started_at, r.id) for r in rows],
-        has_next=has_next,
-        has_previous=after is not None,
-        count=count,
-    )
-
-
 def format_duration(seconds: int) -> str:
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}"
 
 
-@strawberry.type
-class TimeEntry:
-    row: strawberry.Private[models.TimeEntry]
-    id: strawberry.ID
-    scope_type: ScopeType
-    started_at: datetime
-    stopped_at: datetime | None
-    work_date: date
-    description: str | None
-    billable: bool
-    rate_snapshot_cents: int
-    status: EntryStatus
-    input_type: InputType
-    source: Source
-    locked_at: datetime | None
-    deleted_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-    auto_stopped: bool = strawberry.field(
-        description="Whether the server stopped this timer at its 24-hour limit."
+def _seconds(e: Any, ctx: Context) -> int:
+    return entry_seconds(e.row.duration_seconds, e.row.started_at, ctx.now)
+
+
+def _rounded(e: Any, ctx: Context, team: Any) -> int:
+    assert team is not None
+    return entry_rounded_seconds(
+        e.row.frozen_rounded_seconds, _seconds(e, ctx), team.rounding, team.rounding_minutes
     )
 
-    @classmethod
-    def from_row(cls, row: models.TimeEntry) -> TimeEntry:
-        return cls(
-            row=row,
-            id=strawberry.ID(row.id),
-            scope_type=ScopeType(row.scope_type),
-            started_at=row.started_at,
-            stopped_at=row.stopped_at,
-            work_date=row.work_date,
-            description=row.description,
-            billable=row.billable,
-            rate_snapshot_cents=row.rate_snapshot_cents,
-            status=EntryStatus(row.status),
-            input_type=InputType(row.input_type),
-            source=Source(row.source),
-            locked_at=row.locked_at,
-            deleted_at=row.deleted_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            auto_stopped=row.auto_stopped,
-        )
 
-    @strawberry.field
-    def running(self) -> bool:
-        return self.row.stopped_at is None
-
-    def seconds(self, now: datetime) -> int:
-        return entry_seconds(self.row.duration_seconds, self.row.started_at, now)
-
-    @strawberry.field(description="Seconds worked; for a running entry, up to now.")
-    def duration_seconds(self, info: Info) -> int:
-        return self.seconds(info.context.now)
-
-    @strawberry.field(description="`durationSeconds` as H:MM.")
-    def formatted_duration(self, info: Info) -> str:
-        return format_duration(self.seconds(info.context.now))
-
-    async def _rounded(self, info: Info) -> int:
-        team = await info.context.loaders.team.load(self.row.team_id)
-        assert team is not None
-        return entry_rounded_seconds(
-            self.row.frozen_rounded_seconds,
-            self.seconds(info.context.now),
-            team.rounding,
-            team.rounding_minutes,
-        )
-
-    @strawberry.field(description="`durationSeconds` rounded by the team's rounding rule.")
-    async def rounded_seconds(self, info: Info) -> int:
-        return await self._rounded(info)
-
-    @strawberry.field(
-        description="round_half_up(rateSnapshotCents * roundedSeconds / 3600), 0 if not billable."
+def _amount(e: Any, ctx: Context, team: Any) -> int:
+    row = e.row
+    return entry_amount_cents(
+        row.frozen_amount_cents,
+        row.rate_snapshot_cents,
+        _rounded(e, ctx, team),
+        billable=row.billable,
     )
-    async def amount_cents(self, info: Info) -> int:
-        row = self.row
-        return entry_amount_cents(
-            row.frozen_amount_cents,
-            row.rate_snapshot_cents,
-            await self._rounded(info),
-            billable=row.billable,
-        )
 
-    @strawberry.field
-    def external_ref(self) -> ExternalRef | None:
-        r = self.row
-        if r.ext_provider is None or r.ext_type is None or r.ext_id is None:
-            return None
-        return ExternalRef(provider=r.ext_provider, external_type=r.ext_type, external_id=r.ext_id)
 
-    @strawberry.field
-    async def team(self, info: Info) -> TeamT:
-        from gql.schema.types.team import Team
+def _external_ref(e: Any, _ctx: Context) -> ExternalRef | None:
+    r = e.row
+    if r.ext_provider is None or r.ext_type is None or r.ext_id is None:
+        return None
+    return ExternalRef(provider=r.ext_provider, external_type=r.ext_type, external_id=r.ext_id)
 
-        row = await info.context.loaders.team.load(self.row.team_id)
-        assert row is not None
-        return Team.from_row(row)
 
-    @strawberry.field
-    async def user(self, info: Info) -> UserT:
-        from gql.schema.types.user import User
+@functools.cache
+def _type(module: str, name: str) -> Any:
+    """A type of a module that imports this one (resolved once, when first built)."""
+    return getattr(importlib.import_module(f"gql.schema.types.{module}"), name)
 
-        row = await info.context.loaders.user.load(self.row.user_id)
-        assert row is not None
-        return User.from_row(row)
 
-    @strawberry.field
-    async def task(self, info: Info) -> TaskT | None:
-        from gql.schema.types.team import Task
+def _team(_o: Any, _ctx: Context, row: Any) -> Any:
+    return None if row is None else _type("team", "Team")(row=row)
 
-        if self.row.task_id is None:
-            return None
-        row = await info.context.loaders.task.load(self.row.task_id)
-        return Task.from_row(row) if row else None
 
-    @strawberry.field(description="The task's category, or the entry's own for CATEGORY scope.")
-    async def category(self, info: Info) -> CategoryT | None:
-        from gql.schema.types.team import Category
+def _user(_o: Any, _ctx: Context, row: Any) -> Any:
+    return None if row is None else _type("user", "User")(row=row)
 
-        task_category_id = None
-        if self.row.task_id is not None:
-            task = await info.context.loaders.task.load(self.row.task_id)
-            task_category_id = task.category_id if task else None
-        category_id = effective_category_id(
-            self.row.task_id, self.row.category_id, task_category_id
-        )
-        if category_id is None:
-            return None
-        row = await info.context.loaders.category.load(category_id)
-        return Category.from_row(row) if row else None
 
-    @strawberry.field
-    async def comments(self, info: Info) -> list[Comment]:
-        rows = await info.context.loaders.entry_comments.load(self.row.id)
-        return [Comment.from_row(r) for r in rows]
+def _task(_o: Any, _ctx: Context, row: Any) -> Any:
+    return None if row is None else _type("team", "Task")(row=row)
+
+
+def _category(_o: Any, _ctx: Context, row: Any) -> Any:
+    return None if row is None else _type("team", "Category")(row=row)
+
+
+async def _category_ids(entries: Sequence[Any], ctx: Context) -> list[str | None]:
+    """Each entry's category: its task's, or its own (CATEGORY scope)."""
+    task_ids = list(dict.fromkeys(e.row.task_id for e in entries if e.row.task_id is not None))
+    tasks = dict(zip(task_ids, await ctx.loaders.task.load_many(task_ids), strict=True))
+    out: list[str | None] = []
+    for e in entries:
+        task = tasks.get(e.row.task_id) if e.row.task_id is not None else None
+        task_category = task.category_id if task is not None else None
+        out.append(effective_category_id(e.row.task_id, e.row.category_id, task_category))
+    return out
+
+
+def _comments(_o: Any, _ctx: Context, rows: Any) -> list[Comment]:
+    return [Comment(row=r) for r in rows]
+
+
+def _entry(_o: Any, _ctx: Context, row: Any) -> TimeEntry | None:
+    return None if row is None else TimeEntry(row=row)
 
 
 @strawberry.type
-class Comment:
-    row: strawberry.Private[models.Comment]
-    id: strawberry.ID
-    content: str
-    created_at: datetime
+class TimeEntry(RowObject):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    scope_type: ScopeType = column("scope_type")
+    started_at: datetime = column("started_at")
+    stopped_at: datetime | None = column("stopped_at")
+    work_date: date = column("work_date")
+    description: str | None = column("description")
+    billable: bool = column("billable")
+    rate_snapshot_cents: int = column("rate_snapshot_cents")
+    status: EntryStatus = column("status")
+    input_type: InputType = column("input_type")
+    source: Source = column("source")
+    locked_at: datetime | None = column("locked_at")
+    deleted_at: datetime | None = column("deleted_at")
+    created_at: datetime = column("created_at")
+    updated_at: datetime = column("updated_at")
+    version: int = column("version")
+    auto_stopped: bool = column(
+        "auto_stopped", description="Whether the server stopped this timer at its 24-hour limit."
+    )
+    running: bool = computed(lambda e, _ctx: e.row.stopped_at is None)
+    duration_seconds: int = computed(
+        _seconds, description="Seconds worked; for a running entry, up to now."
+    )
+    formatted_duration: str = computed(
+        lambda e, ctx: format_duration(_seconds(e, ctx)), description="`durationSeconds` as H:MM."
+    )
+    rounded_seconds: int = related(
+        "team",
+        _rounded,
+        key=lambda e: e.row.team_id,
+        description="`durationSeconds` rounded by the team's rounding rule.",
+    )
+    amount_cents: int = related(
+        "team",
+        _amount,
+        key=lambda e: e.row.team_id,
+        description="round_half_up(rateSnapshotCents * roundedSeconds / 3600), 0 if not billable.",
+    )
+    external_ref: ExternalRef | None = computed(_external_ref)
+    team: TeamT = related("team", _team, key=lambda e: e.row.team_id)
+    user: UserT = related("user", _user, key=lambda e: e.row.user_id)
+    task: TaskT | None = related("task", _task, key=lambda e: e.row.task_id)
+    category: CategoryT | None = related(
+        "category",
+        _category,
+        keys=_category_ids,
+        description="The task's category, or the entry's own for CATEGORY scope.",
+    )
+    comments: list[Comment] = related("entry_comments", _comments, key=lambda e: e.row.id)
 
-    @classmethod
-    def from_row(cls, row: models.Comment) -> Comment:
-        return cls(
-            row=row, id=strawberry.ID(row.id), content=row.content, created_at=row.created_at
-        )
 
-    @strawberry.field
-    async def user(self, info: Info) -> UserT:
-        from gql.schema.types.user import User
-
-        row = await info.context.loaders.user.load(self.row.user_id)
-        assert row is not None
-        return User.from_row(row)
-
-    @strawberry.field
-    async def time_entry(self, info: Info) -> TimeEntry:
-        row = await info.context.loaders.entry.load(self.row.time_entry_id)
-        assert row is not None
-        return TimeEntry.from_row(row)
+@strawberry.type
+class Comment(RowObject):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    content: str = column("content")
+    created_at: datetime = column("created_at")
+    user: UserT = related("user", _user, key=lambda c: c.row.user_id)
+    time_entry: TimeEntry = related("entry", _entry, key=lambda c: c.row.time_entry_id)

@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from gql.schema.declare import COUNTED
 from gql.schema.errors import CodedError, TopLevelCode
 from store.ids import parse_ulid
 
@@ -40,7 +41,7 @@ class Connection(Generic[T]):
     page_info: PageInfo
     count: strawberry.Private[Callable[[], Awaitable[int]]]
 
-    @strawberry.field(description="All items the filter matches, across pages.")
+    @strawberry.field(metadata=COUNTED, description="All items the filter matches, across pages.")
     async def total_count(self) -> int:
         return await self.count()
 

@@ -11,8 +11,8 @@ import strawberry
 
 from gql.schema.context import Context, Info
 from gql.schema.errors import CodedError, TopLevelCode
+from gql.schema.filters import TimeEntryFilter, store_filter
 from gql.schema.scalars import BigInt
-from gql.schema.types.entry import TimeEntryFilter, store_filter
 from gql.schema.types.enums import EntryStatus, InputType, ScopeType
 from gql.schema.types.team import Category, Task, Team
 from gql.schema.types.user import User

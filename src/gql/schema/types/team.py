@@ -1,23 +1,20 @@
-"""Team, its members, categories and tasks."""
+"""Team, its members, categories and tasks: each field declared once."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from gql.schema.connections import entry_connection, task_connection
 from gql.schema.context import Context, Info
-from gql.schema.types.entry import RelatedTimeEntryFilter, TimeEntry, entry_connection, store_filter
+from gql.schema.declare import RowObject, column, computed, related, resolved
+from gql.schema.filters import RelatedTimeEntryFilter, store_filter
+from gql.schema.types.entry import TimeEntry, _category, _team, _user
 from gql.schema.types.enums import Role, Rounding, TaskState
-from gql.schema.types.pagination import (
-    Connection,
-    check_first,
-    decode_id_cursor,
-    event_cursor,
-    id_cursor,
-)
-from store import directory, models, outbox, webhooks
+from gql.schema.types.pagination import Connection, event_cursor
+from store import directory, outbox, webhooks
 
 if TYPE_CHECKING:
     from gql.schema.types.user import User
@@ -26,99 +23,60 @@ if TYPE_CHECKING:
 UserT = Annotated["User", strawberry.lazy("gql.schema.types.user")]
 WebhookT = Annotated["Webhook", strawberry.lazy("gql.schema.types.webhook")]
 
+PAGE_ARGUMENTS = "a page per parent, with its own `first` and cursor"
 
-async def task_connection(
-    ctx: Context,
-    *,
-    team_id: str,
-    category_ids: list[str] | None,
-    first: int | None,
-    after: str | None,
-) -> Connection[Task]:
-    size = check_first(first)
-    after_id = decode_id_cursor("t", after) if after is not None else None
-    async with ctx.db.read() as session:
-        rows, has_next = await directory.list_tasks(
-            session, team_id=team_id, category_ids=category_ids, first=size, after_id=after_id
-        )
-    for row in rows:
-        ctx.loaders.task.prime(row.id, row)
 
-    async def count() -> int:
-        async with ctx.db.read() as session:
-            return await directory.count_tasks(session, team_id=team_id, category_ids=category_ids)
+def _rate_cents(m: Any, ctx: Context) -> int | None:
+    """A member's rate: visible to admins of the team and to the member."""
+    if ctx.viewer_id == m.row.user_id or ctx.is_admin(m.row.team_id):
+        return m.row.rate_cents  # type: ignore[no-any-return]
+    return None
 
-    return Connection.build(
-        [Task.from_row(r) for r in rows],
-        [id_cursor("t", r.id) for r in rows],
-        has_next=has_next,
-        has_previous=after is not None,
-        count=count,
+
+@strawberry.type
+class Member(RowObject):
+    row: strawberry.Private[Any]
+    role: Role = column("role")
+    user: UserT = related("user", _user, key=lambda m: m.row.user_id)
+    rate_cents: int | None = computed(
+        _rate_cents, description="The member's hourly rate; visible to admins and the member."
     )
 
 
-@strawberry.type
-class Member:
-    row: strawberry.Private[models.Membership]
-    role: Role
+def _members(_t: Any, _ctx: Context, rows: Any) -> list[Member]:
+    return [Member(row=r) for r in rows]
 
-    @strawberry.field
-    async def user(self, info: Info) -> UserT:
-        from gql.schema.types.user import User
 
-        row = await info.context.loaders.user.load(self.row.user_id)
-        assert row is not None
-        return User.from_row(row)
+def _categories(_t: Any, _ctx: Context, rows: Any) -> list[Category]:
+    return [Category(row=r) for r in rows]
 
-    @strawberry.field(description="The member's hourly rate; visible to admins and the member.")
-    def rate_cents(self, info: Info) -> int | None:
-        ctx = info.context
-        if ctx.viewer_id == self.row.user_id or ctx.is_admin(self.row.team_id):
-            return self.row.rate_cents
-        return None
+
+def _entries(_t: Any, _ctx: Context, rows: Any) -> list[TimeEntry]:
+    return [TimeEntry(row=r) for r in rows]
 
 
 @strawberry.type
-class Team:
-    row: strawberry.Private[models.Team]
-    id: strawberry.ID
-    name: str
-    time_zone: str
-    week_start: int = strawberry.field(description="1 (Monday) to 7 (Sunday).")
-    rounding: Rounding
-    rounding_minutes: int
-    default_billable: bool
-    default_rate_cents: int
-    tasks_readonly: bool
-    locked_before: datetime | None
+class Team(RowObject):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    name: str = column("name")
+    time_zone: str = column("time_zone")
+    week_start: int = column("week_start", description="1 (Monday) to 7 (Sunday).")
+    rounding: Rounding = column("rounding")
+    rounding_minutes: int = column("rounding_minutes")
+    default_billable: bool = column("default_billable")
+    default_rate_cents: int = column("default_rate_cents")
+    tasks_readonly: bool = column("tasks_readonly")
+    locked_before: datetime | None = column("locked_before")
+    members: list[Member] = related("team_members", _members, key=lambda t: t.row.id)
+    categories: list[Category] = related(
+        "team_categories",
+        _categories,
+        key=lambda t: t.row.id,
+        description="Every category of the team, ordered by position and title.",
+    )
 
-    @classmethod
-    def from_row(cls, row: models.Team) -> Team:
-        return cls(
-            row=row,
-            id=strawberry.ID(row.id),
-            name=row.name,
-            time_zone=row.time_zone,
-            week_start=row.week_start,
-            rounding=Rounding(row.rounding),
-            rounding_minutes=row.rounding_minutes,
-            default_billable=row.default_billable,
-            default_rate_cents=row.default_rate_cents,
-            tasks_readonly=row.tasks_readonly,
-            locked_before=row.locked_before,
-        )
-
-    @strawberry.field
-    async def members(self, info: Info) -> list[Member]:
-        rows = await info.context.loaders.team_members.load(self.row.id)
-        return [Member(row=r, role=Role(r.role)) for r in rows]
-
-    @strawberry.field(description="Every category of the team, ordered by position and title.")
-    async def categories(self, info: Info) -> list[Category]:
-        rows = await info.context.loaders.team_categories.load(self.row.id)
-        return [Category.from_row(r) for r in rows]
-
-    @strawberry.field
+    @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def tasks(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> Connection[Task]:
@@ -128,14 +86,18 @@ class Team:
 
     @strawberry.field(
         description="The cursor of the team's latest committed change: read the team's "
-        "current state, then follow `teamChanges` or `timerEvents` from here."
+        "current state, then follow `teamChanges` or `timerEvents` from here.",
+        metadata=resolved("one read of the team's event counter"),
     )
     async def event_cursor(self, info: Info) -> str:
         async with info.context.db.read() as session:
             last = await outbox.last_position(session, self.row.id)
         return event_cursor(last)
 
-    @strawberry.field(description="The team's webhooks: for admins and owners (else empty).")
+    @strawberry.field(
+        description="The team's webhooks: for admins and owners (else empty).",
+        metadata=resolved("admins only; read per team"),
+    )
     async def webhooks(self, info: Info) -> list[WebhookT]:
         from gql.schema.types.webhook import Webhook
 
@@ -145,12 +107,9 @@ class Team:
             rows = await webhooks.of_team(session, team_id=self.row.id)
         return [Webhook.from_row(r) for r in rows]
 
-    @strawberry.field
-    async def running_entries(self, info: Info) -> list[TimeEntry]:
-        rows = await info.context.loaders.team_running.load(self.row.id)
-        return [TimeEntry.from_row(r) for r in rows]
+    running_entries: list[TimeEntry] = related("team_running", _entries, key=lambda t: t.row.id)
 
-    @strawberry.field
+    @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(
         self,
         info: Info,
@@ -162,62 +121,46 @@ class Team:
         return await entry_connection(info.context, ef, first, after)
 
 
+def _children(c: Any, _ctx: Context, rows: Any) -> list[Category]:
+    return [Category(row=r) for r in rows if r.parent_id == c.row.id]
+
+
+def _ancestors(c: Any, _ctx: Context, rows: Any) -> list[Category]:
+    """From the root down to the parent."""
+    by_id = {r.id: r for r in rows}
+    chain: list[Category] = []
+    current = by_id.get(c.row.parent_id) if c.row.parent_id else None
+    while current is not None and len(chain) < len(rows):
+        chain.append(Category(row=current))
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    return list(reversed(chain))
+
+
 @strawberry.type
-class Category:
-    row: strawberry.Private[models.Category]
-    id: strawberry.ID
-    key: str | None
-    title: str
-    color: int | None
-    position: int
-    archived: bool
-    billable: bool | None
-    rate_cents: int | None
+class Category(RowObject):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    key: str | None = column("key")
+    title: str = column("title")
+    color: int | None = column("color")
+    position: int = column("position")
+    archived: bool = column("archived")
+    billable: bool | None = column("billable")
+    rate_cents: int | None = column("rate_cents")
+    team: Team = related("team", _team, key=lambda c: c.row.team_id)
+    parent: Category | None = related("category", _category, key=lambda c: c.row.parent_id)
+    children: list[Category] = related("team_categories", _children, key=lambda c: c.row.team_id)
+    ancestors: list[Category] = related(
+        "team_categories",
+        _ancestors,
+        key=lambda c: c.row.team_id,
+        description="From the root down to the parent.",
+    )
 
-    @classmethod
-    def from_row(cls, row: models.Category) -> Category:
-        return cls(
-            row=row,
-            id=strawberry.ID(row.id),
-            key=row.key,
-            title=row.title,
-            color=row.color,
-            position=row.position,
-            archived=row.archived,
-            billable=row.billable,
-            rate_cents=row.rate_cents,
-        )
-
-    @strawberry.field
-    async def team(self, info: Info) -> Team:
-        row = await info.context.loaders.team.load(self.row.team_id)
-        assert row is not None
-        return Team.from_row(row)
-
-    @strawberry.field
-    async def parent(self, info: Info) -> Category | None:
-        if self.row.parent_id is None:
-            return None
-        row = await info.context.loaders.category.load(self.row.parent_id)
-        return Category.from_row(row) if row else None
-
-    @strawberry.field
-    async def children(self, info: Info) -> list[Category]:
-        rows = await info.context.loaders.team_categories.load(self.row.team_id)
-        return [Category.from_row(r) for r in rows if r.parent_id == self.row.id]
-
-    @strawberry.field(description="From the root down to the parent.")
-    async def ancestors(self, info: Info) -> list[Category]:
-        rows = await info.context.loaders.team_categories.load(self.row.team_id)
-        by_id = {r.id: r for r in rows}
-        chain: list[Category] = []
-        current = by_id.get(self.row.parent_id) if self.row.parent_id else None
-        while current is not None and len(chain) < len(rows):
-            chain.append(Category.from_row(current))
-            current = by_id.get(current.parent_id) if current.parent_id else None
-        return list(reversed(chain))
-
-    @strawberry.field(description="Tasks of this category and its descendants.")
+    @strawberry.field(
+        description="Tasks of this category and its descendants.",
+        metadata=resolved(PAGE_ARGUMENTS),
+    )
     async def tasks(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> Connection[Task]:
@@ -229,41 +172,18 @@ class Category:
 
 
 @strawberry.type
-class Task:
-    row: strawberry.Private[models.Task]
-    id: strawberry.ID
-    key: str
-    title: str
-    url: str | None
-    state: TaskState
-    description: str | None
+class Task(RowObject):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    key: str = column("key")
+    title: str = column("title")
+    url: str | None = column("url")
+    state: TaskState = column("state")
+    description: str | None = column("description")
+    team: Team = related("team", _team, key=lambda t: t.row.team_id)
+    category: Category | None = related("category", _category, key=lambda t: t.row.category_id)
 
-    @classmethod
-    def from_row(cls, row: models.Task) -> Task:
-        return cls(
-            row=row,
-            id=strawberry.ID(row.id),
-            key=row.key,
-            title=row.title,
-            url=row.url,
-            state=TaskState(row.state),
-            description=row.description,
-        )
-
-    @strawberry.field
-    async def team(self, info: Info) -> Team:
-        row = await info.context.loaders.team.load(self.row.team_id)
-        assert row is not None
-        return Team.from_row(row)
-
-    @strawberry.field
-    async def category(self, info: Info) -> Category | None:
-        if self.row.category_id is None:
-            return None
-        row = await info.context.loaders.category.load(self.row.category_id)
-        return Category.from_row(row) if row else None
-
-    @strawberry.field
+    @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(
         self,
         info: Info,

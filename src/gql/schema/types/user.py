@@ -2,63 +2,65 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
-from gql.schema.context import Info
-from gql.schema.types.entry import RelatedTimeEntryFilter, TimeEntry, entry_connection, store_filter
+from gql.schema.connections import entry_connection
+from gql.schema.context import Context, Info
+from gql.schema.declare import RowObject, column, related, resolved
+from gql.schema.filters import RelatedTimeEntryFilter, store_filter
+from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import Connection
-from gql.schema.types.team import Team
-from store import models
+from gql.schema.types.team import PAGE_ARGUMENTS, Team
+
+
+async def shared_team_ids(ctx: Context, user_id: str) -> list[str]:
+    """The teams of the user that the viewer is in too."""
+    if user_id == ctx.viewer_id:
+        return list(ctx.memberships)
+    theirs = await ctx.loaders.user_memberships.load(user_id)
+    return [m.team_id for m in theirs if m.team_id in ctx.memberships]
+
+
+def _running(_u: Any, ctx: Context, row: Any) -> TimeEntry | None:
+    if row is None or not ctx.is_member(row.team_id):
+        return None
+    return TimeEntry(row=row)
 
 
 @strawberry.type
-class User:
-    row: strawberry.Private[models.User]
-    id: strawberry.ID
-    nickname: str
-    time_zone: str
-    locale: str
+class User(RowObject):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    nickname: str = column("nickname")
+    time_zone: str = column("time_zone")
+    locale: str = column("locale")
 
-    @classmethod
-    def from_row(cls, row: models.User) -> User:
-        return cls(
-            row=row,
-            id=strawberry.ID(row.id),
-            nickname=row.nickname,
-            time_zone=row.time_zone,
-            locale=row.locale,
-        )
-
-    async def _shared_team_ids(self, info: Info) -> list[str]:
-        ctx = info.context
-        if self.row.id == ctx.viewer_id:
-            return list(ctx.memberships)
-        theirs = await ctx.loaders.user_memberships.load(self.row.id)
-        return [m.team_id for m in theirs if m.team_id in ctx.memberships]
-
-    @strawberry.field(description="Visible to the user and to admins of a team they share.")
+    @strawberry.field(
+        description="Visible to the user and to admins of a team they share.",
+        metadata=resolved("who may see it depends on the teams the viewer shares with them"),
+    )
     async def email(self, info: Info) -> str | None:
         ctx = info.context
         if self.row.id == ctx.viewer_id:
-            return self.row.email
-        shared = await self._shared_team_ids(info)
+            return self.row.email  # type: ignore[no-any-return]
+        shared = await shared_team_ids(ctx, self.row.id)
         return self.row.email if any(ctx.is_admin(t) for t in shared) else None
 
-    @strawberry.field(description="The teams of this user that the viewer is in too.")
+    @strawberry.field(
+        description="The teams of this user that the viewer is in too.",
+        metadata=resolved("the teams the viewer shares with them, by name"),
+    )
     async def teams(self, info: Info) -> list[Team]:
-        ids = await self._shared_team_ids(info)
+        ids = await shared_team_ids(info.context, self.row.id)
         rows = await info.context.loaders.team.load_many(ids)
-        teams = [Team.from_row(r) for r in rows if r is not None]
-        return sorted(teams, key=lambda t: (t.name, t.id))
+        teams = [Team(row=r) for r in rows if r is not None]
+        return sorted(teams, key=lambda t: (t.row.name, t.row.id))
 
-    @strawberry.field
-    async def running_entry(self, info: Info) -> TimeEntry | None:
-        row = await info.context.loaders.user_running.load(self.row.id)
-        if row is None or not info.context.is_member(row.team_id):
-            return None
-        return TimeEntry.from_row(row)
+    running_entry: TimeEntry | None = related("user_running", _running, key=lambda u: u.row.id)
 
-    @strawberry.field
+    @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(
         self,
         info: Info,
@@ -66,6 +68,6 @@ class User:
         first: int | None = 50,
         after: str | None = None,
     ) -> Connection[TimeEntry]:
-        ids = await self._shared_team_ids(info)
+        ids = await shared_team_ids(info.context, self.row.id)
         ef = await store_filter(info.context, filter, team_ids=ids, user_ids=[self.row.id])
         return await entry_connection(info.context, ef, first, after)

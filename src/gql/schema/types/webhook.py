@@ -8,6 +8,7 @@ import strawberry
 
 from gql.schema.changes import ChangeKind
 from gql.schema.context import Info
+from gql.schema.declare import PAGED
 from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.types.pagination import (
     Connection,
@@ -85,7 +86,7 @@ class Webhook:
             updated_at=row.updated_at,
         )
 
-    @strawberry.field(description="Delivery attempts, newest first.")
+    @strawberry.field(metadata=PAGED, description="Delivery attempts, newest first.")
     async def deliveries(
         self, info: Info, first: int | None = 50, after: str | None = None
     ) -> Connection[WebhookDelivery]:

@@ -1,0 +1,245 @@
+"""Compiling a document into a plan: for each selected field, what to do for all the
+objects of its level at once.
+
+The plan is read off the schema: each field's declaration (``gql.schema.declare``) says
+how it is answered; the document says which fields, under which response keys. Fields
+are collected by graphql-core's own ``collect_fields`` (fragments, inline fragments,
+``@include``/``@skip``, merging of the same response key), so the plan selects exactly
+what standard execution would. A document the compiler does not take (subscriptions,
+introspection, ``@defer``/``@stream``, an abstract type) raises ``NotCompiled``;
+``NOT_COMPILED`` lists the fields it never takes, each with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues
+
+from gql.schema.declare import Column, Computed, Related, Resolved, plan_of
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+# Fields the compiler never answers: standard execution does, for the reason given.
+NOT_COMPILED: dict[str, str] = {
+    "Subscription.*": "subscriptions are executed per event by gql.live.fanout",
+}
+
+
+class NotCompiled(Exception):
+    """Standard execution answers this document (it also owns every error)."""
+
+
+# Step kinds.
+TYPENAME, ATTR, COLUMN, COMPUTED, RELATED, RESOLVED = range(6)
+
+
+@dataclass
+class Leaf:
+    serialize: Callable[[Any], Any]
+    nullable: bool
+
+
+@dataclass
+class ListOf:
+    item: Completion
+    nullable: bool
+
+
+@dataclass
+class Obj:
+    type_name: str
+    nullable: bool
+    steps: list[Step] = field(default_factory=list)
+
+
+Completion = Leaf | ListOf | Obj
+
+
+@dataclass
+class Step:
+    key: str
+    kind: int
+    name: str  # the Python attribute (ATTR), the row attribute (COLUMN), the type (TYPENAME)
+    completion: Completion | None
+    fn: Any = None  # Computed.fn, Related, or the resolver
+    field: GraphQLField | None = None
+    details: list[FieldDetails] | None = None
+    takes_info: str | None = None
+    takes_self: str | None = None
+    arguments: Any = None  # Strawberry's arguments of the resolver
+
+
+@dataclass
+class Plan:
+    operation: OperationDefinitionNode
+    root: Obj
+    mutation: bool
+
+
+def _int(value: Any) -> Any:
+    if type(value) is int and INT_MIN <= value <= INT_MAX:
+        return value
+    raise NotCompiled("an Int outside 32 bits: standard execution reports it")
+
+
+def _same_str(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def ser(value: Any) -> Any:
+        return value if type(value) is str else serialize(value)
+
+    return ser
+
+
+def _bool(value: Any) -> Any:
+    return value if type(value) is bool else _fail(value)
+
+
+def _fail(_value: Any) -> Any:
+    raise NotCompiled("a value standard execution would coerce or refuse")
+
+
+def serializer(gtype: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """The scalar's or enum's own ``serialize``, with a shortcut for values already in
+    their serialized form (strings of String and ID, booleans, 32-bit ints)."""
+    if isinstance(gtype, GraphQLScalarType):
+        if gtype.name in ("String", "ID"):
+            return _same_str(gtype.serialize)
+        if gtype.name == "Int":
+            return _int
+        if gtype.name == "Boolean":
+            return _bool
+    return gtype.serialize
+
+
+class Compiler:
+    """Plans documents of one schema."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.schema = schema
+
+    def plan(
+        self, document: DocumentNode, operation: OperationDefinitionNode, variables: VariableValues
+    ) -> Plan:
+        if operation.operation == OperationType.SUBSCRIPTION:
+            raise NotCompiled("a subscription")
+        fragments = {
+            d.name.value: FragmentDetails(d)
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        mutation = operation.operation == OperationType.MUTATION
+        root_type = self.schema.mutation_type if mutation else self.schema.query_type
+        assert root_type is not None
+        collected = collect_fields(self.schema, fragments, variables, root_type, operation)
+        if collected.new_defer_usages:
+            raise NotCompiled("@defer")
+        root = Obj(root_type.name, False)
+        root.steps = self._steps(fragments, variables, operation, root_type, collected)
+        return Plan(operation, root, mutation)
+
+    def _steps(
+        self,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        operation: OperationDefinitionNode,
+        parent: GraphQLObjectType,
+        collected: Any,
+    ) -> list[Step]:
+        steps = []
+        for key, details in collected.grouped_field_set.items():
+            if any(d.defer_usage is not None for d in details):
+                raise NotCompiled("@defer")
+            name = details[0].node.name.value
+            if name == "__typename":
+                steps.append(Step(key, TYPENAME, parent.name, None))
+                continue
+            if name.startswith("__"):
+                raise NotCompiled("introspection")
+            gfield = parent.fields[name]
+            definition = gfield.extensions.get("strawberry-definition")
+            if definition is None:
+                raise NotCompiled(f"{parent.name}.{name} is not Strawberry's")
+            completion = self._completion(fragments, variables, operation, gfield.type, details)
+            steps.append(self._step(key, gfield, definition, details, completion))
+        return steps
+
+    def _step(
+        self,
+        key: str,
+        gfield: GraphQLField,
+        definition: Any,
+        details: list[FieldDetails],
+        completion: Completion,
+    ) -> Step:
+        plan = plan_of(definition)
+        if plan is None:
+            return Step(key, ATTR, definition.python_name, completion)
+        if isinstance(plan, Column):
+            return Step(key, COLUMN, plan.attr, completion)
+        if isinstance(plan, Computed):
+            return Step(key, COMPUTED, definition.python_name, completion, plan.fn)
+        if isinstance(plan, Related):
+            return Step(key, RELATED, definition.python_name, completion, plan)
+        assert isinstance(plan, Resolved)
+        resolver = definition.base_resolver
+        info = resolver.info_parameter
+        own = resolver.self_parameter or resolver.root_parameter
+        return Step(
+            key,
+            RESOLVED,
+            definition.python_name,
+            completion,
+            resolver.wrapped_func,
+            gfield,
+            details,
+            takes_info=info.name if info is not None else None,
+            takes_self=own.name if own is not None else None,
+            arguments=definition.arguments,
+        )
+
+    def _completion(
+        self,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        operation: OperationDefinitionNode,
+        gtype: GraphQLOutputType,
+        details: list[FieldDetails],
+        nullable: bool = True,
+    ) -> Completion:
+        if isinstance(gtype, GraphQLNonNull):
+            return self._completion(fragments, variables, operation, gtype.of_type, details, False)
+        if isinstance(gtype, GraphQLList):
+            item = self._completion(fragments, variables, operation, gtype.of_type, details)
+            return ListOf(item, nullable)
+        if isinstance(gtype, GraphQLScalarType | GraphQLEnumType):
+            return Leaf(serializer(gtype), nullable)
+        if not isinstance(gtype, GraphQLObjectType):
+            raise NotCompiled("an abstract type")
+        obj = Obj(gtype.name, nullable)
+        collected = collect_subfields(self.schema, fragments, variables, operation, gtype, details)
+        if collected.new_defer_usages:
+            raise NotCompiled("@defer")
+        obj.steps = self._steps(fragments, variables, operation, gtype, collected)
+        return obj

@@ -1,0 +1,153 @@
+"""Running a plan level by level: each field once for all the objects of its level.
+
+A column is an attribute read per object, a computed field its function per object, a
+relation one loader call for the distinct keys of the level (one statement), a resolver
+its own function per parent, all at once (its loaders batch them). Values are serialized
+by the schema's scalars and enums as standard execution serializes them. Anything that
+standard execution would answer with an error (a null in a non-null field, a resolver's
+error, an Int over 32 bits) raises, and the document is answered by standard execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import GraphQLSchema
+from graphql.execution.values import VariableValues, get_argument_values
+from strawberry.types.arguments import convert_arguments
+
+from gql.compiler.plan import (
+    ATTR,
+    COLUMN,
+    COMPUTED,
+    RELATED,
+    RESOLVED,
+    TYPENAME,
+    Leaf,
+    ListOf,
+    NotCompiled,
+    Obj,
+    Step,
+)
+from gql.schema.context import Context
+
+
+@dataclass(frozen=True)
+class CompiledInfo:
+    """What resolvers read of ``Info`` (``info.context``): all of them, nothing else."""
+
+    context: Context
+
+
+class Runner:
+    def __init__(
+        self, schema: GraphQLSchema, strawberry_schema: Any, ctx: Context, variables: VariableValues
+    ) -> None:
+        self.schema = schema
+        self.strawberry = strawberry_schema
+        self.ctx = ctx
+        self.info = CompiledInfo(ctx)
+        self.variables = variables
+
+    async def objects(self, objs: Sequence[Any], obj: Obj) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [{} for _ in objs]
+        if not objs:
+            return out
+        ctx = self.ctx
+        for step in obj.steps:
+            kind, key = step.kind, step.key
+            if kind == TYPENAME:
+                for d in out:
+                    d[key] = step.name
+                continue
+            if kind == COLUMN:
+                attr = step.name
+                raw = [getattr(o.row, attr) for o in objs]
+            elif kind == ATTR:
+                name = step.name
+                raw = [getattr(o, name) for o in objs]
+            elif kind == COMPUTED:
+                fn = step.fn
+                raw = [fn(o, ctx) for o in objs]
+            elif kind == RELATED:
+                raw = await step.fn.load(objs, ctx)
+            else:
+                assert kind == RESOLVED
+                raw = await self.resolve(step, objs)
+            completion = step.completion
+            assert completion is not None
+            if type(completion) is Leaf:
+                serialize = completion.serialize
+                nullable = completion.nullable
+                for d, v in zip(out, raw, strict=True):
+                    if v is None:
+                        if not nullable:
+                            raise NotCompiled("null in a non-null field")
+                        d[key] = None
+                    else:
+                        d[key] = serialize(v)
+            else:
+                for d, v in zip(out, await self.complete(raw, completion), strict=True):
+                    d[key] = v
+        return out
+
+    async def complete(self, values: list[Any], completion: Any) -> list[Any]:
+        if type(completion) is Leaf:
+            serialize = completion.serialize
+            out = [None if v is None else serialize(v) for v in values]
+        elif type(completion) is ListOf:
+            items = [x for v in values if v is not None for x in v]
+            done = iter(await self.complete(items, completion.item))
+            out = [None if v is None else [next(done) for _ in v] for v in values]
+        else:
+            assert type(completion) is Obj
+            present = [v for v in values if v is not None]
+            built = iter(await self.objects(present, completion))
+            out = [None if v is None else next(built) for v in values]
+        if not completion.nullable and any(v is None for v in out):
+            raise NotCompiled("null in a non-null field")
+        return out
+
+    def kwargs(self, step: Step) -> dict[str, Any]:
+        assert step.field is not None and step.details is not None
+        detail = step.details[0]
+        raw = get_argument_values(
+            step.field, detail.node, self.variables, detail.fragment_variable_values
+        )
+        kwargs: dict[str, Any] = convert_arguments(
+            raw,
+            step.arguments,
+            scalar_registry=self.strawberry.schema_converter.scalar_registry,
+            config=self.strawberry.config,
+        )
+        if step.takes_info is not None:
+            kwargs[step.takes_info] = self.info
+        return kwargs
+
+    async def resolve(self, step: Step, objs: Sequence[Any]) -> list[Any]:
+        kwargs = self.kwargs(step)
+        fn = step.fn
+        own = step.takes_self
+        if own is None:
+            results = [fn(**kwargs) for _ in objs]
+        else:
+            results = [fn(**{own: o}, **kwargs) for o in objs]
+        if results and inspect.isawaitable(results[0]):
+            return list(await asyncio.gather(*results))
+        return results
+
+
+async def run_root(runner: Runner, root: Obj, *, serial: bool) -> dict[str, Any]:
+    """The data of an operation. Mutations run their root fields one after another, as
+    standard execution does; a query's run as one level."""
+    if not serial:
+        return (await runner.objects([None], root))[0]
+    data: dict[str, Any] = {}
+    for step in root.steps:
+        part = Obj(root.type_name, False, [step])
+        data.update((await runner.objects([None], part))[0])
+    return data

@@ -1,0 +1,80 @@
+"""Pages of entries and tasks as Relay connections (the resolvers of every ``timeEntries``
+and ``tasks`` field share these)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gql.schema.context import Context
+from gql.schema.types.pagination import (
+    Connection,
+    check_first,
+    decode_entry_cursor,
+    decode_id_cursor,
+    empty_connection,
+    entry_cursor,
+    id_cursor,
+)
+from store import directory, entries
+from store.entries import EntryFilter
+
+if TYPE_CHECKING:
+    from gql.schema.types.entry import TimeEntry
+    from gql.schema.types.team import Task
+
+
+async def entry_connection(
+    ctx: Context, ef: EntryFilter | None, first: int | None, after: str | None
+) -> Connection[TimeEntry]:
+    from gql.schema.types.entry import TimeEntry
+
+    size = check_first(first)
+    cursor = decode_entry_cursor(after) if after is not None else None
+    if ef is None:
+        return empty_connection()
+    rows, has_next = await entries.list_entries(ctx.db, filter=ef, first=size, after=cursor)
+    ctx.loaders.prime_entries(rows)
+
+    async def count() -> int:
+        async with ctx.db.read() as session:
+            return await entries.count_entries(session, filter=ef)
+
+    return Connection.build(
+        [TimeEntry(row=r) for r in rows],
+        [entry_cursor(r.started_at, r.id) for r in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+        count=count,
+    )
+
+
+async def task_connection(
+    ctx: Context,
+    *,
+    team_id: str,
+    category_ids: list[str] | None,
+    first: int | None,
+    after: str | None,
+) -> Connection[Task]:
+    from gql.schema.types.team import Task
+
+    size = check_first(first)
+    after_id = decode_id_cursor("t", after) if after is not None else None
+    async with ctx.db.read() as session:
+        rows, has_next = await directory.list_tasks(
+            session, team_id=team_id, category_ids=category_ids, first=size, after_id=after_id
+        )
+    for row in rows:
+        ctx.loaders.task.prime(row.id, row)
+
+    async def count() -> int:
+        async with ctx.db.read() as session:
+            return await directory.count_tasks(session, team_id=team_id, category_ids=category_ids)
+
+    return Connection.build(
+        [Task(row=r) for r in rows],
+        [id_cursor("t", r.id) for r in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+        count=count,
+    )
