@@ -40,10 +40,14 @@ SCHEMA_LOADED = (
 def _execute(driver: Any, what: str, done: Callable[[], bool]) -> None:
     """Press GraphiQL's run button until ``done``: GraphiQL takes in an edit of the editor
     a moment after it happens, and a press before that runs nothing (nor fails)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     for _ in range(5):
-        driver.find_element(By.CSS_SELECTOR, EXECUTE).click()
+        try:
+            driver.find_element(By.CSS_SELECTOR, EXECUTE).click()
+        except StaleElementReferenceException:  # React re-rendered the toolbar meanwhile
+            continue
         try:
             wait_for(what, done, timeout=5)
             return
