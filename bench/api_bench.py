@@ -106,22 +106,31 @@ def require_wrk() -> str:
     return found
 
 
-async def seed(dialect: str, entries: int, keep: bool) -> dict[str, Any]:
-    """The benchmark database (reused from a previous ``--keep`` run when there is one)."""
-    SQLITE_DIR.mkdir(exist_ok=True)
-    note = SQLITE_DIR / f"{dialect}.json"
+async def seed(
+    dialect: str,
+    entries: int,
+    keep: bool,
+    *,
+    pg_name: str = PG_NAME,
+    directory: Path = SQLITE_DIR,
+) -> dict[str, Any]:
+    """The benchmark database (reused from a previous ``--keep`` run when there is one):
+    PostgreSQL database ``pg_name``, or ``bench.db`` in ``directory``, where the note of its
+    ids is kept too. ``bench/peer_bench.py`` seeds its own under other names."""
+    directory.mkdir(exist_ok=True)
+    note = directory / f"{dialect}.json"
     if keep and note.exists():
         state: dict[str, Any] = json.loads(note.read_text())
         if state["entries"] == entries:
             print(f"reusing the {dialect} database seeded earlier ({state['url']})")
             return state
     if dialect == "sqlite":
-        path = SQLITE_DIR / "bench.db"
-        for p in SQLITE_DIR.glob("bench.db*"):
+        path = directory / "bench.db"
+        for p in directory.glob("bench.db*"):
             p.unlink()
         url = f"sqlite:///{path}"
     else:
-        url = await recreate_pg_database(PG_NAME)
+        url = await recreate_pg_database(pg_name)
     await upgrade(url)
     db = Database(url)
     teams, token = await setup_teams(db, max(1, entries // 100_000), tasks=1000, categories=50)
@@ -144,34 +153,50 @@ async def seed(dialect: str, entries: int, keep: bool) -> dict[str, Any]:
     return state
 
 
-def start(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def launch(
+    command: list[str], env: dict[str, str], port: int, log: Path, *, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` (a server listening on ``port``) in a session of its own, and wait
+    until it accepts connections."""
     # The log takes the servers' complaints about wrk closing connections mid-request at
     # the end of each run.
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", *args, "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT,
+            command,
+            cwd=cwd,
             env={**os.environ, **env},
             start_new_session=True,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    for _ in range(300):
+    for _ in range(600):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
             return process
         except httpx.TransportError:
+            if process.poll() is not None:
+                break
             time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"{args[0]} did not start")
+    stop(process)
+    raise SystemExit(f"{command[0]} did not start; its log: {log}")
+
+
+def start(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """One uvicorn process of ``args`` (an ASGI app) on ``port``."""
+    uvicorn = [sys.executable, "-m", "uvicorn", *args]
+    return launch([*uvicorn, "--port", str(port), "--log-level", "warning"], env, port, log)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:  # it ended already
+        return
     try:
         process.wait(10)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def bodies(kind: str, state: dict[str, Any]) -> tuple[str, str]:
@@ -212,11 +237,22 @@ def check(kind: str, api_url: str, base_url: str, state: dict[str, Any]) -> None
         assert a["data"]["logTimeEntry"]["userErrors"] == [], a
 
 
-def wrk(binary: str, url: str, script: Path, seconds: int, connections: int, run: str) -> float:
+def wrk(
+    binary: str,
+    url: str,
+    script: Path,
+    seconds: int,
+    connections: int,
+    run: str,
+    *extra: str,
+    threads: int = 1,
+) -> float:
+    """Requests per second of one ``wrk`` run; ``run`` and ``extra`` go to the script's
+    ``init(args)``. Any non-2xx answer or socket error ends the benchmark."""
     out = subprocess.run(
         [
             binary,
-            "-t1",
+            f"-t{threads}",
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
@@ -226,6 +262,7 @@ def wrk(binary: str, url: str, script: Path, seconds: int, connections: int, run
             url,
             "--",
             run,
+            *extra,
         ],
         capture_output=True,
         text=True,

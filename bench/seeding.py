@@ -52,6 +52,18 @@ async def recreate_pg_database(name: str) -> str:
     return pg_dsn(name)
 
 
+async def clone_pg_database(source: str, name: str) -> str:
+    """A fresh copy of database ``source`` as ``name`` (no session may be connected to
+    ``source``): each run of a benchmark that writes starts from the same rows."""
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    finally:
+        await admin.close()
+    return pg_dsn(name)
+
+
 async def drop_pg_database(name: str) -> None:
     admin = await asyncpg.connect(PG_ADMIN)
     try:
