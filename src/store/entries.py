@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.db import Database
 from store.entry_rules import is_live
 from store.models import Task, TimeEntry
 
@@ -97,31 +95,6 @@ def page_conditions(
             )
         )
     return conditions
-
-
-def _page_stmt(f: EntryFilter, *, first: int, after: tuple[datetime, str] | None) -> Any:
-    table = TimeEntry.__table__  # type: ignore[attr-defined]
-    return (
-        select(table)
-        .where(and_(*page_conditions(f, after=after)))
-        .order_by(table.c.started_at.desc(), table.c.id.desc())
-        .limit(first + 1)
-    )
-
-
-async def list_entries(
-    db: Database,
-    *,
-    filter: EntryFilter,
-    first: int,
-    after: tuple[datetime, str] | None = None,
-) -> tuple[list[Any], bool]:
-    """A page newest ``started_at`` first (ties by id), and whether more follow: Core
-    rows, read by attribute as the models are (no ORM loading), in one statement."""
-    async with db.read_statement() as session:
-        connection = await session.connection()
-        rows = list((await connection.execute(_page_stmt(filter, first=first, after=after))).all())
-    return rows[:first], len(rows) > first
 
 
 async def count_entries(session: AsyncSession, *, filter: EntryFilter) -> int:

@@ -34,6 +34,7 @@ from store.db import Database
 from store.direct import fetch_raw
 from store.entries import EntryFilter, page_conditions
 from store.entry_rules import effective_category_sql
+from store.lookups import Record
 from store.types import UTCDateTime
 
 # What an entry refers to. ``category`` is what the API calls an entry's category: its
@@ -224,3 +225,67 @@ async def first_team_page(
     to_dict = plan.to_dict
     out = [to_dict(row) for row in rows]
     return out[:first], len(out) > first
+
+
+_TABLE_OF = {
+    "entry": "time_entries",
+    "team": "teams",
+    "user": "users",
+    "task": "tasks",
+    "task_category": "categories",
+    "category": "categories",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _every_column(relations: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    return {
+        name: tuple(c.name for c in _table(_TABLE_OF[name]).columns)
+        for name in ("entry", *sorted(relations))
+    }
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of entries (``Record`` rows, read by attribute like the models), whether
+    more follow, and the rows of the relations joined in, by relation."""
+
+    entries: list[Any]
+    has_next: bool
+    related: dict[str, list[Any]]
+
+
+async def entry_page(
+    db: Database,
+    *,
+    filter: EntryFilter,
+    first: int,
+    after: tuple[datetime, str] | None = None,
+    relations: Collection[str] = (),
+) -> Page:
+    """The page, with its ``relations`` (any of ``RELATIONS``) joined in: the rows the
+    document will read of them come with the page, in its one statement."""
+    wanted = frozenset(relations)
+    columns = _every_column(wanted)
+    if is_first_team_page(filter, after):
+        rows, has_next = await first_team_page(
+            db, team_id=filter.team_ids[0], first=first, columns=columns
+        )
+    else:
+        async with db.read_statement() as session:
+            rows, has_next = await entry_page_rows(
+                session, filter=filter, first=first, after=after, columns=columns
+            )
+    groups = {name: [(f"{name}__{c}", c) for c in names] for name, names in columns.items()}
+    entry_columns = groups.pop("entry")
+    entries = [Record(**{c: row[label] for label, c in entry_columns}) for row in rows]
+    related: dict[str, list[Any]] = {}
+    for name, pairs in groups.items():
+        seen: dict[Any, Any] = {}
+        id_label = f"{name}__id"
+        for row in rows:
+            key = row[id_label]
+            if key is not None and key not in seen:
+                seen[key] = Record(**{c: row[label] for label, c in pairs})
+        related[name] = list(seen.values())
+    return Page(entries, has_next, related)

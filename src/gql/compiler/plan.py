@@ -90,6 +90,9 @@ class Step:
     takes_info: str | None = None
     takes_self: str | None = None
     arguments: Any = None  # Strawberry's arguments of the resolver
+    # For a resolver that returns entries: the relations its document reads of them,
+    # which the page's statement joins in (``Context.prefetch``).
+    prefetch: frozenset[str] | None = None
 
 
 @dataclass
@@ -206,6 +209,8 @@ class Compiler:
         resolver = definition.base_resolver
         info = resolver.info_parameter
         own = resolver.self_parameter or resolver.root_parameter
+        found: set[str] = set()
+        _entry_relations(completion, found)
         return Step(
             key,
             RESOLVED,
@@ -217,6 +222,7 @@ class Compiler:
             takes_info=info.name if info is not None else None,
             takes_self=own.name if own is not None else None,
             arguments=definition.arguments,
+            prefetch=frozenset(found) or None,
         )
 
     def _completion(
@@ -243,3 +249,32 @@ class Compiler:
             raise NotCompiled("@defer")
         obj.steps = self._steps(fragments, variables, operation, gtype, collected)
         return obj
+
+
+# What a page of entries can join in, by the loader an entry's relation reads.
+_JOINABLE = {
+    "team": ("team",),
+    "user": ("user",),
+    "task": ("task",),
+    "category": ("category", "task"),
+}
+
+
+def _entry_relations(completion: Completion | None, found: set[str]) -> None:
+    """The relations of the entries a resolver's value holds (as a list, or as a
+    connection's ``nodes`` and ``edges { node }``) that the plan reads through loaders."""
+    if isinstance(completion, ListOf):
+        _entry_relations(completion.item, found)
+    elif isinstance(completion, Obj):
+        if completion.type_name == "TimeEntry":
+            for step in completion.steps:
+                if step.kind == RELATED:
+                    found.update(_JOINABLE.get(step.fn.loader, ()))
+                    if step.name == "task" and isinstance(step.completion, Obj):
+                        for sub in step.completion.steps:
+                            if sub.kind == RELATED and sub.fn.loader == "category":
+                                found.add("task_category")
+        else:
+            for step in completion.steps:
+                if step.kind == ATTR:  # nodes, edges, node: the connection's own objects
+                    _entry_relations(step.completion, found)

@@ -132,13 +132,17 @@ class Runner:
         kwargs = self.kwargs(step)
         fn = step.fn
         own = step.takes_self
-        if own is None:
-            results = [fn(**kwargs) for _ in objs]
-        else:
-            results = [fn(**{own: o}, **kwargs) for o in objs]
-        if results and inspect.isawaitable(results[0]):
-            return list(await asyncio.gather(*results))
-        return results
+        self.ctx.prefetch = step.prefetch
+        try:
+            if own is None:
+                results = [fn(**kwargs) for _ in objs]
+            else:
+                results = [fn(**{own: o}, **kwargs) for o in objs]
+            if results and inspect.isawaitable(results[0]):
+                return list(await asyncio.gather(*results))
+            return results
+        finally:
+            self.ctx.prefetch = None
 
 
 async def run_root(runner: Runner, root: Obj, *, serial: bool) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from gql.schema.types.pagination import (
 )
 from store import directory, entries
 from store.entries import EntryFilter
+from store.entry_pages import entry_page
 
 if TYPE_CHECKING:
     from gql.schema.types.entry import TimeEntry
@@ -32,8 +33,12 @@ async def entry_connection(
     cursor = decode_entry_cursor(after) if after is not None else None
     if ef is None:
         return empty_connection()
-    rows, has_next = await entries.list_entries(ctx.db, filter=ef, first=size, after=cursor)
+    page = await entry_page(
+        ctx.db, filter=ef, first=size, after=cursor, relations=ctx.prefetch or ()
+    )
+    rows, has_next = page.entries, page.has_next
     ctx.loaders.prime_entries(rows)
+    ctx.loaders.prime_related(page.related)
 
     async def count() -> int:
         async with ctx.db.read() as session:

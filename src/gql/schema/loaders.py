@@ -102,3 +102,11 @@ class Loaders:
     def prime_entries(self, rows: Sequence[Any]) -> None:
         for row in rows:
             self.entry.prime(row.id, row)
+
+    def prime_related(self, related: dict[str, list[Any]]) -> None:
+        """Rows read with a page (``store.entry_pages.entry_page``), by relation."""
+        for name, rows in related.items():
+            loader = {"team": self.team, "user": self.user, "task": self.task}.get(name)
+            loader = loader or self.category  # task_category, category
+            for row in rows:
+                loader.prime(row.id, row)
