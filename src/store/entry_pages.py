@@ -237,12 +237,33 @@ _TABLE_OF = {
 }
 
 
-@functools.lru_cache(maxsize=64)
-def _every_column(relations: frozenset[str]) -> dict[str, tuple[str, ...]]:
-    return {
-        name: tuple(c.name for c in _table(_TABLE_OF[name]).columns)
-        for name in ("entry", *sorted(relations))
-    }
+# Always read: what cursors, tenancy and the relations' keys need.
+_BASE = {
+    "entry": ("id", "started_at", "team_id", "user_id", "task_id", "category_id"),
+    "team": ("id",),
+    "user": ("id",),
+    "task": ("id", "team_id", "category_id"),
+    "task_category": ("id", "team_id", "parent_id"),
+    "category": ("id", "team_id", "parent_id"),
+}
+
+
+def _columns(
+    reads: Mapping[str, Collection[str] | None] | None,
+) -> dict[str, tuple[str, ...]]:
+    """The columns to read by relation: the base ones and those ``reads`` names
+    (None: every column); the entry's own every column without ``reads``."""
+    wanted = dict(reads or {"entry": None})
+    wanted.setdefault("entry", None)
+    out = {}
+    for name, names in sorted(wanted.items()):
+        table = _table(_TABLE_OF[name])
+        every = tuple(c.name for c in table.columns)
+        out[name] = every if names is None else tuple(sorted({*_BASE[name], *names}))
+        unknown = set(out[name]) - set(every)
+        if unknown:
+            raise ValueError(f"{name} has no columns {sorted(unknown)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -261,12 +282,13 @@ async def entry_page(
     filter: EntryFilter,
     first: int,
     after: tuple[datetime, str] | None = None,
-    relations: Collection[str] = (),
+    reads: Mapping[str, Collection[str] | None] | None = None,
 ) -> Page:
-    """The page, with its ``relations`` (any of ``RELATIONS``) joined in: the rows the
-    document will read of them come with the page, in its one statement."""
-    wanted = frozenset(relations)
-    columns = _every_column(wanted)
+    """The page, with the relations ``reads`` names (any of ``RELATIONS``, and ``entry``
+    for the entry itself: the columns to read, None for all) joined in: the rows the
+    document will read of them come with the page, in its one statement. Without
+    ``reads``, the entries' every column and nothing joined."""
+    columns = _columns(reads)
     if is_first_team_page(filter, after):
         rows, has_next = await first_team_page(
             db, team_id=filter.team_ids[0], first=first, columns=columns

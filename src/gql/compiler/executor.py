@@ -45,6 +45,7 @@ from gql.guard.inputguard import has_nul, nul_in_document
 from gql.guard.limits import Limits, measure, shape_violations
 from gql.schema.context import Context
 from gql.schema.errors import CodedError, TopLevelCode
+from gql.schema.loaders import Loaders
 from gql.server.observe import record_operation
 
 log = logging.getLogger("punchclock.compiler")
@@ -174,6 +175,8 @@ class Compiler:
             ]
         except Exception as exc:  # whatever it is, standard execution will report it
             context.rate_prepaid = verdict  # charged: standard execution does not again
+            # Pages read only the columns the plan needed: standard execution reads anew.
+            context.loaders = Loaders(context.db)
             if context.dones:
                 context.replay_dones = list(context.dones)  # done once, answered there
             context.dones = None

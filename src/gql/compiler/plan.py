@@ -92,7 +92,8 @@ class Step:
     arguments: Any = None  # Strawberry's arguments of the resolver
     # For a resolver that returns entries: the relations its document reads of them,
     # which the page's statement joins in (``Context.prefetch``).
-    prefetch: frozenset[str] | None = None
+    prefetch: dict[str, frozenset[str] | None] | None = None
+    reads: tuple[str, ...] | None = None  # COMPUTED, RELATED: the row attributes read
 
 
 @dataclass
@@ -202,14 +203,18 @@ class Compiler:
         if isinstance(plan, Column):
             return Step(key, COLUMN, plan.attr, completion)
         if isinstance(plan, Computed):
-            return Step(key, COMPUTED, definition.python_name, completion, plan.fn)
+            return Step(
+                key, COMPUTED, definition.python_name, completion, plan.fn, reads=plan.reads
+            )
         if isinstance(plan, Related):
-            return Step(key, RELATED, definition.python_name, completion, plan)
+            return Step(
+                key, RELATED, definition.python_name, completion, plan, reads=plan.own_reads
+            )
         assert isinstance(plan, Resolved)
         resolver = definition.base_resolver
         info = resolver.info_parameter
         own = resolver.self_parameter or resolver.root_parameter
-        found: set[str] = set()
+        found: Reads = {}
         _entry_relations(completion, found)
         return Step(
             key,
@@ -222,7 +227,7 @@ class Compiler:
             takes_info=info.name if info is not None else None,
             takes_self=own.name if own is not None else None,
             arguments=definition.arguments,
-            prefetch=frozenset(found) or None,
+            prefetch=found or None,
         )
 
     def _completion(
@@ -251,30 +256,64 @@ class Compiler:
         return obj
 
 
-# What a page of entries can join in, by the loader an entry's relation reads.
-_JOINABLE = {
-    "team": ("team",),
-    "user": ("user",),
-    "task": ("task",),
-    "category": ("category", "task"),
-}
+# What a page of entries joins in, by the loader an entry's relation reads.
+_JOINABLE = {"team": "team", "user": "user", "task": "task", "category": "category"}
+Reads = dict[str, frozenset[str] | None]
 
 
-def _entry_relations(completion: Completion | None, found: set[str]) -> None:
-    """The relations of the entries a resolver's value holds (as a list, or as a
-    connection's ``nodes`` and ``edges { node }``) that the plan reads through loaders."""
+def _reads(obj: Completion | None) -> set[str] | None:
+    """The row attributes the steps of an object read (None: any of them)."""
+    if not isinstance(obj, Obj):
+        return set()
+    out: set[str] = set()
+    for step in obj.steps:
+        if step.kind == COLUMN:
+            out.add(step.name)
+        elif step.kind in (COMPUTED, RELATED):
+            reads = step.reads
+            if reads is None:
+                return None
+            out.update(reads)
+        elif step.kind == RESOLVED:
+            return None  # a resolver may read any of them
+    return out
+
+
+def _merge(found: Reads, relation: str, reads: set[str] | None) -> None:
+    if relation in found and found[relation] is None:
+        return
+    if reads is None:
+        found[relation] = None
+    else:
+        found[relation] = frozenset(reads | (found.get(relation) or frozenset()))
+
+
+def _entry_relations(completion: Completion | None, found: Reads) -> None:
+    """What a resolver's entries (a list, or a connection's ``nodes`` and ``edges {
+    node }``) are read for: their own attributes and those of the relations the plan
+    reads through loaders (``store.entry_pages.entry_page`` joins those in)."""
     if isinstance(completion, ListOf):
         _entry_relations(completion.item, found)
     elif isinstance(completion, Obj):
-        if completion.type_name == "TimeEntry":
-            for step in completion.steps:
-                if step.kind == RELATED:
-                    found.update(_JOINABLE.get(step.fn.loader, ()))
-                    if step.name == "task" and isinstance(step.completion, Obj):
-                        for sub in step.completion.steps:
-                            if sub.kind == RELATED and sub.fn.loader == "category":
-                                found.add("task_category")
-        else:
+        if completion.type_name != "TimeEntry":
             for step in completion.steps:
                 if step.kind == ATTR:  # nodes, edges, node: the connection's own objects
                     _entry_relations(step.completion, found)
+            return
+        _merge(found, "entry", _reads(completion))
+        for step in completion.steps:
+            relation = _JOINABLE.get(step.fn.loader) if step.kind == RELATED else None
+            if relation is None:
+                continue
+            target = step.completion
+            if isinstance(target, Obj):
+                _merge(found, relation, _reads(target))
+            else:
+                targets = step.fn.target_reads
+                _merge(found, relation, None if targets is None else set(targets))
+            if relation == "category":
+                _merge(found, "task", set())  # its key is the task's category
+            if relation == "task" and isinstance(target, Obj):
+                for sub in target.steps:
+                    if sub.kind == RELATED and sub.fn.loader == "category":
+                        _merge(found, "task_category", _reads(sub.completion))

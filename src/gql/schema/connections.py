@@ -33,9 +33,7 @@ async def entry_connection(
     cursor = decode_entry_cursor(after) if after is not None else None
     if ef is None:
         return empty_connection()
-    page = await entry_page(
-        ctx.db, filter=ef, first=size, after=cursor, relations=ctx.prefetch or ()
-    )
+    page = await entry_page(ctx.db, filter=ef, first=size, after=cursor, reads=ctx.prefetch)
     rows, has_next = page.entries, page.has_next
     ctx.loaders.prime_entries(rows)
     ctx.loaders.prime_related(page.related)

@@ -34,9 +34,10 @@ class Context:
     # The outcomes of the mutations the compiled path ran (``runner.Done``), and those
     # standard execution answers instead of running them again (gql.compiler.executor).
     dones: list[Any] | None = None
-    # The relations of the entries a page resolver is about to read that the document
-    # selects (``store.entry_pages.RELATIONS``): joined into the page's statement.
-    prefetch: frozenset[str] | None = None
+    # What the document reads of the entries a page resolver is about to read: their
+    # attributes and those of their relations (``store.entry_pages.RELATIONS``) by
+    # relation (None: all), joined into the page's statement.
+    prefetch: dict[str, frozenset[str] | None] | None = None
     replay_dones: list[Any] | None = None
 
     @property

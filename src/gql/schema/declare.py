@@ -41,9 +41,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Computed:
-    """``fn(object, context)``: computed from the object alone, no I/O."""
+    """``fn(object, context)``: computed from the object alone, no I/O. ``reads``: the
+    row attributes it reads (None: any of them)."""
 
     fn: Value
+    reads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,22 +53,34 @@ class Related:
     """What the loader ``loader`` (an attribute of ``gql.schema.loaders.Loaders``) holds
     for the object's key: a to-one row (``many=False``) or a list of rows.
 
-    ``key(object)`` or, when the key itself needs loading, ``keys(objects, context)``
-    for many objects at once. The loaded value becomes ``then(object, context, loaded)``.
+    ``key``, the row attribute holding the key or, when the key itself needs loading,
+    ``keys(objects, context)`` for many objects at once; ``reads``: the row attributes
+    it reads besides ``key`` (for ``keys``, None: any). The loaded value becomes
+    ``then(object, context, loaded)``; when that is a leaf, ``target_reads`` are the
+    loaded row's attributes it reads (None: any).
     The compiler loads the distinct keys of all parents of a level in one call, so one
     statement per relation and level (the loaders batch)."""
 
     loader: str
     then: Callable[[Any, Context, Any], Any]
-    key: Callable[[Any], str | None] | None = None
+    key: str | None = None
     keys: Keys | None = None
+    reads: tuple[str, ...] | None = None
+    target_reads: tuple[str, ...] | None = None
+
+    @property
+    def own_reads(self) -> tuple[str, ...] | None:
+        """The parent row's attributes it reads (None: any)."""
+        if self.key is None:
+            return self.reads
+        return (self.key, *(self.reads or ()))
 
     async def keys_of(self, objects: Sequence[Any], ctx: Context) -> list[str | None]:
         if self.keys is not None:
             return await self.keys(objects, ctx)
         assert self.key is not None
         key = self.key
-        return [key(o) for o in objects]
+        return [getattr(o.row, key) for o in objects]
 
     async def load(self, objects: Sequence[Any], ctx: Context) -> list[Any]:
         """The field's value for each object."""
@@ -102,24 +116,27 @@ def column(attr: str, *, description: str | None = None, name: str | None = None
     )
 
 
-def computed(fn: Value, *, description: str | None = None) -> Any:
+def computed(
+    fn: Value, *, reads: tuple[str, ...] | None = None, description: str | None = None
+) -> Any:
     def resolve(root: Any, info: Info) -> Any:
         return fn(root, info.context)
 
-    return strawberry.field(
-        resolver=resolve, description=description, metadata={PLAN: Computed(fn)}
-    )
+    plan = Computed(fn, reads)
+    return strawberry.field(resolver=resolve, description=description, metadata={PLAN: plan})
 
 
 def related(
     loader: str,
     then: Callable[[Any, Context, Any], Any],
     *,
-    key: Callable[[Any], str | None] | None = None,
+    key: str | None = None,
     keys: Keys | None = None,
+    reads: tuple[str, ...] | None = None,
+    target_reads: tuple[str, ...] | None = None,
     description: str | None = None,
 ) -> Any:
-    plan = Related(loader, then, key, keys)
+    plan = Related(loader, then, key, keys, reads, target_reads)
 
     async def resolve(root: Any, info: Info) -> Any:
         return (await plan.load([root], info.context))[0]

@@ -37,6 +37,11 @@ class ExternalRef:
     external_id: str
 
 
+SECONDS = ("duration_seconds", "started_at")
+ROUNDING = ("rounding", "rounding_minutes")
+ROUNDED = ("frozen_rounded_seconds", *SECONDS)
+
+
 def format_duration(seconds: int) -> str:
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}"
@@ -134,36 +139,45 @@ class TimeEntry(RowObject):
     auto_stopped: bool = column(
         "auto_stopped", description="Whether the server stopped this timer at its 24-hour limit."
     )
-    running: bool = computed(lambda e, _ctx: e.row.stopped_at is None)
+    running: bool = computed(lambda e, _ctx: e.row.stopped_at is None, reads=("stopped_at",))
     duration_seconds: int = computed(
-        _seconds, description="Seconds worked; for a running entry, up to now."
+        _seconds, reads=SECONDS, description="Seconds worked; for a running entry, up to now."
     )
     formatted_duration: str = computed(
-        lambda e, ctx: format_duration(_seconds(e, ctx)), description="`durationSeconds` as H:MM."
+        lambda e, ctx: format_duration(_seconds(e, ctx)),
+        reads=SECONDS,
+        description="`durationSeconds` as H:MM.",
     )
     rounded_seconds: int = related(
         "team",
         _rounded,
-        key=lambda e: e.row.team_id,
+        key="team_id",
+        reads=ROUNDED,
+        target_reads=ROUNDING,
         description="`durationSeconds` rounded by the team's rounding rule.",
     )
     amount_cents: int = related(
         "team",
         _amount,
-        key=lambda e: e.row.team_id,
+        key="team_id",
+        reads=(*ROUNDED, "frozen_amount_cents", "rate_snapshot_cents", "billable"),
+        target_reads=ROUNDING,
         description="round_half_up(rateSnapshotCents * roundedSeconds / 3600), 0 if not billable.",
     )
-    external_ref: ExternalRef | None = computed(_external_ref)
-    team: TeamT = related("team", _team, key=lambda e: e.row.team_id)
-    user: UserT = related("user", _user, key=lambda e: e.row.user_id)
-    task: TaskT | None = related("task", _task, key=lambda e: e.row.task_id)
+    external_ref: ExternalRef | None = computed(
+        _external_ref, reads=("ext_provider", "ext_type", "ext_id")
+    )
+    team: TeamT = related("team", _team, key="team_id")
+    user: UserT = related("user", _user, key="user_id")
+    task: TaskT | None = related("task", _task, key="task_id")
     category: CategoryT | None = related(
         "category",
         _category,
         keys=_category_ids,
+        reads=("task_id", "category_id"),
         description="The task's category, or the entry's own for CATEGORY scope.",
     )
-    comments: list[Comment] = related("entry_comments", _comments, key=lambda e: e.row.id)
+    comments: list[Comment] = related("entry_comments", _comments, key="id")
 
 
 @strawberry.type
@@ -172,5 +186,5 @@ class Comment(RowObject):
     id: strawberry.ID = column("id")
     content: str = column("content")
     created_at: datetime = column("created_at")
-    user: UserT = related("user", _user, key=lambda c: c.row.user_id)
-    time_entry: TimeEntry = related("entry", _entry, key=lambda c: c.row.time_entry_id)
+    user: UserT = related("user", _user, key="user_id")
+    time_entry: TimeEntry = related("entry", _entry, key="time_entry_id")

@@ -37,9 +37,11 @@ def _rate_cents(m: Any, ctx: Context) -> int | None:
 class Member(RowObject):
     row: strawberry.Private[Any]
     role: Role = column("role")
-    user: UserT = related("user", _user, key=lambda m: m.row.user_id)
+    user: UserT = related("user", _user, key="user_id")
     rate_cents: int | None = computed(
-        _rate_cents, description="The member's hourly rate; visible to admins and the member."
+        _rate_cents,
+        reads=("user_id", "team_id", "rate_cents"),
+        description="The member's hourly rate; visible to admins and the member.",
     )
 
 
@@ -68,11 +70,11 @@ class Team(RowObject):
     default_rate_cents: int = column("default_rate_cents")
     tasks_readonly: bool = column("tasks_readonly")
     locked_before: datetime | None = column("locked_before")
-    members: list[Member] = related("team_members", _members, key=lambda t: t.row.id)
+    members: list[Member] = related("team_members", _members, key="id")
     categories: list[Category] = related(
         "team_categories",
         _categories,
-        key=lambda t: t.row.id,
+        key="id",
         description="Every category of the team, ordered by position and title.",
     )
 
@@ -107,7 +109,7 @@ class Team(RowObject):
             rows = await webhooks.of_team(session, team_id=self.row.id)
         return [Webhook.from_row(r) for r in rows]
 
-    running_entries: list[TimeEntry] = related("team_running", _entries, key=lambda t: t.row.id)
+    running_entries: list[TimeEntry] = related("team_running", _entries, key="id")
 
     @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(
@@ -147,13 +149,13 @@ class Category(RowObject):
     archived: bool = column("archived")
     billable: bool | None = column("billable")
     rate_cents: int | None = column("rate_cents")
-    team: Team = related("team", _team, key=lambda c: c.row.team_id)
-    parent: Category | None = related("category", _category, key=lambda c: c.row.parent_id)
-    children: list[Category] = related("team_categories", _children, key=lambda c: c.row.team_id)
+    team: Team = related("team", _team, key="team_id")
+    parent: Category | None = related("category", _category, key="parent_id")
+    children: list[Category] = related("team_categories", _children, key="team_id")
     ancestors: list[Category] = related(
         "team_categories",
         _ancestors,
-        key=lambda c: c.row.team_id,
+        key="team_id",
         description="From the root down to the parent.",
     )
 
@@ -180,8 +182,8 @@ class Task(RowObject):
     url: str | None = column("url")
     state: TaskState = column("state")
     description: str | None = column("description")
-    team: Team = related("team", _team, key=lambda t: t.row.team_id)
-    category: Category | None = related("category", _category, key=lambda t: t.row.category_id)
+    team: Team = related("team", _team, key="team_id")
+    category: Category | None = related("category", _category, key="category_id")
 
     @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(

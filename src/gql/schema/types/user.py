@@ -58,7 +58,7 @@ class User(RowObject):
         teams = [Team(row=r) for r in rows if r is not None]
         return sorted(teams, key=lambda t: (t.row.name, t.row.id))
 
-    running_entry: TimeEntry | None = related("user_running", _running, key=lambda u: u.row.id)
+    running_entry: TimeEntry | None = related("user_running", _running, key="id")
 
     @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(
