@@ -73,6 +73,7 @@ class Obj:
     type_name: str
     nullable: bool
     steps: list[Step] = field(default_factory=list)
+    parts: list[Obj] | None = None  # a mutation's root fields, each run on its own
 
 
 Completion = Leaf | ListOf | Obj

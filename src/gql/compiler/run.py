@@ -54,45 +54,31 @@ class Runner:
         self.variables = variables
 
     async def objects(self, objs: Sequence[Any], obj: Obj) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = [{} for _ in objs]
         if not objs:
-            return out
+            return []
         ctx = self.ctx
-        for step in obj.steps:
-            kind, key = step.kind, step.key
-            if kind == TYPENAME:
-                for d in out:
-                    d[key] = step.name
-                continue
-            if kind == COLUMN:
-                attr = step.name
-                raw = [getattr(o.row, attr) for o in objs]
-            elif kind == ATTR:
-                name = step.name
-                raw = [getattr(o, name) for o in objs]
-            elif kind == COMPUTED:
+        built = _builder(obj)
+        # Every key in order; the values of steps that read in batches are filled in
+        # (assigning an existing key keeps its place).
+        out: list[dict[str, Any]] = built.build(objs, ctx)
+        for step in built.batched:
+            key = step.key
+            if step.kind == RELATED:
+                raw = await step.fn.load(objs, ctx)
+            elif step.kind == RESOLVED:
+                raw = await self.resolve(step, objs)
+            elif step.kind == COMPUTED:
                 fn = step.fn
                 raw = [fn(o, ctx) for o in objs]
-            elif kind == RELATED:
-                raw = await step.fn.load(objs, ctx)
+            elif step.kind == COLUMN:
+                attr = step.name
+                raw = [getattr(o.row, attr) for o in objs]
             else:
-                assert kind == RESOLVED
-                raw = await self.resolve(step, objs)
-            completion = step.completion
-            assert completion is not None
-            if type(completion) is Leaf:
-                serialize = completion.serialize
-                nullable = completion.nullable
-                for d, v in zip(out, raw, strict=True):
-                    if v is None:
-                        if not nullable:
-                            raise NotCompiled("null in a non-null field")
-                        d[key] = None
-                    else:
-                        d[key] = serialize(v)
-            else:
-                for d, v in zip(out, await self.complete(raw, completion), strict=True):
-                    d[key] = v
+                assert step.kind == ATTR
+                name = step.name
+                raw = [getattr(o, name) for o in objs]
+            for d, v in zip(out, await self.complete(raw, step.completion), strict=True):
+                d[key] = v
         return out
 
     async def complete(self, values: list[Any], completion: Any) -> list[Any]:
@@ -150,8 +136,62 @@ async def run_root(runner: Runner, root: Obj, *, serial: bool) -> dict[str, Any]
     standard execution does; a query's run as one level."""
     if not serial:
         return (await runner.objects([None], root))[0]
+    if root.parts is None:
+        root.parts = [Obj(root.type_name, False, [step]) for step in root.steps]
     data: dict[str, Any] = {}
-    for step in root.steps:
-        part = Obj(root.type_name, False, [step])
+    for part in root.parts:
         data.update((await runner.objects([None], part))[0])
     return data
+
+
+@dataclass(frozen=True)
+class _Built:
+    build: Any  # (objects, context) -> [dict]: the per-object fields, placeholders for the rest
+    batched: list[Step]
+
+
+_BUILT: dict[int, tuple[Obj, _Built]] = {}
+
+
+def _null() -> Any:
+    raise NotCompiled("null in a non-null field")
+
+
+def _builder(obj: Obj) -> _Built:
+    """One comprehension per object type of a plan, compiled once: a dict display per
+    object with its columns, computed fields and ``__typename`` in place (a call per
+    object instead of one per field), and a placeholder for each field that reads in
+    batches. Only names of our own making and ``repr``'d keys reach the source."""
+    cached = _BUILT.get(id(obj))
+    if cached is not None and cached[0] is obj:
+        return cached[1]
+    namespace: dict[str, Any] = {"_null": _null}
+    items: list[str] = []
+    batched: list[Step] = []
+    for i, step in enumerate(obj.steps):
+        leaf = step.completion if type(step.completion) is Leaf else None
+        if step.kind == TYPENAME:
+            expression = repr(step.name)
+        elif leaf is not None and step.kind in (COLUMN, COMPUTED, ATTR):
+            if step.kind == COLUMN:
+                value = f"o.row.{step.name}"
+            elif step.kind == ATTR:
+                value = f"o.{step.name}"
+            else:
+                namespace[f"_f{i}"] = step.fn
+                value = f"_f{i}(o, ctx)"
+            namespace[f"_s{i}"] = leaf.serialize
+            missing = "None" if leaf.nullable else "_null()"
+            expression = f"(_s{i}(v) if (v := {value}) is not None else {missing})"
+        else:
+            batched.append(step)
+            expression = "None"
+        if not step.key.isidentifier() or (step.kind != TYPENAME and not step.name.isidentifier()):
+            raise NotCompiled("a name that is no identifier")
+        items.append(f"{step.key!r}: {expression}")
+    source = f"lambda objs, ctx: [{{{', '.join(items)}}} for o in objs]"
+    built = _Built(eval(source, namespace), batched)  # our names and repr'd keys only
+    if len(_BUILT) > 4096:
+        _BUILT.clear()
+    _BUILT[id(obj)] = (obj, built)
+    return built

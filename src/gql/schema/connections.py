@@ -3,7 +3,7 @@ and ``tasks`` field share these)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gql.schema.context import Context
 from gql.schema.types.pagination import (
@@ -35,7 +35,8 @@ async def entry_connection(
         return empty_connection()
     page = await entry_page(ctx.db, filter=ef, first=size, after=cursor, reads=ctx.prefetch)
     rows, has_next = page.entries, page.has_next
-    ctx.loaders.prime_entries(rows)
+    if ctx.prefetch is None:  # standard execution may look them up again
+        ctx.loaders.prime_entries(rows)
     ctx.loaders.prime_related(page.related)
 
     async def count() -> int:
@@ -44,7 +45,7 @@ async def entry_connection(
 
     return Connection.build(
         [TimeEntry(row=r) for r in rows],
-        [entry_cursor(r.started_at, r.id) for r in rows],
+        _entry_cursor,
         has_next=has_next,
         has_previous=after is not None,
         count=count,
@@ -76,8 +77,16 @@ async def task_connection(
 
     return Connection.build(
         [Task(row=r) for r in rows],
-        [id_cursor("t", r.id) for r in rows],
+        _task_cursor,
         has_next=has_next,
         has_previous=after is not None,
         count=count,
     )
+
+
+def _entry_cursor(entry: Any) -> str:
+    return entry_cursor(entry.row.started_at, entry.row.id)
+
+
+def _task_cursor(task: Any) -> str:
+    return id_cursor("t", task.row.id)

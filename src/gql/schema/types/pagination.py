@@ -6,11 +6,11 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gql.schema.declare import COUNTED
+from gql.schema.declare import COUNTED, computed
 from gql.schema.errors import CodedError, TopLevelCode
 from store.ids import parse_ulid
 
@@ -34,37 +34,58 @@ class Edge(Generic[T]):
     node: T
 
 
+def _edges(c: Any, _ctx: Any) -> list[Edge[Any]]:
+    return [
+        Edge(cursor=cursor, node=node) for cursor, node in zip(c.cursors(), c.nodes, strict=True)
+    ]
+
+
+def _page_info(c: Any, _ctx: Any) -> PageInfo:
+    cursors = c.cursors() if c.nodes else []
+    return PageInfo(
+        has_next_page=c.has_next,
+        has_previous_page=c.has_previous,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
 @strawberry.type
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
+    """A page: its nodes, and its edges and page info built only when selected."""
+
+    edges: list[Edge[T]] = computed(_edges)
     nodes: list[T]
-    page_info: PageInfo
+    page_info: PageInfo = computed(_page_info)
     count: strawberry.Private[Callable[[], Awaitable[int]]]
+    cursor_of: strawberry.Private[Callable[[T], str]]
+    has_next: strawberry.Private[bool]
+    has_previous: strawberry.Private[bool]
 
     @strawberry.field(metadata=COUNTED, description="All items the filter matches, across pages.")
     async def total_count(self) -> int:
         return await self.count()
 
+    def cursors(self) -> list[str]:
+        cursor_of = self.cursor_of
+        return [cursor_of(n) for n in self.nodes]
+
     @classmethod
     def build(
         cls,
         nodes: Sequence[T],
-        cursors: Sequence[str],
+        cursor_of: Callable[[T], str],
         *,
         has_next: bool,
         has_previous: bool,
         count: Callable[[], Awaitable[int]],
     ) -> Connection[T]:
         return cls(
-            edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
             nodes=list(nodes),
-            page_info=PageInfo(
-                has_next_page=has_next,
-                has_previous_page=has_previous,
-                start_cursor=cursors[0] if cursors else None,
-                end_cursor=cursors[-1] if cursors else None,
-            ),
             count=count,
+            cursor_of=cursor_of,
+            has_next=has_next,
+            has_previous=has_previous,
         )
 
 
@@ -73,7 +94,7 @@ async def _zero() -> int:
 
 
 def empty_connection() -> Connection[T]:
-    return Connection.build([], [], has_next=False, has_previous=False, count=_zero)
+    return Connection.build([], str, has_next=False, has_previous=False, count=_zero)
 
 
 def check_first(first: int | None) -> int:

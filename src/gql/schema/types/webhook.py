@@ -107,9 +107,11 @@ class Webhook:
             async with ctx.db.read() as session:
                 return await webhooks.count_deliveries(session, webhook_id=self.row.id)
 
+        nodes = [WebhookDelivery.from_row(r) for r in rows]
+        cursors = {id(n): id_cursor("wd", str(r.id)) for n, r in zip(nodes, rows, strict=True)}
         return Connection.build(
-            [WebhookDelivery.from_row(r) for r in rows],
-            [id_cursor("wd", str(r.id)) for r in rows],
+            nodes,
+            lambda n: cursors[id(n)],
             has_next=more,
             has_previous=after is not None,
             count=count,
