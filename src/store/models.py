@@ -194,6 +194,15 @@ class TimeEntry(SQLModel, table=True):
             sqlite_where=text("stopped_at IS NULL"),
             postgresql_where=text("stopped_at IS NULL"),
         ),
+        # A team's running entries (dashboards), newest first, without its other entries.
+        Index(
+            "ix_time_entries_running_team",
+            "team_id",
+            "started_at",
+            "id",
+            sqlite_where=text("stopped_at IS NULL"),
+            postgresql_where=text("stopped_at IS NULL"),
+        ),
     )
 
     id: str = Field(sa_column=Column(String(26), primary_key=True))
