@@ -24,8 +24,10 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    literal,
     or_,
     select,
+    union_all,
 )
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -298,6 +300,11 @@ async def entry_page(
             rows, has_next = await entry_page_rows(
                 session, filter=filter, first=first, after=after, columns=columns
             )
+    return _split(rows, has_next, columns)
+
+
+def _split(rows: list[dict[str, Any]], has_next: bool, columns: dict[str, tuple[str, ...]]) -> Page:
+    """Labelled rows as the page's entries and its relations' rows (each row once)."""
     groups = {name: [(f"{name}__{c}", c) for c in names] for name, names in columns.items()}
     entry_columns = groups.pop("entry")
     entries = [Record(**{c: row[label] for label, c in entry_columns}) for row in rows]
@@ -311,3 +318,55 @@ async def entry_page(
                 seen[key] = Record(**{c: row[label] for label, c in pairs})
         related[name] = list(seen.values())
     return Page(entries, has_next, related)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    filter: EntryFilter
+    first: int
+    after: tuple[datetime, str] | None = None
+
+
+async def entry_pages(
+    db: Database,
+    requests: Sequence[PageRequest],
+    *,
+    reads: Mapping[str, Collection[str] | None] | None = None,
+) -> list[Page]:
+    """Several pages (one per parent of a nested connection) in ONE statement: each
+    page's own select, with its own filter, cursor and limit, as a subquery of a UNION
+    ALL; ``reads`` as for ``entry_page``."""
+    if len(requests) == 1:
+        (only,) = requests
+        return [
+            await entry_page(
+                db, filter=only.filter, first=only.first, after=only.after, reads=reads
+            )
+        ]
+    columns = _columns(reads)
+    wanted = tuple(sorted((name, tuple(sorted(names))) for name, names in columns.items()))
+    joined, selected = _shape(wanted)
+    parts = []
+    for index, r in enumerate(requests):
+        part = (
+            select(literal(index).label("page__index"), *selected)
+            .select_from(joined)
+            .where(and_(*page_conditions(r.filter, after=r.after)))
+            .order_by(_ENTRIES.c.started_at.desc(), _ENTRIES.c.id.desc())
+            .limit(r.first + 1)
+            .subquery()
+        )
+        parts.append(select(part))
+    async with db.read_statement() as session:
+        connection = await session.connection()
+        result = await connection.execute(union_all(*parts))
+        keys = list(result.keys())
+        rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
+    by_page: list[list[dict[str, Any]]] = [[] for _ in requests]
+    for row in rows:
+        by_page[row["page__index"]].append(row)
+    pages = []
+    for r, page_rows in zip(requests, by_page, strict=True):
+        page_rows.sort(key=lambda x: (x["entry__started_at"], x["entry__id"]), reverse=True)
+        pages.append(_split(page_rows[: r.first], len(page_rows) > r.first, columns))
+    return pages

@@ -61,6 +61,11 @@ NESTED_UNDER = """query($id: ID!, $first: Int) {
   viewer { nickname timeEntries(first: $first) { nodes { id amountCents team { name } } } } }"""
 
 
+# A connection under every entry of a page: one page per entry, all in one statement.
+PER_ROW = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, first: $first) {
+  nodes { id user { nickname timeEntries(first: 2) { nodes { id task { title } } } } } } }"""
+
+
 async def test_compiled_documents_take_as_many_statements_whatever_their_pages(
     db: Database, database_url: str
 ) -> None:
@@ -73,7 +78,11 @@ async def test_compiled_documents_take_as_many_statements_whatever_their_pages(
     app = create_app(Settings(database_url=database_url, **QUIET))
     compiler = app.state.graphql.fast_path
     statements = _count_statements(app, transactions=False)
-    for query, variables in ((FAST, _team_filter), (NESTED_UNDER, _team_id)):
+    for query, variables in (
+        (FAST, _team_filter),
+        (NESTED_UNDER, _team_id),
+        (PER_ROW, _team_filter),
+    ):
         counts = []
         for first in (10, 50, 80):
             answered = compiler.answered

@@ -17,7 +17,7 @@ from gql.schema.types.pagination import (
 )
 from store import directory, entries
 from store.entries import EntryFilter
-from store.entry_pages import entry_page
+from store.entry_pages import PageRequest
 
 if TYPE_CHECKING:
     from gql.schema.types.entry import TimeEntry
@@ -33,7 +33,8 @@ async def entry_connection(
     cursor = decode_entry_cursor(after) if after is not None else None
     if ef is None:
         return empty_connection()
-    page = await entry_page(ctx.db, filter=ef, first=size, after=cursor, reads=ctx.prefetch)
+    # Pages asked for at once (the same connection under many parents): one statement.
+    page = await ctx.loaders.pages.load(PageRequest(ef, size, cursor), ctx.prefetch)
     rows, has_next = page.entries, page.has_next
     if ctx.prefetch is None:  # standard execution may look them up again
         ctx.loaders.prime_entries(rows)

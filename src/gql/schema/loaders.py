@@ -15,6 +15,7 @@ from strawberry.dataloader import DataLoader
 
 from store import lookups
 from store.db import Database
+from store.entry_pages import Page, PageRequest, entry_pages
 
 V = TypeVar("V")
 K = TypeVar("K")
@@ -33,6 +34,49 @@ class SharedLoader(DataLoader[K, T]):
 
     def load(self, key: K) -> Awaitable[T]:
         return asyncio.shield(super().load(key))
+
+
+class PageBatch:
+    """Pages of entries asked for in the same turn of the event loop (a nested
+    connection under each of many parents) read together, in one statement
+    (``store.entry_pages.entry_pages``). Requests with other ``reads`` than the first
+    of a batch wait for the next one. Hand-written: DataLoader keys must be hashable and
+    are cached; a page request is neither."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: list[tuple[PageRequest, Any, asyncio.Future[Page]]] = []
+
+    def load(self, request: PageRequest, reads: Any) -> Awaitable[Page]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Page] = loop.create_future()
+        self._pending.append((request, reads, future))
+        if len(self._pending) == 1:
+            loop.call_soon(lambda: loop.create_task(self._dispatch()))
+        return future
+
+    async def _dispatch(self) -> None:
+        pending, self._pending = self._pending, []
+        reads = pending[0][1]
+        now = [p for p in pending if p[1] == reads]
+        later = [p for p in pending if p[1] != reads]
+        if later:
+            for request, other, future in later:
+                self._pending.append((request, other, future))
+            loop = asyncio.get_running_loop()
+            loop.call_soon(lambda: loop.create_task(self._dispatch()))
+        try:
+            pages = await entry_pages(self._db, [p[0] for p in now], reads=reads)
+        except BaseException as exc:
+            for _, _, future in now:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), page in zip(now, pages, strict=True):
+            if not future.done():
+                future.set_result(page)
 
 
 class Loaders:
@@ -98,6 +142,10 @@ class Loaders:
             return [found.get(k, missing) for k in keys]
 
         return SharedLoader(load_fn=load)
+
+    @cached_property
+    def pages(self) -> PageBatch:
+        return PageBatch(self._db)
 
     def prime_entries(self, rows: Sequence[Any]) -> None:
         for row in rows:
