@@ -124,7 +124,7 @@ async def apps(database_url: str, db: Database) -> Any:
 
 
 def _writes(apps: Apps) -> int:
-    return int(apps.fast_app.state.graphql.fast_path.writes)
+    return int(apps.fast_app.state.graphql.fast_path.log_writes)
 
 
 async def _entry_row(db: Database, entry_id: str) -> dict[str, Any]:
@@ -612,3 +612,98 @@ async def test_a_compiled_log_waits_for_a_period_lock_in_flight(
     async with apps.db.read() as s:
         stored = (await s.exec(select(TimeEntry).where(TimeEntry.team_id == apps.a.id))).all()
     assert not [e for e in stored if e.started_at == datetime(2025, 3, 13, 9, 0, tzinfo=UTC)]
+
+
+ENTRY = """id startedAt stoppedAt durationSeconds roundedSeconds amountCents status version
+  description billable running user { id nickname } task { id title category { id } }
+  category { id title } comments { id content user { nickname } }"""
+OTHER_MUTATIONS = [
+    (
+        "startTimer",
+        "mutation($i: StartTimerInput!) { startTimer(input: $i) { timeEntry { "
+        + ENTRY
+        + " } stoppedEntry { id stoppedAt } isNewTask replayed userErrors { code field } } }",
+        lambda apps, _entry: {"teamId": apps.a.id, "taskId": apps.a.tasks["T-1"]},
+    ),
+    (
+        "addComment",
+        "mutation($i: AddCommentInput!) { addComment(input: $i) { comment { id content "
+        "user { nickname } timeEntry { id } } timeEntry { "
+        + ENTRY
+        + " } replayed userErrors { code } } }",
+        lambda _apps, entry: {"timeEntryId": entry, "content": "checked"},
+    ),
+    (
+        "updateTimeEntry",
+        "mutation($i: UpdateTimeEntryInput!) { updateTimeEntry(input: $i) { timeEntry { "
+        + ENTRY
+        + " } replayed userErrors { code field } } }",
+        lambda _apps, entry: {"id": entry, "description": "changed"},
+    ),
+    (
+        "transitionTimeEntries",
+        "mutation($i: TransitionTimeEntriesInput!) { transitionTimeEntries(input: $i) { "
+        "timeEntries { " + ENTRY + " } replayed userErrors { code } } }",
+        lambda _apps, entry: {"ids": [entry], "to": "SUBMITTED"},
+    ),
+    (
+        "stopTimer",
+        "mutation($i: StopTimerInput!) { stopTimer(input: $i) { timeEntry { "
+        + ENTRY
+        + " } replayed userErrors { code } } }",
+        lambda _apps, _entry: {},
+    ),
+]
+
+
+async def test_every_mutation_answers_its_payload_on_the_compiled_path(apps: Apps) -> None:
+    """Each mutation runs its domain work once on the compiled side; a replay of its key
+    through standard execution then gives the same payload, ``replayed`` apart."""
+    logged = orjson.loads(
+        (
+            await apps.fast.post(
+                "/graphql",
+                json={
+                    "query": BENCH,
+                    "variables": {
+                        "i": {
+                            "teamId": apps.a.id,
+                            "taskId": apps.a.tasks["T-1"],
+                            "startedAt": "2025-03-12T08:00:00Z",
+                            "minutes": 30,
+                        }
+                    },
+                },
+                headers={"authorization": f"Bearer {apps.a.member.token}"},
+            )
+        ).content
+    )
+    entry = logged["data"]["logTimeEntry"]["timeEntry"]["id"]
+    compiler = apps.fast_app.state.graphql.fast_path
+    for name, query, make in OTHER_MUTATIONS:
+        variables = {"i": {**make(apps, entry), "idempotencyKey": f"k-{name}"}}
+        headers = {"authorization": f"Bearer {apps.a.member.token}"}
+        before = compiler.writes
+        fresh = await apps.fast.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        assert compiler.writes == before + 1, f"{name}: the compiled path must answer it"
+        replay = await apps.standard.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        first, again = orjson.loads(fresh.content), orjson.loads(replay.content)
+        assert "errors" not in first, first
+        assert first["data"][name]["userErrors"] == [], first
+        assert first["data"][name].pop("replayed") is False
+        assert again["data"][name].pop("replayed") is True
+        assert _settled(first["data"]) == _settled(again["data"]), name
+
+
+def _settled(value: Any) -> Any:
+    """The answer without what a running timer's age changes between two requests."""
+    if isinstance(value, list):
+        return [_settled(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    moving = {"durationSeconds", "roundedSeconds", "amountCents"} if value.get("running") else set()
+    return {k: _settled(v) for k, v in value.items() if k not in moving}

@@ -85,6 +85,11 @@ class Compiler:
         self.answered = 0
         self.writes = 0
 
+    @property
+    def log_writes(self) -> int:
+        """``logTimeEntry`` mutations answered by the one-statement write."""
+        return self._writer.logged
+
     def plan(self, query: str, operation_name: str | None) -> Prepared | None:
         """The cached preparation of a document (None: never compiled, also cached)."""
         key = (query, operation_name)
@@ -212,7 +217,7 @@ class Compiler:
             if not prepared.varies:
                 prepared.plan = plan
         runner = Runner(self._graphql, self._schema, ctx, coerced)
-        if prepared.log_write and ctx.token is not None:
+        if prepared.log_write and bare:
             step = plan.root.steps[0]
             return await self._writer.run(runner, step)
         if bare:

@@ -40,6 +40,9 @@ def _row(values: dict[str, Any] | None) -> Any:
 class LogWriter:
     MUTATION = "logTimeEntry"
 
+    def __init__(self) -> None:
+        self.logged = 0  # entries logged by the one-statement write
+
     async def run(self, runner: Runner, step: Step) -> dict[str, Any]:
         """The data of the answer; ``NotCompiled`` before anything was written."""
         ctx = runner.ctx
@@ -87,4 +90,5 @@ class LogWriter:
         except Exception as exc:
             # Committed: the answer cannot be standard execution's (it would log again).
             raise Unavailable from exc
+        self.logged += 1
         return {step.key: answer}

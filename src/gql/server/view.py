@@ -347,13 +347,19 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         context: Context | None = None
         prepaid = None
         if plan.log_write:
-            # A compiled write checks the token in its own first statement; declined, it
-            # is the standard path's with an authenticated context.
+            # A compiled write checks the token in its own first statement; declined
+            # (a replay, an external ref...), the compiler answers with an authenticated
+            # context, which runs the mutation as every other one.
             token = bearer_token(head.authorization)
             if token is not None:
                 bare = self._context(request, None, token=token)
                 result = await self.fast_path.execute(bare, *data, writes=True)
                 prepaid = bare.rate_prepaid
+            if result is None:
+                context = await self.get_context(request, await self._sub_response(request))
+                context.rate_prepaid = prepaid
+                if not context.unavailable:
+                    result = await self.fast_path.execute(context, *data, writes=True)
         else:
             context = await self.get_context(request, await self._sub_response(request))
             if not context.unavailable:
