@@ -60,6 +60,7 @@ class Prepared:
     operation: OperationDefinitionNode
     varies: bool
     log_write: bool  # the one ``logTimeEntry`` of the compiled write (``writes``)
+    has_nul: bool  # a string literal with a NUL: standard execution refuses it
     plan: Plan | None = None
 
 
@@ -125,7 +126,8 @@ class Compiler:
             and getattr(roots[0], "name", None) is not None
             and roots[0].name.value == LogWriter.MUTATION  # type: ignore[attr-defined]
         )
-        return Prepared(document, operation, directives.found, log_write)
+        has_nul = nul_in_document(document) is not None
+        return Prepared(document, operation, directives.found, log_write, has_nul)
 
     async def execute(
         self,
@@ -154,13 +156,15 @@ class Compiler:
         started = time.perf_counter()
         # The same admission as standard execution (limits, rate limit, cost). A refusal
         # charges nothing, and standard execution answers it with the same error.
-        try:
-            document = parse_limited(query, limits_of(context).max_tokens)
-        except GraphQLError:
+        if prepared.has_nul:  # written as \u0000: refused as standard
             return None
-        if nul_in_document(document) is not None:  # written as \u0000: refused as standard
-            return None
-        if validation_errors(context, self._graphql, prepared.document):
+        document = prepared.document  # parsed within the same token limit, once
+        if limits_of(context).max_tokens != self._limits.max_tokens:
+            try:
+                document = parse_limited(query, limits_of(context).max_tokens)
+            except GraphQLError:
+                return None
+        if validation_errors(context, self._graphql, document):
             return None
         found, verdict, refusals = admit(
             context, self._graphql, document, operation_name, variables

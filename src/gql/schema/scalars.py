@@ -28,7 +28,7 @@ def serialize_datetime(value: datetime) -> str:
     with the last ``updatedAt`` it saw gets every later change of that second again."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(microsecond=0).isoformat()[:-6] + "Z"
+    return value.isoformat(timespec="seconds")[:-6] + "Z"
 
 
 def parse_datetime(value: object) -> datetime:
