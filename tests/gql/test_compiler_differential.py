@@ -982,8 +982,11 @@ class Cursors:
                 if key in ("cursor", "startCursor", "endCursor", "eventCursor") and isinstance(
                     item, str
                 ):
-                    kind = base64.urlsafe_b64decode(item + "=" * (-len(item) % 4))[:1]
-                    found = self.by_kind.setdefault(kind.decode(errors="replace"), [])
+                    try:
+                        decoded = base64.urlsafe_b64decode(item + "=" * (-len(item) % 4))
+                    except ValueError:  # not one of the pagination cursors
+                        continue
+                    found = self.by_kind.setdefault(decoded[:1].decode(errors="replace"), [])
                     if item not in found:
                         found.append(item)
                 else:
