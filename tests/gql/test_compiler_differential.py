@@ -31,6 +31,7 @@ comparing nothing.
 from __future__ import annotations
 
 import base64
+import gc
 import math
 import random
 import re
@@ -59,7 +60,7 @@ from strawberry.types import ExecutionResult
 
 import store.ids
 import store.timeutil
-from gql.compiler import FastPath as Compiler  # becomes `from gql.compiler import Compiler`
+from gql.compiler import Compiler
 from gql.guard.limits import Limits
 from gql.schema.build import schema
 from gql.schema.context import Context
@@ -74,10 +75,11 @@ from tests.services import POSTGRES_URL, require
 
 T = TypeVar("T")
 
-# The compiler must answer at least this share of the generated documents (and always at
-# least one). Today's FastPath compiles `timeEntries` pages only, so most whole-schema
-# documents are declined; raise these when the compiler of every query lands.
-MIN_COMPILED_SHARE = 0.0
+# The compiler must answer at least this share of the documents (and always at least
+# one). It declines only documents whose answer carries an error (standard execution's),
+# introspection and subscriptions: 116 of 149 generated and 132 of 254 hand-written ones
+# (many of those are error cases) at the time of writing, the same on every run.
+MIN_COMPILED_SHARE = 0.5
 GENERATED_QUERIES = 150
 SEED = 16
 # The instant of every request (Context.now) and of the frozen clock the writes read.
@@ -1086,12 +1088,23 @@ def generated_cases(world: World) -> list[Generated]:
     return _GENERATED[key]
 
 
+# Standard execution (graphql-core) leaves the sibling resolvers of a field whose error
+# nulls their parent unawaited; Python warns when it collects them. Not the compiler's
+# doing (it answers no document with an error), and not a failure of either answer.
+UNAWAITED = (
+    "ignore:coroutine 'GraphQLCoreConverter.from_resolver.<locals>._async_resolver' "
+    "was never awaited:RuntimeWarning"
+)
+
+
+@pytest.mark.filterwarnings(UNAWAITED)
 async def test_generated_documents_of_the_whole_schema(world: World) -> None:
     differential = Differential(world)
     cursors = Cursors()
     for case in generated_cases(world):
         body = await differential.check(cursors.fill(case))
         cursors.collect(body.get("data"))
+    gc.collect()  # the unawaited resolvers go while the filter above holds
     differential.verdict(f"generated queries ({world.db.dialect})", MIN_COMPILED_SHARE)
 
 
@@ -1318,7 +1331,7 @@ async def test_documents_written_by_hand(world: World) -> None:
 # ---------------------------------------------------------------------------------------
 # Writes: two copies of a world, the compiled write on one, the standard one on the other.
 
-MIN_COMPILED_MUTATION_SHARE = 0.0
+MIN_COMPILED_MUTATION_SHARE = 0.9
 GENERATED_MUTATIONS = 60
 ULID_RE = re.compile(rb"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 # Every mutation with a payload. The webhook mutations are left out: createWebhook makes

@@ -388,3 +388,12 @@ async def test_datetime_input_needs_an_offset(db: Database, gql: GQL) -> None:
     )
     assert body["data"] is None
     assert "offset" in body["errors"][0]["message"]
+
+
+async def test_a_team_is_found_by_its_id_in_either_case(db: Database, gql: GQL) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    for spelled in (world.id, world.id.lower()):
+        data = await gql(
+            "query($id: ID!) { team(id: $id) { id } }", {"id": spelled}, token=world.member.token
+        )
+        assert data["data"]["team"] == {"id": world.id}, spelled

@@ -32,9 +32,10 @@ class Query:
 
     @strawberry.field(metadata=ROOT)
     async def team(self, info: Info, id: strawberry.ID) -> Team | None:
-        if not info.context.is_member(str(id)):
+        key = _key(id)  # a ULID in either case, as for every other lookup
+        if not info.context.is_member(key):
             return None
-        row = await info.context.loaders.team.load(_key(id))
+        row = await info.context.loaders.team.load(key)
         return Team.from_row(row) if row else None
 
     @strawberry.field(metadata=ROOT)
