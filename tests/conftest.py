@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -44,11 +45,11 @@ def _pg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    """A database of its own for this test session, with the schema, dropped at the end."""
+@contextlib.asynccontextmanager
+async def scratch_postgres(prefix: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of its own, with the schema, dropped at the end."""
     require(POSTGRES_URL, "postgres")
-    name = f"pc_test_{uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid4().hex[:12]}"
     admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -56,12 +57,30 @@ async def postgres_url() -> AsyncIterator[str]:
         await admin.close()
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     await _create_schema(url)
-    yield url
-    admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def scratch_url(request: pytest.FixtureRequest, dialect: str, *, file: Path, postgres: str) -> str:
+    """An empty database with the schema on ``dialect``: on SQLite a copy of the template
+    at ``file``, on PostgreSQL the (emptied) database of the fixture ``postgres``."""
+    if dialect == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), file)
+        return f"sqlite:///{file}"
+    return str(request.getfixturevalue(postgres))
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A database of its own for this test session, with the schema, dropped at the end."""
+    async with scratch_postgres("pc_test") as url:
+        yield url
 
 
 async def truncate_all(url: str) -> None:
@@ -85,15 +104,11 @@ async def postgres_clean_url(postgres_url: str) -> str:
 
 
 @pytest.fixture
-def database_url(
-    dialect: str, request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> str:
+def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database with the schema, on the test's dialect."""
-    if dialect == "sqlite":
-        path = tmp_path / "punchclock.db"
-        shutil.copyfile(sqlite_template, path)
-        return f"sqlite:///{path}"
-    return str(request.getfixturevalue("postgres_clean_url"))
+    return scratch_url(
+        request, dialect, file=tmp_path / "punchclock.db", postgres="postgres_clean_url"
+    )
 
 
 @pytest.fixture

@@ -35,16 +35,13 @@ import gc
 import math
 import random
 import re
-import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
-from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-import asyncpg  # type: ignore[import-untyped]
 import graphql
 import orjson
 import pytest
@@ -53,7 +50,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import mutations, queries
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 from strawberry.http import process_result
 from strawberry.types import ExecutionResult
@@ -69,9 +65,8 @@ from gql.server.auth import authenticate
 from store import accounts
 from store.db import Database
 from store.models import Category, Comment, EntryStatus, Task, TimeEntry
-from tests.conftest import _create_schema, _pg_dsn, truncate_all
+from tests.conftest import scratch_postgres, scratch_url, truncate_all
 from tests.factories import Member, TeamWorld, make_team, make_user
-from tests.services import POSTGRES_URL, require
 
 T = TypeVar("T")
 
@@ -1475,21 +1470,8 @@ def payload_fields_covered() -> None:
 @pytest.fixture(scope="session")
 async def postgres_twin_url() -> AsyncIterator[str]:
     """A second PostgreSQL database of this session, for the second copy of a world."""
-    require(POSTGRES_URL, "postgres")
-    name = f"pc_twin_{uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    await _create_schema(url)
-    yield url
-    admin = await asyncpg.connect(_pg_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_postgres("pc_twin") as url:
+        yield url
 
 
 @pytest.fixture
@@ -1499,15 +1481,11 @@ async def postgres_twin_clean_url(postgres_twin_url: str) -> str:
 
 
 @pytest.fixture
-def twin_url(
-    dialect: str, request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> str:
+def twin_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A second empty database of the test's dialect (as conftest's ``database_url``)."""
-    if dialect == "sqlite":
-        path = tmp_path / "twin.db"
-        shutil.copyfile(sqlite_template, path)
-        return f"sqlite:///{path}"
-    return str(request.getfixturevalue("postgres_twin_clean_url"))
+    return scratch_url(
+        request, dialect, file=tmp_path / "twin.db", postgres="postgres_twin_clean_url"
+    )
 
 
 @pytest.fixture
