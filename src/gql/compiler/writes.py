@@ -19,7 +19,18 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from gql.compiler.plan import NotCompiled, Step
+from gql.compiler.plan import (
+    ATTR,
+    COLUMN,
+    COMPUTED,
+    RELATED,
+    TYPENAME,
+    Completion,
+    ListOf,
+    NotCompiled,
+    Obj,
+    Step,
+)
 from gql.compiler.run import Runner
 from gql.schema.mutations.entries import log_entry_data
 from gql.schema.mutations.payloads import TimeEntryPayload
@@ -49,6 +60,8 @@ class LogWriter:
         token = ctx.token
         if token is None:
             raise NotCompiled("no token")
+        if not _viewer_free(step.completion):
+            raise NotCompiled("a payload that depends on the viewer: the runner's, with one")
         given = runner.kwargs(step)["input"]
         if given.external_ref is not None:
             raise NotCompiled("an external ref: the upsert is standard execution's")
@@ -92,3 +105,32 @@ class LogWriter:
             raise Unavailable from exc
         self.logged += 1
         return {step.key: answer}
+
+
+# Where a computed field reads nothing of the viewer (only the entry and the instant),
+# and the relations whose values do not depend on who reads them (``User.runningEntry``
+# does: it is null outside the viewer's teams).
+_VIEWER_FREE_COMPUTED = frozenset({"TimeEntry"})
+_VIEWER_FREE_LOADERS = frozenset(
+    {"team", "user", "task", "category", "entry", "entry_comments", "team_categories"}
+)
+
+
+def _viewer_free(completion: Completion | None) -> bool:
+    """Whether a payload can be answered without knowing the viewer: the write checks the
+    token itself, so its context has none (``User.email`` or ``Member.rateCents`` would
+    need one: those payloads go through the runner, with an authenticated context)."""
+    if isinstance(completion, ListOf):
+        return _viewer_free(completion.item)
+    if not isinstance(completion, Obj):
+        return True
+    for s in completion.steps:
+        if s.kind == COMPUTED and completion.type_name not in _VIEWER_FREE_COMPUTED:
+            return False
+        if s.kind not in (TYPENAME, COLUMN, ATTR, COMPUTED, RELATED):
+            return False
+        if s.kind == RELATED and s.fn.loader not in _VIEWER_FREE_LOADERS:
+            return False
+        if not _viewer_free(s.completion):
+            return False
+    return True
