@@ -35,7 +35,7 @@ import gc
 import math
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1092,14 +1092,22 @@ UNAWAITED = (
 )
 
 
-@pytest.mark.filterwarnings(UNAWAITED)
+pytestmark = pytest.mark.filterwarnings(UNAWAITED)
+
+
+@pytest.fixture(autouse=True)
+def _collect_unawaited() -> Iterator[None]:
+    """The unawaited resolvers go while this module's warning filter holds."""
+    yield
+    gc.collect()
+
+
 async def test_generated_documents_of_the_whole_schema(world: World) -> None:
     differential = Differential(world)
     cursors = Cursors()
     for case in generated_cases(world):
         body = await differential.check(cursors.fill(case))
         cursors.collect(body.get("data"))
-    gc.collect()  # the unawaited resolvers go while the filter above holds
     differential.verdict(f"generated queries ({world.db.dialect})", MIN_COMPILED_SHARE)
 
 
