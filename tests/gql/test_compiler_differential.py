@@ -31,11 +31,10 @@ comparing nothing.
 from __future__ import annotations
 
 import base64
-import gc
 import math
 import random
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1081,25 +1080,6 @@ def generated_cases(world: World) -> list[Generated]:
             entries, GENERATED_QUERIES // 4
         )
     return _GENERATED[key]
-
-
-# Standard execution (graphql-core) leaves the sibling resolvers of a field whose error
-# nulls their parent unawaited; Python warns when it collects them. Not the compiler's
-# doing (it answers no document with an error), and not a failure of either answer.
-UNAWAITED = (
-    "ignore:coroutine 'GraphQLCoreConverter.from_resolver.<locals>._async_resolver' "
-    "was never awaited:RuntimeWarning"
-)
-
-
-pytestmark = pytest.mark.filterwarnings(UNAWAITED)
-
-
-@pytest.fixture(autouse=True)
-def _collect_unawaited() -> Iterator[None]:
-    """The unawaited resolvers go while this module's warning filter holds."""
-    yield
-    gc.collect()
 
 
 async def test_generated_documents_of_the_whole_schema(world: World) -> None:
