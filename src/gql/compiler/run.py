@@ -11,6 +11,7 @@ error, an Int over 32 bits) raises, and the document is answered by standard exe
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,7 +166,9 @@ def _builder(obj: Obj) -> _Built:
     cached = _BUILT.get(id(obj))
     if cached is not None and cached[0] is obj:
         return cached[1]
-    namespace: dict[str, Any] = {"_null": _null}
+    # A module's globals (name, builtins): a warning raised while this code runs (the
+    # collector freeing something meanwhile) looks its frame's module up there.
+    namespace: dict[str, Any] = {"__name__": __name__, "__builtins__": builtins, "_null": _null}
     items: list[str] = []
     batched: list[Step] = []
     for i, step in enumerate(obj.steps):
