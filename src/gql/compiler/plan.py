@@ -74,6 +74,7 @@ class Obj:
     nullable: bool
     steps: list[Step] = field(default_factory=list)
     parts: list[Obj] | None = None  # a mutation's root fields, each run on its own
+    built: Any = None  # run._builder's compiled builder of these steps, made once
 
 
 Completion = Leaf | ListOf | Obj

@@ -151,9 +151,6 @@ class _Built:
     batched: list[Step]
 
 
-_BUILT: dict[int, tuple[Obj, _Built]] = {}
-
-
 def _null() -> Any:
     raise NotCompiled("null in a non-null field")
 
@@ -163,9 +160,8 @@ def _builder(obj: Obj) -> _Built:
     object with its columns, computed fields and ``__typename`` in place (a call per
     object instead of one per field), and a placeholder for each field that reads in
     batches. Only names of our own making and ``repr``'d keys reach the source."""
-    cached = _BUILT.get(id(obj))
-    if cached is not None and cached[0] is obj:
-        return cached[1]
+    if obj.built is not None:
+        return obj.built  # type: ignore[no-any-return]
     # A module's globals (name, builtins): a warning raised while this code runs (the
     # collector freeing something meanwhile) looks its frame's module up there.
     namespace: dict[str, Any] = {"__name__": __name__, "__builtins__": builtins, "_null": _null}
@@ -194,7 +190,5 @@ def _builder(obj: Obj) -> _Built:
         items.append(f"{step.key!r}: {expression}")
     source = f"lambda objs, ctx: [{{{', '.join(items)}}} for o in objs]"
     built = _Built(eval(source, namespace), batched)  # our names and repr'd keys only
-    if len(_BUILT) > 4096:
-        _BUILT.clear()
-    _BUILT[id(obj)] = (obj, built)
+    obj.built = built
     return built
