@@ -135,24 +135,25 @@ async def _run(ctx: Context, *, name: str, input: Any, work: Work) -> Done:
                 record = None
                 if key is not None:
                     # Keys are nearly always new: claim first, and look the record up only
-                    # when a retry follows a conflict on the claim (a repeat, or an expired
-                    # record that find() clears).
-                    found = (
-                        await idempotency.find(
-                            session, user_id=user_id, mutation=name, key=key, now=now
-                        )
-                        if attempt > 0
-                        else None
-                    )
-                    if found is not None:
-                        if found.request_hash != digest:
-                            return Done(None, [_key_conflict()])
-                        await session.commit()
-                        return Done(Outcome(idempotency.stored_result(found), replayed=True))
-                    # Claimed first: a concurrent repeat waits here until this commits.
+                    # when the key is taken (a concurrent repeat waited here for the first
+                    # to commit); an expired record is cleared by find() and claimed anew.
                     record = await idempotency.claim(
                         session, user_id=user_id, mutation=name, key=key, digest=digest, now=now
                     )
+                    if record is None:
+                        found = await idempotency.find(
+                            session, user_id=user_id, mutation=name, key=key, now=now
+                        )
+                        if found is not None:
+                            if found.request_hash != digest:
+                                return Done(None, [_key_conflict()])
+                            await session.commit()
+                            return Done(Outcome(idempotency.stored_result(found), replayed=True))
+                        record = await idempotency.claim(
+                            session, user_id=user_id, mutation=name, key=key, digest=digest, now=now
+                        )
+                        if record is None:  # cleared and taken again meanwhile: start over
+                            raise Retry
                 outcome = await work(session, events, digest)
                 # The events, in this transaction, at their positions (store.outbox).
                 await outbox.append(session, events)
