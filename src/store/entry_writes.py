@@ -7,7 +7,9 @@ the common case (the viewer logs on a task or a category of their team) takes:
 
 - one statement for every fact the checks need: the bearer token and its user (the
   request's authentication, checked by ``tokens.is_valid`` as for every request),
-  the membership, the team, the task and the category chain (a recursive CTE);
+  the membership, the team, the task, the category chain (a recursive CTE) and the
+  idempotency record of the key, if it was used before: a replay of this very request
+  raises ``Replay`` with the stored result, and costs this one read;
 - ``rules.decide_scope``, ``timesheet.log_timing``, ``rules.billing`` and
   ``timesheet.new_entry_values``, the very rules and columns of the ORM path;
 - one write: on PostgreSQL a single statement (the idempotency record is a CTE of the entry
@@ -16,8 +18,9 @@ the common case (the viewer logs on a task or a category of their team) takes:
   (``Database.run_on_writer``), kept apart from write sessions by the ``WriteGate``.
 
 Anything else raises ``NotHandled`` before a row is written, and the ORM path does the
-request from the start: every error (and every reply to a repeated idempotency key, which
-meets the record's unique key here) comes from that one path. Statements are compiled from
+request from the start: every error (and a key used with another request, an expired
+record, or a repeat racing its first run, which meets the record's unique key here) comes
+from that one path. Statements are compiled from
 the tables once per dialect; values go through the column types' own bind and result
 processors, so what is stored is what the ORM stores.
 """
@@ -31,6 +34,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
+import orjson
 from sqlalchemy import (
     Dialect,
     String,
@@ -62,6 +66,15 @@ T = TypeVar("T")
 class NotHandled(Exception):
     """Not the common case, or the checks refused it, or the key is taken: nothing was
     written, and the ORM path must answer (it reports every error exactly)."""
+
+
+class Replay(Exception):
+    """The key was used before with this very request: its stored result, to answer as
+    the replay it is (nothing was written)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__("replay")
+        self.result = result
 
 
 class Uncertain(Exception):
@@ -161,6 +174,7 @@ def _plan(dialect: Dialect) -> _Plan:
             parents.join(seed, and_(parents.c.id == seed.c.parent_id, seed.c.team_id == team))
         )
     )
+    records = _table("idempotency_records")
     columns = [
         tokens.c.secret_hash.label("token__secret_hash"),
         tokens.c.revoked_at.label("token__revoked_at"),
@@ -169,6 +183,9 @@ def _plan(dialect: Dialect) -> _Plan:
         members.c.rate_cents.label("member__rate_cents"),
         *(tasks.c[c.name].label(f"task__{c.name}") for c in tasks.columns),
         *(chain.c[c.name].label(f"category__{c.name}") for c in categories.columns),
+        records.c.request_hash.label("record__request_hash"),
+        records.c.response.label("record__response"),
+        records.c.expires_at.label("record__expires_at"),
     ]
     # The token (checked by the caller), its user, their membership of the team: no row
     # at all for an unknown token or a non-member.
@@ -180,10 +197,19 @@ def _plan(dialect: Dialect) -> _Plan:
             .join(teams, teams.c.id == members.c.team_id)
             .outerjoin(tasks, and_(tasks.c.id == task, tasks.c.team_id == teams.c.id))
             .outerjoin(chain, true())
+            # The key's record, if it was used before (no key: NULL matches nothing).
+            .outerjoin(
+                records,
+                and_(
+                    records.c.user_id == users.c.id,
+                    records.c.mutation == bindparam("mutation", type_=String()),
+                    records.c.key == bindparam("key", type_=String()),
+                ),
+            )
         )
         .where(tokens.c.prefix == bindparam("prefix"))
     )
-    entries, records = _table("time_entries"), _table("idempotency_records")
+    entries = _table("time_entries")
     events = outbox.EVENTS
     if dialect.name == "sqlite":  # BEGIN IMMEDIATE: the facts read is the writer's own
         return _Plan(
@@ -300,6 +326,12 @@ def _decide(
     first = rows[0]
     # The request's authentication; anything wrong: the standard path says what.
     _check(tokens.is_valid(first["token__secret_hash"], first["token__revoked_at"], request.secret))
+    if first["record__request_hash"] is not None:  # the key was used before
+        # A live record of this very request replays; an expired one or another request
+        # under the key goes to the ORM path (it clears the one, refuses the other).
+        _check(first["record__request_hash"] == request.digest)
+        _check(first["record__expires_at"] > now)
+        raise Replay(orjson.loads(first["record__response"] or "null"))
     user = facts.part(first, "user")
     actor_id = user["id"]
     _check(data.user_id in (None, actor_id))  # logging for another member
@@ -433,6 +465,8 @@ async def log_entry(
         "team": data.team_id,
         "task": data.scope.task_id,
         "category": data.scope.category_id,
+        "mutation": mutation,
+        "key": key,
     }
     engine = db.write_engine.sync_engine
     plan = _plan(engine.dialect)

@@ -315,6 +315,16 @@ async def test_a_repeated_key_replays_and_concurrent_repeats_log_once(apps: Apps
             )
         ).scalar_one()
     assert count == 1
+    # Repeated once it has committed: answered by the compiled write's read (nothing
+    # written), the same answer standard execution replays.
+    replays = apps.fast_app.state.graphql.fast_path.log_replays
+    again = await log()
+    assert apps.fast_app.state.graphql.fast_path.log_replays == replays + 1
+    assert again == {**answers[0], "replayed": True}
+    r = await apps.standard.post(
+        "/graphql", json={"query": BENCH, "variables": {"i": data}}, headers=headers
+    )
+    assert orjson.loads(r.content)["data"]["logTimeEntry"] == again
     # The same key with another input is a conflict, from the standard path.
     r = await apps.fast.post(
         "/graphql",

@@ -91,6 +91,11 @@ class Compiler:
         """``logTimeEntry`` mutations answered by the one-statement write."""
         return self._writer.logged
 
+    @property
+    def log_replays(self) -> int:
+        """Repeated ``logTimeEntry`` keys answered from the one-statement write's read."""
+        return self._writer.replayed
+
     def plan(self, query: str, operation_name: str | None) -> Prepared | None:
         """The cached preparation of a document (None: never compiled, also cached)."""
         key = (query, operation_name)

@@ -6,12 +6,15 @@ runs the ORM path's own checks and column values. Its payload is the mutation's 
 type, built from the new entry and the rows it refers to (primed into the request's
 loaders) and answered by the same plan as any other payload.
 
-Whatever ``store.entry_writes`` does not take (another member, a client id, an external
-ref, any refused check, a repeated idempotency key) raises before anything is written and
-standard execution answers from the start. After a write was sent, a failure whose
-outcome is unknown (the PostgreSQL connection lost mid-statement) falls back only when an
-idempotency key makes the retry safe; without one it is answered as UNAVAILABLE, as a
-lost database is anywhere else, rather than risk logging the entry twice.
+A repeat of a request under its idempotency key is found by the same read and answered
+from the stored result (``replayed: true``), loading the entry as standard execution's
+replay does. Whatever else ``store.entry_writes`` does not take (another member, a client
+id, an external ref, any refused check, a key used with another request) raises before
+anything is written and standard execution answers from the start. After a write was
+sent, a failure whose outcome is unknown (the PostgreSQL connection lost mid-statement)
+falls back only when an idempotency key makes the retry safe; without one it is answered
+as UNAVAILABLE, as a lost database is anywhere else, rather than risk logging the entry
+twice.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class LogWriter:
 
     def __init__(self) -> None:
         self.logged = 0  # entries logged by the one-statement write
+        self.replayed = 0  # repeated keys answered from the facts read
 
     async def run(self, runner: Runner, step: Step) -> dict[str, Any]:
         """The data of the answer; ``NotCompiled`` before anything was written."""
@@ -78,6 +82,17 @@ class LogWriter:
                 digest=idempotency.request_hash(self.MUTATION, plain(given)),
                 now=utcnow(),
             )
+        except entry_writes.Replay as repeated:
+            # The stored result, answered as standard execution answers a replay.
+            entry_id = (repeated.result or {}).get("timeEntry")
+            row = await ctx.loaders.entry.load(entry_id) if entry_id else None
+            payload = TimeEntryPayload(
+                time_entry=TimeEntry(row=row) if row else None, replayed=True, user_errors=[]
+            )
+            assert step.completion is not None
+            (answer,) = await runner.complete([payload], step.completion)
+            self.replayed += 1
+            return {step.key: answer}
         except entry_writes.NotHandled as exc:
             raise NotCompiled("not the compiled write's") from exc
         except entry_writes.Uncertain as exc:
