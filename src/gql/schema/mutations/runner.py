@@ -155,10 +155,13 @@ async def _run(ctx: Context, *, name: str, input: Any, work: Work) -> Done:
                         if record is None:  # cleared and taken again meanwhile: start over
                             raise Retry
                 outcome = await work(session, events, digest)
-                # The events, in this transaction, at their positions (store.outbox).
-                await outbox.append(session, events)
                 if record is not None:
                     await idempotency.complete(session, record, outcome.result)
+                # Every pending change is written before the events take the team's
+                # counter (store.outbox), and nothing runs between those and the commit:
+                # the counter is a lock every writer of the team waits on.
+                await session.flush()
+                await outbox.append(session, events)
                 await session.commit()
         except DomainErrors as exc:
             return Done(None, exc.errors)
