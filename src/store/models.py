@@ -203,6 +203,9 @@ class TimeEntry(SQLModel, table=True):
             sqlite_where=text("stopped_at IS NULL"),
             postgresql_where=text("stopped_at IS NULL"),
         ),
+        # A user's latest stop (store.timers: a start never goes back before it), found
+        # at the end of this index instead of by reading all their entries.
+        Index("ix_time_entries_user_id_stopped_at", "user_id", "stopped_at"),
     )
 
     id: str = Field(sa_column=Column(String(26), primary_key=True))

@@ -149,16 +149,18 @@ async def _task_for_ref(
 
 async def _last_instant(session: AsyncSession, user_id: str, now: datetime) -> datetime:
     """The latest start or stop of the user's entries, when it lies after ``now`` (the
-    user's lock is held); else ``now``."""
-    stmt = select(
-        func.max(func.coalesce(col(TimeEntry.stopped_at), col(TimeEntry.started_at)))
-    ).where(
-        TimeEntry.user_id == user_id,
-        col(TimeEntry.deleted_at).is_(None),
-        func.coalesce(col(TimeEntry.stopped_at), col(TimeEntry.started_at)) > now,
+    user's lock is held); else ``now``. A stopped entry's latest instant is its stop, a
+    running one's its start: the latest stop (``ix_time_entries_user_id_stopped_at``,
+    from its end) and the running entry's start (one row at most), not a scan of every
+    entry of the user."""
+    live = (TimeEntry.user_id == user_id, col(TimeEntry.deleted_at).is_(None))
+    stop = select(func.max(col(TimeEntry.stopped_at))).where(*live, col(TimeEntry.stopped_at) > now)
+    start = select(func.max(col(TimeEntry.started_at))).where(
+        *live, col(TimeEntry.stopped_at).is_(None), col(TimeEntry.started_at) > now
     )
-    latest = (await session.exec(stmt)).one()
-    return now if latest is None else max(now, latest)
+    both = select(stop.scalar_subquery(), start.scalar_subquery())
+    latest: list[datetime] = [v for v in (await session.exec(both)).one() if v is not None]
+    return max([now, *latest])
 
 
 def stop_entry(entry: TimeEntry, at: datetime, now: datetime, events: EventLog) -> None:

@@ -229,3 +229,21 @@ async def test_stop_at_a_given_instant(db: Database, gql: GQL) -> None:
         "timeEntry"
     ]
     assert stopped["id"] == started["timeEntry"]["id"] and stopped["durationSeconds"] == 4500
+
+
+async def test_a_start_follows_a_stop_that_lies_after_now(db: Database, gql: GQL) -> None:
+    """A burst of clicks: an entry lasts at least a second, so a stop right after a start
+    lies after "now", and the next start begins at that stop, not before it."""
+    world = await make_team(db, "Acme", prefix="a")
+    token = world.member.token
+    first = ok(await mutate(gql, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, token))
+    stopped = ok(await mutate(gql, STOP, {}, token))["timeEntry"]
+    assert stopped["id"] == first["timeEntry"]["id"]
+    stop = datetime.fromisoformat(stopped["stoppedAt"])
+    assert stop > datetime.now(UTC) - timedelta(seconds=1)  # the clicks were within a second
+    again = ok(await mutate(gql, START, {"teamId": world.id, "taskId": world.tasks["T-2"]}, token))
+    assert datetime.fromisoformat(again["timeEntry"]["startedAt"]) == stop
+    # And a start right after that one stops it at its start's second at the earliest.
+    third = ok(await mutate(gql, START, {"teamId": world.id, "taskId": world.tasks["T-1"]}, token))
+    assert datetime.fromisoformat(third["timeEntry"]["startedAt"]) >= stop
+    assert third["stoppedEntry"]["id"] == again["timeEntry"]["id"]
