@@ -123,6 +123,7 @@ async def seed(
         state: dict[str, Any] = json.loads(note.read_text())
         if state["entries"] == entries:
             print(f"reusing the {dialect} database seeded earlier ({state['url']})")
+            await upgrade(state["url"])  # its schema as the code's: newer migrations too
             return state
     if dialect == "sqlite":
         path = directory / "bench.db"
