@@ -9,7 +9,8 @@ anyone may retry):
 1. the idempotency record: ``gql.schema.mutations.runner`` claims it first, and a concurrent
    repeat waits on its unique key;
 2. the team row, by the kind of change:
-   - ``FOR KEY SHARE`` (:func:`team_for_entries`) by every command that creates, changes
+   - ``FOR KEY SHARE`` (:func:`team_for_entries`, or :func:`team_and_member_for_entries`
+     with the writer's membership) by every command that creates, changes
      or deletes entries: it then reads the committed ``locked_before``;
    - ``FOR UPDATE`` (:func:`team_for_period_lock`) by ``lockTeamEntries``, which so waits
      for the entry writers in flight and holds new ones back until it commits: no change
@@ -45,7 +46,7 @@ from typing import Any, TypeVar
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.models import Team, TimeEntry, User
+from store.models import Membership, Team, TimeEntry, User
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -61,6 +62,22 @@ async def team_for_entries(session: AsyncSession, team_id: str) -> Team | None:
     stmt = select(Team).where(Team.id == team_id).with_for_update(read=True, key_share=True)
     team: Team | None = await _one(session, stmt)
     return team
+
+
+async def team_and_member_for_entries(
+    session: AsyncSession, team_id: str, user_id: str
+) -> tuple[Team, Membership] | None:
+    """Step 2 for entry writers, with the writer's membership in the same statement: the
+    team as committed, ``FOR KEY SHARE`` (the membership is read, not locked); None when
+    the user is not a member."""
+    stmt = (
+        select(Team, Membership)
+        .join(Membership, col(Membership.team_id) == col(Team.id))
+        .where(Team.id == team_id, Membership.user_id == user_id)
+        .with_for_update(read=True, key_share=True, of=Team)
+    )
+    found = await _one(session, stmt)
+    return None if found is None else (found[0], found[1])
 
 
 async def team_for_period_lock(session: AsyncSession, team_id: str) -> Team | None:

@@ -117,14 +117,13 @@ async def team_and_membership(
     """The team and the user's membership; NOT_FOUND (revealing nothing) if not a member.
 
     ``lock``: the team is read ``FOR KEY SHARE`` (``store.locks`` step 2 of entry writers)."""
+    if lock:  # one statement: the team locked, the membership read
+        found = await locks.team_and_member_for_entries(session, team_id, user_id)
+        if found is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
+        return found
     member = await session.get(Membership, (team_id, user_id))
-    team: Team | None = None
-    if member is not None:
-        team = (
-            await locks.team_for_entries(session, team_id)
-            if lock
-            else await session.get(Team, team_id)
-        )
+    team = await session.get(Team, team_id) if member is not None else None
     if team is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
     return team, member
