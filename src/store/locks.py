@@ -27,6 +27,9 @@ anyone may retry):
 6. a webhook row (``store.webhooks``), ``FOR NO KEY UPDATE`` by the admin command that
    changes it, after its team (step 2). The webhook deliverer locks webhook rows only
    (``FOR UPDATE SKIP LOCKED``), one short transaction at a time.
+7. last of all, the team's event counter (``store.outbox.append``), raised with the
+   events in the last statement before the commit: the gap-free positions make one
+   team's writers commit one at a time from there, so nothing else may run in between.
 
 An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
 with ``FOR UPDATE``, which only ``lockTeamEntries`` takes, on the team, at step 2.
