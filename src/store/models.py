@@ -182,7 +182,8 @@ class TimeEntry(SQLModel, table=True):
         UniqueConstraint("team_id", "ext_provider", "ext_type", "ext_id"),
         # Keyset pagination and the team filter: newest first, ties by id.
         Index(None, "team_id", "started_at", "id"),
-        Index(None, "user_id", "started_at"),
+        # A user's entries in the same order (a user's page: no sort of all their entries).
+        Index(None, "user_id", "started_at", "id"),
         Index(None, "task_id"),
         Index(None, "category_id"),
         Index(None, "team_id", "updated_at"),
