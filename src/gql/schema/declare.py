@@ -25,6 +25,7 @@ from typing import Any
 import strawberry
 
 from gql.schema.context import Context, Info
+from gql.schema.loaders import cached_values
 
 PLAN = "punchclock.plan"
 
@@ -87,7 +88,10 @@ class Related:
         keys = await self.keys_of(objects, ctx)
         loader = getattr(ctx.loaders, self.loader)
         wanted = list(dict.fromkeys(k for k in keys if k is not None))
-        found = dict(zip(wanted, await loader.load_many(wanted), strict=True)) if wanted else {}
+        values = cached_values(loader, wanted)
+        if values is None:
+            values = await loader.load_many(wanted) if wanted else []
+        found = dict(zip(wanted, values, strict=True))
         then = self.then
         return [
             then(o, ctx, None if k is None else found[k])
