@@ -30,24 +30,55 @@ class SharedLoader(DataLoader[K, T]):
     directly, that cancellation cancelled the future itself, and an unrelated field
     awaiting the same key (``{ viewer { teams { categories } } teams { categories } }``)
     got a CancelledError that escaped as a bare 500.
+
+    Rows read along with a page are kept as plain values (:meth:`keep`) and become a
+    cached future only when something loads them through ``load``: the compiled path
+    takes them as they are (:func:`cached_values`), and a page primes a hundred of them.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept: dict[K, T] = {}
+
+    def keep(self, key: K, value: T) -> None:
+        """``prime(key, value)`` without making a future: unless the key is cached."""
+        if key in self.kept:
+            return
+        if self.cache_map.get(key) is not None:
+            return  # loaded, primed, or pending in a batch: as prime() leaves it
+        self.kept[key] = value
+
     def load(self, key: K) -> Awaitable[T]:
+        if key in self.kept:
+            super().prime(key, self.kept.pop(key))
         return asyncio.shield(super().load(key))
+
+    def prime_many(self, data: Any, force: bool = False) -> None:
+        if force:
+            for key in data:
+                self.kept.pop(key, None)
+        elif self.kept:
+            data = {k: v for k, v in data.items() if k not in self.kept}  # kept first
+        super().prime_many(data, force)
 
 
 def cached_values(loader: DataLoader[K, T], keys: Sequence[K]) -> list[T] | None:
-    """The values of ``keys`` when every one is already loaded or primed (a settled
-    future in the loader's cache), without awaiting anything; None when any is not.
+    """The values of ``keys`` when every one is already loaded or primed (kept, or a
+    settled future in the loader's cache), without awaiting anything; None when any is
+    not.
 
     What awaiting ``load_many`` would give, minus a shield, a gather and their callbacks
     per key: a page of 100 entries primes its users, tasks and categories, and the
     compiled path then asks for all of them at once."""
     if not loader.cache:
         return None
+    kept: dict[Any, Any] = getattr(loader, "kept", {})
     get = loader.cache_map.get
     out: list[T] = []
     for key in keys:
+        if key in kept:
+            out.append(kept[key])
+            continue
         future = get(key)
         if future is None or not future.done() or future.cancelled():
             return None
@@ -177,5 +208,6 @@ class Loaders:
         for name, rows in related.items():
             loader = {"team": self.team, "user": self.user, "task": self.task}.get(name)
             loader = loader or self.category  # task_category, category
+            keep = loader.keep if isinstance(loader, SharedLoader) else loader.prime
             for row in rows:
-                loader.prime(row.id, row)
+                keep(row.id, row)
