@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -34,6 +36,16 @@ def async_url(url: str) -> str:
             f"unsupported database URL scheme {driver!r}: use postgresql:// or sqlite://"
         )
     return parsed.render_as_string(hide_password=False)
+
+
+def session_dialect(session: AsyncSession) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the dialect a session's statements are for."""
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def conflict_insert(dialect: str) -> Any:
+    """The dialect's ``insert`` construct, the one with ``ON CONFLICT`` clauses."""
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 def is_sqlite(url: str) -> bool:

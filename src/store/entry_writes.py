@@ -34,7 +34,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-import orjson
 from sqlalchemy import (
     Dialect,
     String,
@@ -331,7 +330,7 @@ def _decide(
         # under the key goes to the ORM path (it clears the one, refuses the other).
         _check(first["record__request_hash"] == request.digest)
         _check(first["record__expires_at"] > now)
-        raise Replay(orjson.loads(first["record__response"] or "null"))
+        raise Replay(idempotency.stored_result(first["record__response"]))
     user = facts.part(first, "user")
     actor_id = user["id"]
     _check(data.user_id in (None, actor_id))  # logging for another member

@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.db import conflict_insert, session_dialect
 from store.ids import new_id
 from store.models import IdempotencyRecord
 
@@ -82,16 +81,15 @@ async def claim(
 ) -> str | None:
     """The id of a new, empty record for the key; None when the key is taken (by a
     committed record, live or expired, or by a transaction that committed meanwhile)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     values = record_values(user_id=user_id, mutation=mutation, key=key, digest=digest, now=now)
     stmt = (
-        insert(_RECORDS)
+        conflict_insert(session_dialect(session))(_RECORDS)
         .values(**values)
         .on_conflict_do_nothing(index_elements=_KEY)
         .returning(_RECORDS.c.id)
     )
-    return (await session.exec(stmt)).scalar()
+    claimed: str | None = (await session.exec(stmt)).scalar()
+    return claimed
 
 
 async def complete(session: AsyncSession, record_id: str, result: Any) -> None:
@@ -103,8 +101,9 @@ async def complete(session: AsyncSession, record_id: str, result: Any) -> None:
     await session.exec(stmt)
 
 
-def stored_result(record: IdempotencyRecord) -> Any:
-    return orjson.loads(record.response or "null")
+def stored_result(response: str | None) -> Any:
+    """A record's stored result, from its ``response`` column."""
+    return orjson.loads(response or "null")
 
 
 async def purge_expired(session: AsyncSession, *, now: datetime) -> int:

@@ -33,11 +33,10 @@ from typing import Any
 
 from sqlalchemy import String, Table, bindparam, exists, func, literal_column, true, union_all
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.db import conflict_insert, session_dialect
 from store.events import CatalogKind, EntryEvent, EventKind, EventLog, Subject
 from store.models import TeamEvent, TeamPosition, Webhook, metadata
 
@@ -48,7 +47,7 @@ EVENTS: Table = metadata.tables["team_events"]
 def raise_counter(dialect: str, team_id: Any, count: Any, source: Any = None) -> Any:
     """The upsert that raises a team's counter by ``count``, returning the new last
     position: of values, or of the row of ``source`` (a CTE whose column is ``team_id``)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = conflict_insert(dialect)
     if source is None:
         stmt = insert(POSITIONS).values(team_id=team_id, position=count)
     else:
@@ -96,7 +95,7 @@ async def append(session: AsyncSession, events: EventLog) -> None:
     transaction. Teams are taken in id order (their counters are locks)."""
     if not events:
         return
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = session_dialect(session)
     by_team: dict[str, list[int]] = defaultdict(list)
     for index, event in enumerate(events):
         by_team[event.team_id].append(index)

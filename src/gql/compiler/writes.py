@@ -20,7 +20,7 @@ twice.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from gql.compiler.plan import (
     ATTR,
@@ -35,9 +35,10 @@ from gql.compiler.plan import (
     Step,
 )
 from gql.compiler.run import Runner
+from gql.schema.context import Info
 from gql.schema.mutations.entries import log_entry_data
-from gql.schema.mutations.payloads import TimeEntryPayload
-from gql.schema.mutations.runner import plain
+from gql.schema.mutations.payloads import TimeEntryPayload, time_entry_payload
+from gql.schema.mutations.runner import Done, Outcome, plain
 from gql.schema.types.entry import TimeEntry
 from store import entry_writes, idempotency
 from store.timeutil import utcnow
@@ -83,12 +84,10 @@ class LogWriter:
                 now=utcnow(),
             )
         except entry_writes.Replay as repeated:
-            # The stored result, answered as standard execution answers a replay.
-            entry_id = (repeated.result or {}).get("timeEntry")
-            row = await ctx.loaders.entry.load(entry_id) if entry_id else None
-            payload = TimeEntryPayload(
-                time_entry=TimeEntry(row=row) if row else None, replayed=True, user_errors=[]
-            )
+            # The stored result, made the payload as standard execution's replay makes it
+            # (``info`` is the compiled path's: the context, all that resolvers read).
+            done = Done(Outcome(repeated.result, replayed=True))
+            payload = await time_entry_payload(cast(Info, runner.info), done)
             assert step.completion is not None
             (answer,) = await runner.complete([payload], step.completion)
             self.replayed += 1

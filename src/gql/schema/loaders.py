@@ -80,9 +80,7 @@ def cached_values(loader: DataLoader[K, T], keys: Sequence[K]) -> list[T] | None
             out.append(kept[key])
             continue
         future = get(key)
-        if future is None or not future.done() or future.cancelled():
-            return None
-        if future.exception() is not None:
+        if future is None or not future.done() or future.cancelled() or future.exception():
             return None
         out.append(future.result())
     return out

@@ -148,7 +148,9 @@ async def _run(ctx: Context, *, name: str, input: Any, work: Work) -> Done:
                             if found.request_hash != digest:
                                 return Done(None, [_key_conflict()])
                             await session.commit()
-                            return Done(Outcome(idempotency.stored_result(found), replayed=True))
+                            return Done(
+                                Outcome(idempotency.stored_result(found.response), replayed=True)
+                            )
                         record = await idempotency.claim(
                             session, user_id=user_id, mutation=name, key=key, digest=digest, now=now
                         )
