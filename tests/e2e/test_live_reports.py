@@ -15,11 +15,12 @@ from websockets.exceptions import ConnectionClosed
 from store import tokens
 from store.db import Database
 from store.timeutil import utcnow
-from tests.e2e.server import running_server, until_live
+from tests.e2e.server import free_port, running_server, until_live
 from tests.e2e.test_subscriptions import call
 from tests.e2e.wsclient import GraphQLWS
 from tests.factories import TeamWorld, make_team
 from tests.gql.mutation_helpers import COMMENT, DELETE, LOG, START, STOP, UPDATE
+from tests.services import private_redis
 
 pytestmark = pytest.mark.e2e
 
@@ -235,3 +236,102 @@ async def test_a_revoked_token_gets_nothing_more(db: Database, database_url: str
         else:
             raise AssertionError(f"a revoked token got {message}")
         await kept.close()
+
+
+UPDATE_TASK = """mutation($input: UpdateTaskInput!) { updateTask(input: $input) {
+  userErrors { code field message } task { id } } }"""
+BY_CATEGORY = f"""subscription({ARGS}) {{ timeReportUpdates{CALL} {{
+  buckets {{ category {{ key }} task {{ title }} {SUMS} }} }} }}"""
+BY_CATEGORY_QUERY = BY_CATEGORY.replace("subscription(", "query(").replace(
+    "timeReportUpdates", "timeReport"
+)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_a_task_moved_or_renamed_changes_the_report(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    with running_server(database_url) as base:
+        await call(base, LOG, log_input(world, "T-1"), world.member.token)
+        ws = await GraphQLWS.open(base, world.owner.token)
+        await ws.acked()
+        values = variables(world, g=["CATEGORY"])
+        await ws.subscribe(BY_CATEGORY, values)
+        first = (await ws.next_data())["timeReportUpdates"]
+        assert [b["category"]["key"] for b in first["buckets"]] == ["api"]
+        await until_live(base, 1)
+        # The task moves to the root category: its time moves with it.
+        await call(
+            base,
+            UPDATE_TASK,
+            {"id": world.tasks["T-1"], "categoryId": world.categories["dev"]},
+            world.owner.token,
+        )
+        moved = (await ws.next_data(timeout=10))["timeReportUpdates"]
+        assert [b["category"]["key"] for b in moved["buckets"]] == ["dev"]
+        async with httpx.AsyncClient(base_url=base) as client:
+            r = await client.post(
+                "/graphql",
+                json={"query": BY_CATEGORY_QUERY, "variables": values},
+                headers={"authorization": f"Bearer {world.owner.token}"},
+            )
+        assert moved == r.json()["data"]["timeReport"]
+        await ws.close()
+
+
+# A fragment at the top keeps a document off the shared path: Strawberry runs it for this
+# subscriber alone, and the subscription itself compares the reports it sends.
+UNSHARED = f"""subscription({ARGS}) {{ ...R }}
+fragment R on Subscription {{ timeReportUpdates{CALL} {{ {FIELDS} }} }}"""
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+@pytest.mark.parametrize("document", [LIVE, UNSHARED], ids=["shared", "own"])
+async def test_only_changed_reports_are_sent(
+    db: Database, database_url: str, document: str
+) -> None:
+    """Shared, the group compares the encoded reports; on its own, the subscription
+    compares the report's values."""
+    world = await make_team(db, "Acme", prefix="a")
+    with running_server(database_url) as base:
+        ws = await GraphQLWS.open(base, world.member.token)
+        await ws.acked()
+        await ws.subscribe(document, variables(world, f={"teamId": world.id, "billable": True}))
+        assert (await ws.next_data())["timeReportUpdates"]["totals"]["entryCount"] == 0
+        await until_live(base, 1)
+        # Outside the filter (T-1's category is not billable): the report stays the same.
+        await call(base, LOG, log_input(world, "T-1"), world.member.token)
+        await ws.nothing_for(2)
+        await call(base, LOG, log_input(world, "T-2"), world.member.token)
+        changed = (await ws.next_data(timeout=10))["timeReportUpdates"]
+        assert changed["totals"]["entryCount"] == 1
+        async with httpx.AsyncClient(base_url=base) as client:
+            r = await client.post(
+                "/graphql",
+                json={
+                    "query": QUERY,
+                    "variables": variables(world, f={"teamId": world.id, "billable": True}),
+                },
+                headers={"authorization": f"Bearer {world.member.token}"},
+            )
+        assert changed == r.json()["data"]["timeReport"]
+        await ws.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_a_redis_outage_delays_no_report(db: Database, database_url: str) -> None:
+    """The trigger is the outbox, not the broadcast: with the backend down, the change
+    still reaches the live report (through the outbox poll, about a second later)."""
+    world = await make_team(db, "Acme", prefix="a")
+    port = free_port()
+    env = {"PUNCHCLOCK_BROADCAST_URL": f"redis://127.0.0.1:{port}/0"}
+    with private_redis(port) as redis, running_server(database_url, env=env) as base:
+        ws = await live(base, world, world.member.token)
+        await report(ws)
+        await until_live(base, 1)
+        redis.terminate()
+        redis.wait(timeout=10)
+        await call(base, LOG, log_input(world), world.member.token)
+        during = await report(ws, timeout=15)
+        assert during == await query(base, world, world.member.token)
+        assert during["totals"]["entryCount"] == 1
+        await ws.close()
