@@ -47,3 +47,29 @@ async def test_subscriptions_are_refused_over_the_limits(db: Database, database_
         await ws.subscribe(DEEP.replace("task { category { id } }", "id"), {"t": world.id})
         await ws.nothing_for(0.3)  # no error: it runs, waiting for events
         await ws.close()
+
+
+REPORT = """subscription($f: TimeEntryFilter!) { timeReportUpdates(filter: $f, groupBy: [TASK]) {
+  buckets { task { category { parent { id } } } } } }"""  # depth 5
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"])
+async def test_live_reports_count_toward_the_limits(db: Database, database_url: str) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    env = {"PUNCHCLOCK_MAX_DEPTH": "4", "PUNCHCLOCK_WS_MAX_OPERATIONS": "2"}
+    with running_server(database_url, env=env) as base:
+        ws = await GraphQLWS.open(base, world.owner.token)
+        await ws.acked()
+        op = await ws.subscribe(REPORT, {"f": {"teamId": world.id}})
+        message = await ws.receive()
+        assert message["type"] == "error" and message["id"] == op, message
+        assert message["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        shallow = REPORT.replace("{ category { parent { id } } }", "{ id }")
+        for _ in range(2):  # the limit of operations on one connection
+            await ws.subscribe(shallow, {"f": {"teamId": world.id}})
+            assert (await ws.receive())["type"] == "next"
+        op = await ws.subscribe(shallow, {"f": {"teamId": world.id}})
+        message = await ws.receive()
+        assert message["type"] == "error" and message["id"] == op, message
+        assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"
+        await ws.close()

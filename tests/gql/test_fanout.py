@@ -44,3 +44,39 @@ def test_what_is_not_shared() -> None:
         ),  # which one?
     ]:
         assert plan_for(query, variables, None, "v") is None, query
+
+
+REPORT = """subscription($f: TimeEntryFilter!, $g: [GroupBy!]!) {
+  timeReportUpdates(filter: $f, groupBy: $g) { totals { totalSeconds } } }"""
+
+
+def test_a_live_report_s_team_is_found_inside_its_filter() -> None:
+    a = plan_for(REPORT, {"f": {"teamId": "T1"}, "g": ["USER"]}, None, "viewer-a")
+    b = plan_for(REPORT, {"f": {"teamId": "T1"}, "g": ["USER"]}, None, "viewer-b")
+    assert a is not None and b is not None
+    assert a.field == "timeReportUpdates" and a.team_id == "T1" and a.key == b.key
+    other_keys = plan_for(REPORT, {"f": {"teamId": "T1"}, "g": ["DAY"]}, None, "viewer-a")
+    assert other_keys is not None and other_keys.key != a.key
+    # The filter written out, with the team a literal or a variable of its own.
+    literal = plan_for(
+        'subscription { timeReportUpdates(filter: {teamId: "T2"}, groupBy: [DAY]) '
+        "{ totals { entryCount } } }",
+        None,
+        None,
+        "v",
+    )
+    assert literal is not None and literal.team_id == "T2"
+    nested = plan_for(
+        "subscription($t: ID!) { timeReportUpdates(filter: {teamId: $t, billable: true}, "
+        "groupBy: [DAY]) { totals { entryCount } } }",
+        {"t": "T3"},
+        None,
+        "v",
+    )
+    assert nested is not None and nested.team_id == "T3"
+    # A report that selects what depends on the viewer is shared per viewer only.
+    email = REPORT.replace("totals { totalSeconds }", "buckets { user { email } }")
+    c = plan_for(email, {"f": {"teamId": "T1"}, "g": ["USER"]}, None, "viewer-a")
+    d = plan_for(email, {"f": {"teamId": "T1"}, "g": ["USER"]}, None, "viewer-b")
+    assert c is not None and d is not None and c.key != d.key
+    assert plan_for(REPORT, {"f": {"teamId": 7}, "g": ["USER"]}, None, "v") is None

@@ -2,10 +2,14 @@
 
 Strawberry executes a subscription's selection set once per subscriber and event; with
 thousands of dashboards on one team that is thousands of identical executions per change.
-Here a subscription on ``timerEvents`` or ``runningTimers`` joins a *group* keyed by its
-document, variables and operation name, plus the viewer when the document selects a field
-whose value depends on who asks (e-mail, rates, a user's teams or entries). The group runs
-the subscription once, encodes each result once, and every member sends the same bytes.
+Here a subscription on ``timerEvents``, ``runningTimers`` or ``timeReportUpdates`` joins a
+*group* keyed by its document, variables and operation name, plus the viewer when the
+document selects a field whose value depends on who asks (e-mail, rates, a user's teams or
+entries). The group runs the subscription once, encodes each result once, and every member
+sends the same bytes. The *states* (the running list, a live report) hand a member who
+joins late the group's last result at once; a live report is sent only when its encoded
+bytes differ from the last the group sent (a second of a running timer that changes no
+figure the document selects sends nothing).
 
 Each member is still authorised on its own before anything is sent (its token and
 membership are re-checked every few seconds), has its own bounded queue, and leaves the
@@ -28,9 +32,11 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     StringValueNode,
+    ValueNode,
     VariableNode,
     parse,
     validate,
@@ -44,7 +50,16 @@ from gql.schema.loaders import Loaders
 
 log = logging.getLogger("punchclock.fanout")
 
-SHAREABLE = frozenset({"timerEvents", "runningTimers"})
+# The shared fields, and the path to each one's team id among its arguments.
+SHAREABLE: dict[str, tuple[str, ...]] = {
+    "timerEvents": ("teamId",),
+    "runningTimers": ("teamId",),
+    "timeReportUpdates": ("filter", "teamId"),
+}
+# States: a late member gets the group's last result; a newer one replaces it in a full queue.
+STATES = frozenset({"runningTimers", "timeReportUpdates"})
+# Sent only when the encoded result differs from the last one sent.
+CHANGES_ONLY = frozenset({"timeReportUpdates"})
 # Fields whose value depends on the viewer: documents selecting them are not shared
 # between different viewers.
 VIEWER_DEPENDENT = frozenset(
@@ -74,7 +89,7 @@ class _FieldNames(Visitor):
 def _analyse(
     schema_id: int, query: str, operation_name: str | None
 ) -> tuple[str, Any, bool] | None:
-    """(root field, its teamId argument node, viewer dependent) for a shareable document."""
+    """(root field, its team argument's node, viewer dependent) for a shareable document."""
     from gql.schema.build import schema
 
     del schema_id  # part of the cache key only
@@ -97,10 +112,31 @@ def _analyse(
         return None
     if any(a.name.value == "after" for a in selection.arguments or ()):
         return None  # a replay is each subscriber's own: a late joiner would miss it
-    team_arg = next((a.value for a in selection.arguments or () if a.name.value == "teamId"), None)
+    path = SHAREABLE[selection.name.value]
+    team_arg = next((a.value for a in selection.arguments or () if a.name.value == path[0]), None)
     names = _FieldNames()
     visit(document, names)
     return selection.name.value, team_arg, bool(names.names & VIEWER_DEPENDENT)
+
+
+def _value_at(node: ValueNode | None, path: tuple[str, ...], variables: dict[str, Any]) -> object:
+    """The value at ``path`` inside the argument ``node`` (a literal, an object literal or
+    a variable, at any level), or None."""
+
+    def resolved(value: object) -> object:
+        return variables.get(value.name.value) if isinstance(value, VariableNode) else value
+
+    value: object = node
+    for key in path:
+        value = resolved(value)
+        if isinstance(value, ObjectValueNode):
+            value = next((f.value for f in value.fields if f.name.value == key), None)
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
+            return None
+    value = resolved(value)
+    return value.value if isinstance(value, StringValueNode) else value
 
 
 def plan_for(
@@ -110,12 +146,7 @@ def plan_for(
     if analysed is None:
         return None
     field_name, team_arg, viewer_dependent = analysed
-    if isinstance(team_arg, StringValueNode):
-        team_id: object = team_arg.value
-    elif isinstance(team_arg, VariableNode):
-        team_id = (variables or {}).get(team_arg.name.value)
-    else:
-        return None
+    team_id = _value_at(team_arg, SHAREABLE[field_name][1:], variables or {})
     if not isinstance(team_id, str):
         return None
     variables_key = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
@@ -183,7 +214,7 @@ class FanOut:
         operation_name: str | None,
         context: Context,
     ) -> AsyncIterator[Member]:
-        member = Member(coalesce=plan.field == "runningTimers")
+        member = Member(coalesce=plan.field in STATES)
         group = self.groups.get(plan.key)
         if group is None:
             group = Group(plan)
@@ -236,7 +267,9 @@ class FanOut:
                 if errors:
                     payload["errors"] = [e.formatted for e in errors]
                 encoded = orjson.dumps(payload)
-                if group.plan.field == "runningTimers":
+                if group.plan.field in CHANGES_ONLY and encoded == group.last:
+                    continue
+                if group.plan.field in STATES:
                     group.last = encoded
                 group.broadcast(encoded)
                 if group.members and all(m.overflowed for m in group.members):

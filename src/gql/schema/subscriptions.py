@@ -1,4 +1,5 @@
-"""Subscriptions: ``timerEvents`` and ``runningTimers`` of one team.
+"""Subscriptions of one team: ``timerEvents``, ``catalogEvents``, ``runningTimers`` and
+the live report ``timeReportUpdates`` (paced by :mod:`gql.live.reports`).
 
 Every event is authorised for the subscriber before it is sent: the subscriber's token
 and membership are checked again when they were last checked more than a few seconds ago.
@@ -15,12 +16,15 @@ import strawberry
 
 from gql.live import stream
 from gql.live.pubsub import QUEUE_LIMIT
+from gql.live.reports import Paced
 from gql.schema.changes import CatalogEvent
 from gql.schema.context import Context, Info
 from gql.schema.errors import CodedError, TopLevelCode
+from gql.schema.filters import TimeEntryFilter
 from gql.schema.loaders import Loaders
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import decode_event_cursor, event_cursor
+from gql.schema.types.report import GroupBy, TimeReport, time_report_of
 from gql.server.auth import authenticate
 from store import lookups
 from store.events import EntryEvent, EventKind, Subject
@@ -230,3 +234,50 @@ class Subscription:
                         force = True
                 if not await gate.allowed():
                     raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+
+    @strawberry.subscription(
+        description="`timeReport`'s answer at once, then again after each change that alters "
+        "it, at most once a second; while it counts running entries, once a second. The "
+        "same arguments and errors as `timeReport`, but another team's report ends with "
+        "NOT_FOUND and sends nothing. Subscribers of the same report share its computation."
+    )
+    async def time_report_updates(
+        self,
+        info: Info,
+        filter: TimeEntryFilter,
+        group_by: list[GroupBy],
+        time_zone: str | None = None,
+        week_start: int | None = None,
+    ) -> AsyncGenerator[TimeReport, None]:
+        ctx = info.context
+        team = str(filter.team_id)
+        _require_member(ctx, team)
+        gate = Gate(ctx, team)
+        bus = ctx.services.events
+
+        async def compute(first: bool) -> TimeReport:
+            # The first report is this subscription's own; later ones follow a change or
+            # a second, with one revocation read per change and second for the team.
+            key = (f"revoked:report:{team}:{bus.generation(team)}", int(time.monotonic()))
+            await _refuse_revoked(ctx, None if first else key)
+            if not await gate.allowed():
+                raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+            _fresh(ctx)
+            return await time_report_of(
+                ctx, filter=filter, group_by=group_by, time_zone=time_zone, week_start=week_start
+            )
+
+        async with bus.subscribe(team) as subscriber:
+            paced = Paced[TimeReport](subscriber)
+            last: tuple[Any, ...] | None = None
+            async for report, forced in paced.run(compute, _counts_running):
+                # A shared execution sends every report to gql.live.fanout, which compares
+                # the encoded bytes; on its own, a subscription compares the values.
+                state = (report.rows, report.time_zone, report.week_start)
+                if ctx.shared or forced or state != last:
+                    last = state
+                    yield report
+
+
+def _counts_running(report: TimeReport) -> bool:
+    return report.totals.running_count > 0

@@ -33,7 +33,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from gql.guard.admission import admit, limits_of, parse_limited
 from gql.guard.limits import select_operation
-from gql.live.fanout import END, Plan, plan_for
+from gql.live.fanout import END, STATES, Plan, plan_for
 from gql.schema.errors import CodedError, DatabaseUnavailable, TopLevelCode
 from gql.schema.subscriptions import REAUTHORISE_EVERY, Gate
 
@@ -252,12 +252,12 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
                 [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
             )
             return
-        # A runningTimers member is handed the group's last list at once: check the token
-        # afresh. (Everything else follows an event, and the group learns each event's
-        # revocations before it produces the item.)
+        # A member of a state (the running list, a live report) is handed the group's last
+        # result at once: check the token afresh. (Everything else follows an event, and
+        # the group learns each event's revocations before it produces the item.)
         revocations = context.services.revocations
         mine = revocations.prefix_of(context.token)
-        if plan.field == "runningTimers":
+        if plan.field in STATES:
             await revocations.refresh()
         if mine in revocations.prefixes:
             await self._close_revoked()

@@ -141,6 +141,7 @@ class ReportBucket:
 
 @strawberry.type
 class TimeReport:
+    rows: strawberry.Private[ReportRows]
     group_by: list[GroupBy]
     time_zone: str = strawberry.field(description="The IANA zone of days, weeks and months.")
     week_start: int = strawberry.field(description="1 (Monday) to 7 (Sunday).")
@@ -152,6 +153,7 @@ class TimeReport:
         cls, rows: ReportRows, related: Related, *, time_zone: str, week_start: int
     ) -> TimeReport:
         return cls(
+            rows=rows,
             group_by=[GroupBy(k) for k in rows.group_by],
             time_zone=time_zone,
             week_start=week_start,
@@ -170,7 +172,21 @@ async def resolve_time_report(
 ) -> TimeReport:
     """The report, or VALIDATION for bad keys, zone or week start; a team the viewer is
     not in gives an empty report, as if it had no entries."""
-    ctx = info.context
+    return await time_report_of(
+        info.context, filter=filter, group_by=group_by, time_zone=time_zone, week_start=week_start
+    )
+
+
+async def time_report_of(
+    ctx: Context,
+    *,
+    filter: TimeEntryFilter,
+    group_by: list[GroupBy],
+    time_zone: str | None,
+    week_start: int | None,
+) -> TimeReport:
+    """``timeReport``'s answer for ``ctx`` (its viewer, loaders and instant): the query's
+    and each computation of the live report's (``timeReportUpdates``)."""
     keys = [k.value for k in group_by]
     team_id = str(filter.team_id)
     team = await ctx.loaders.team.load(team_id) if ctx.is_member(team_id) else None
