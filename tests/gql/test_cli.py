@@ -68,7 +68,7 @@ async def bearer(session: Any, token: str) -> User | None:
         found = await tokens.authenticate_member(database, token=token)
     finally:
         await database.dispose()
-    return found[0] if found else None
+    return found.user if found else None
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -377,7 +377,7 @@ def test_serve_migrates_seeds_and_starts_uvicorn(
             found = [await tokens.authenticate_member(db, token=token) for token in sorted(new)]
         finally:
             await db.dispose()
-        return sorted(viewer.email for viewer, _ in filter(None, found))
+        return sorted(viewer.user.email for viewer in filter(None, found))
 
     assert asyncio.run(viewers()) == sorted(email for _n, email, _r, _c in demo.PEOPLE)
 

@@ -71,9 +71,8 @@ class Gate:
         self.checked = time.monotonic()
         if found is None:
             return False
-        user, memberships = found
-        ctx.viewer, ctx.memberships = user, memberships
-        return self.team_id in memberships
+        ctx.viewer, ctx.memberships, ctx.bearer = found.user, found.memberships, found.token
+        return self.team_id in found.memberships
 
 
 async def _refuse_revoked(ctx: Context, key: tuple[str, int] | None) -> None:
