@@ -25,7 +25,7 @@ from store.db import Database, is_sqlite
 from store.demo import DemoResult
 from store.errors import DomainError
 from store.models import Role, TokenScope
-from store.timeutil import utcnow
+from store.timeutil import utcnow, utcnow_precise
 
 T = TypeVar("T")
 EXIT_ERROR = 2
@@ -207,7 +207,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         user_id = await _user_id(db, args.email)
         async with db.write() as session:
             # Operators are held to no lifetime bound or token count, only to the future.
-            tokens.check_expiry(args.expires, now=utcnow(), field=("--expires",), maximum=None)
+            tokens.check_expiry(
+                args.expires, now=utcnow_precise(), field=("--expires",), maximum=None
+            )
             token = await tokens.create_token(
                 session,
                 user_id=user_id,

@@ -57,6 +57,7 @@ from store.errors import DomainError
 from store.events import EntryEvent, EventKind
 from store.models import InputType, Source, TimeEntry
 from store.timesheet import LogEntry, log_timing, new_entry_values
+from store.timeutil import utcnow_precise
 from store.types import UTCDateTime
 
 Row = dict[str, Any]
@@ -328,7 +329,7 @@ def _decide(
     first = rows[0]
     # The request's authentication and the token's scope (a READ token writes nothing);
     # anything wrong: the standard path says what.
-    _check(tokens.check_row(first, request.secret, now))
+    _check(tokens.check_row(first, request.secret, utcnow_precise()))
     _check(tokens.may_write(first["token__scope"]))
     if first["record__request_hash"] is not None:  # the key was used before
         # A live record of this very request replays; an expired one or another request

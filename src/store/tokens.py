@@ -31,7 +31,7 @@ from store.direct import Statement, compile_statement, fetch
 from store.errors import DomainError, ErrorCode
 from store.ids import new_id
 from store.models import AccessToken, Membership, TokenScope, User
-from store.timeutil import utcnow
+from store.timeutil import utcnow_precise
 from store.types import UTCDateTime
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -51,7 +51,8 @@ def _hash(secret: str) -> str:
 
 
 def is_live(revoked_at: datetime | None, expires_at: datetime | None, now: datetime) -> bool:
-    """Not revoked, and not expired at ``now`` (a token is refused from ``expires_at`` on)."""
+    """Not revoked, and not expired at ``now`` (a token is refused from ``expires_at`` on;
+    callers pass the precise clock, ``utcnow_precise``, as an expiry has microseconds)."""
     return revoked_at is None and (expires_at is None or expires_at > now)
 
 
@@ -281,7 +282,7 @@ async def authenticate_member(db: Database, *, token: str) -> Authenticated | No
     if not rows:
         return None
     first = rows[0]
-    if not check_row(first, secret, utcnow()):
+    if not check_row(first, secret, utcnow_precise()):
         return None
     user = User.model_construct(**statement.part(first, "user"))
     members = [

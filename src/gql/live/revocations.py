@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from store import tokens
 from store.db import Database
-from store.timeutil import utcnow
+from store.timeutil import utcnow, utcnow_precise
 
 # ``revoked_at`` is the revoker's clock, read before its commit: look back this far.
 # (An expiry is known ahead; it is found once it has passed on this process's clock.)
@@ -32,7 +32,7 @@ class Revocations:
         """Learn the tokens that ended since the last look (one read of the tokens table;
         it has a row per token, not per entry)."""
         async with self.db.read() as session:
-            found = await tokens.ended_since(session, since=self._since, now=utcnow())
+            found = await tokens.ended_since(session, since=self._since, now=utcnow_precise())
         for prefix, at in found:
             self.prefixes.add(prefix)
             self._since = max(self._since, at - MARGIN)

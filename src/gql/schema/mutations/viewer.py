@@ -24,7 +24,7 @@ from gql.schema.types.user import User
 from store import accounts, models, tokens
 from store.errors import DomainError, ErrorCode
 from store.events import EventLog
-from store.timeutil import utcnow
+from store.timeutil import utcnow, utcnow_precise
 
 
 @strawberry.input(description="A new personal access token of the viewer.")
@@ -125,7 +125,7 @@ class ViewerMutations:
                 name=input.name,
                 scope=input.scope.value,
                 expires_at=input.expires_at,
-                now=utcnow(),
+                now=utcnow_precise(),  # an expiry has microseconds
             )
             return Outcome({"accessToken": issued.row.id}, once={"secret": issued.token})
 
