@@ -21,7 +21,7 @@ from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.loaders import Loaders
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import decode_event_cursor, event_cursor
-from gql.server.auth import authenticate
+from gql.server.auth import authenticate_token
 from store import lookups
 from store.events import EntryEvent, EventKind, Subject
 from store.timeutil import utcnow
@@ -66,7 +66,7 @@ class Gate:
         # Subscribers with the same token share one check per period.
         period = int(time.monotonic() // REAUTHORISE_EVERY)
         found = await ctx.services.events.reads.get(
-            (f"auth:{ctx.token}", period), lambda: authenticate(ctx.db, ctx.token)
+            (f"auth:{ctx.token}", period), lambda: authenticate_token(ctx.db, ctx.token)
         )
         self.checked = time.monotonic()
         if found is None:

@@ -27,7 +27,7 @@ class Viewer:
     token: tokens.Bearer
 
 
-async def authenticate(db: Database, token: str | None) -> Viewer | None:
+async def authenticate_token(db: Database, token: str | None) -> Viewer | None:
     """The token's user, their memberships by team id and the token, or None."""
     if token is None or tokens.parse_token(token) is None:
         return None
@@ -35,6 +35,15 @@ async def authenticate(db: Database, token: str | None) -> Viewer | None:
     if found is None:
         return None
     return Viewer(found.user, {m.team_id: m for m in found.members}, found.token)
+
+
+async def authenticate(
+    db: Database, token: str | None
+) -> tuple[User, dict[str, Membership]] | None:
+    """The token's user and their memberships by team id, or None: for callers that need
+    only who is asking (what the token may do is ``authenticate_token``'s)."""
+    found = await authenticate_token(db, token)
+    return (found.user, found.memberships) if found is not None else None
 
 
 def token_from_init_payload(payload: Mapping[str, object] | None) -> str | None:

@@ -28,7 +28,7 @@ from gql.schema.context import Context
 from gql.schema.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.schema.loaders import Loaders
 from gql.server import graphiql, logs
-from gql.server.auth import Viewer, authenticate, bearer_token, token_from_init_payload
+from gql.server.auth import Viewer, authenticate_token, bearer_token, token_from_init_payload
 from gql.server.boundary import send_error
 from gql.server.services import Services
 from gql.server.shortcut import compiled_post
@@ -138,7 +138,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         if isinstance(request, Request):
             token = bearer_token(request.headers.get("authorization"))
             try:
-                viewer = await authenticate(services.db, token)
+                viewer = await authenticate_token(services.db, token)
             except Exception as exc:
                 # Outside execution nothing masks it: a lost database would be a bare 500.
                 if not is_unavailable(exc):
@@ -151,7 +151,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         """Authenticate the WebSocket from ``connection_init``; a bad token closes it (4403)."""
         token = token_from_init_payload(context.connection_params)
         try:
-            found = await authenticate(context.db, token)
+            found = await authenticate_token(context.db, token)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
