@@ -473,3 +473,25 @@ async def test_a_zone_python_knows_and_postgresql_does_not_is_refused_there(
     else:  # SQLite's dates are Python's: the zone works
         assert payload["userErrors"] == [] and payload["viewer"]["timeZone"] == python_only_zone
         assert team["userErrors"] == [] and team["team"]["timeZone"] == python_only_zone
+
+
+async def test_concurrent_creates_never_pass_the_limit(
+    api: Api, db: Database, world: TeamWorld
+) -> None:
+    """Creates race for the last places (real concurrency on PostgreSQL: the user row is
+    locked before the count): exactly as many succeed as there are places."""
+    owner = world.owner.id
+    places = 3
+    async with db.write() as s:
+        for _ in range(tokens.MAX_LIVE_TOKENS - 1 - places):  # the factory's token is live
+            await tokens.issue(s, user_id=owner, name="filler")
+        await s.commit()
+    payloads = await asyncio.gather(
+        *(api.mutate(CREATE, {"name": f"race {i}"}, world.owner.token) for i in range(10))
+    )
+    made = [p for p in payloads if p["userErrors"] == []]
+    assert len(made) == places and all(p["secret"] for p in made)
+    assert {e["code"] for p in payloads if p["userErrors"] for e in p["userErrors"]} == {
+        "VALIDATION"
+    }
+    assert await _count(db, AccessToken, AccessToken.user_id == owner) == tokens.MAX_LIVE_TOKENS
