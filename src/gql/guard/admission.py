@@ -332,6 +332,7 @@ def admit(
         return found, None, [refused]
     if not found.runnable:
         return None, None, []
+    # Refused before the charge, as the limits are: a refusal charges nothing.
     read_only = read_only_refusal(context, document, operation_name)
     if read_only is not None:
         return found, None, [read_only]
