@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -22,8 +24,8 @@ from store import accounts, demo, tokens
 from store.db import Database, is_sqlite
 from store.demo import DemoResult
 from store.errors import DomainError
-from store.models import Role
-from store.timeutil import utcnow
+from store.models import Role, TokenScope
+from store.timeutil import utcnow, utcnow_precise
 
 T = TypeVar("T")
 EXIT_ERROR = 2
@@ -204,7 +206,17 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     async def work(db: Database) -> str:
         user_id = await _user_id(db, args.email)
         async with db.write() as session:
-            token = await tokens.create_token(session, user_id=user_id, name=args.name)
+            # Operators are held to no lifetime bound or token count, only to the future.
+            tokens.check_expiry(
+                args.expires, now=utcnow_precise(), field=("--expires",), maximum=None
+            )
+            token = await tokens.create_token(
+                session,
+                user_id=user_id,
+                name=args.name,
+                scope=args.scope,
+                expires_at=args.expires,
+            )
             await session.commit()
             return token
 
@@ -242,6 +254,27 @@ def cmd_export_schema(_args: argparse.Namespace) -> int:
 
     sys.stdout.write(export_sdl())
     return 0
+
+
+_DURATION = re.compile(r"(\d+)([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _expiry(text: str) -> datetime:
+    """``--expires``: a duration from now (``90d``, ``12h``, ``30m``) or an ISO 8601
+    instant with its offset (``2027-06-30T18:00:00+02:00``)."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is not None:
+        return utcnow() + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            "give a duration such as 90d, 12h or 30m, or an ISO 8601 instant with its offset"
+        )
+    return instant.astimezone(UTC)
 
 
 def _positive(text: str) -> int:
@@ -364,6 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_token.add_argument("--email", required=True, help="e-mail of the token's user")
     create_token.add_argument("--name", default="", help="a label for the token, e.g. laptop")
+    create_token.add_argument(
+        "--scope",
+        choices=[s.value for s in TokenScope],
+        default=TokenScope.WRITE.value,
+        help="READ: queries and subscriptions only; WRITE (default): mutations too",
+    )
+    create_token.add_argument(
+        "--expires",
+        type=_expiry,
+        default=None,
+        help="when it stops working: 90d, 12h, 30m from now, or an ISO 8601 instant with "
+        "offset (default: never)",
+    )
     revoke_token = _add_command(
         token_commands,
         "revoke",

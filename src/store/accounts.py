@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import locks
+from store import locks, rules
+from store.db import session_dialect
 from store.errors import DomainError, ErrorCode
 from store.events import CatalogKind, EventLog, Subject
 from store.ids import new_id
@@ -28,6 +32,42 @@ def check_time_zone(name: str, field: tuple[str, ...] = ("timeZone",)) -> str:
             field,
         ) from exc
     return name
+
+
+async def check_time_zone_known(session: AsyncSession, name: str, field: tuple[str, ...]) -> str:
+    """:func:`check_time_zone`, and on PostgreSQL also known to the server, which converts
+    with its own copy of the zone database (``AT TIME ZONE`` in reports): a zone Python
+    knows and the server does not is refused here, not failed on later. Asked in a
+    savepoint, so a refusal leaves the transaction usable."""
+    check_time_zone(name, field)
+    if session_dialect(session) != "postgresql":
+        return name
+    try:
+        async with session.begin_nested():
+            await session.exec(select(func.timezone(name, func.now())))
+    except DBAPIError as exc:
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            f"Unknown time zone {name!r} to the database: use an IANA name such as Europe/Berlin.",
+            field,
+        ) from exc
+    return name
+
+
+MAX_LOCALE = 35  # the column's length
+_LOCALE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def check_locale(value: str, field: tuple[str, ...]) -> str:
+    """A BCP 47 style tag (``en``, ``de-CH``, ``zh-Hant-TW``): a language of 2 to 8 letters,
+    then subtags of 1 to 8 letters or digits, at most ``MAX_LOCALE`` characters."""
+    if len(value) > MAX_LOCALE or _LOCALE.fullmatch(value) is None:
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            f"Not a language tag such as en or de-CH (at most {MAX_LOCALE} characters).",
+            field,
+        )
+    return value
 
 
 def check_name(value: str, field: tuple[str, ...], limit: int = MAX_NAME) -> str:
@@ -87,7 +127,7 @@ async def create_team(
     team = Team(
         id=new_id(),
         name=check_name(name, ("name",)),
-        time_zone=check_time_zone(time_zone),
+        time_zone=await check_time_zone_known(session, time_zone, ("timeZone",)),
         week_start=week_start,
         rounding=rounding,
         rounding_minutes=rounding_minutes,
@@ -199,7 +239,7 @@ async def update_team(
     if "name" in changes:
         changes["name"] = check_name(str(changes["name"]), ("input", "name"))
     if "time_zone" in changes:
-        check_time_zone(str(changes["time_zone"]), ("input", "timeZone"))
+        await check_time_zone_known(session, str(changes["time_zone"]), ("input", "timeZone"))
     changed = False
     for name, value in changes.items():
         if getattr(team, name) != value:
@@ -257,3 +297,49 @@ async def add_member_as(
         at = now or utcnow()
         events.catalog(kind, Subject.MEMBER, team_id=team_id, subject_id=user.id, at=at)
     return member
+
+
+UNCHANGED: object = object()
+
+
+async def update_viewer(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    time_zone: object = UNCHANGED,
+    locale: object = UNCHANGED,
+    nickname: object = UNCHANGED,
+) -> User:
+    """Change the user's own settings; only those given (not ``UNCHANGED``) change. The
+    user row is locked first (store.locks step 3)."""
+    changes: dict[str, str] = {}
+    if nickname is not UNCHANGED:
+        cleaned = rules.clean_text(
+            nickname if isinstance(nickname, str) else None,
+            ("input", "nickname"),
+            limit=MAX_NAME,
+            required=True,
+        )
+        assert cleaned is not None
+        changes["nickname"] = cleaned.strip()
+    if locale is not UNCHANGED:
+        changes["locale"] = check_locale(str(locale), ("input", "locale"))
+    if time_zone is not UNCHANGED:
+        changes["time_zone"] = await check_time_zone_known(
+            session, str(time_zone), ("input", "timeZone")
+        )
+    await locks.users(session, [user_id])
+    user = (
+        await session.exec(
+            select(User).where(User.id == user_id).execution_options(populate_existing=True)
+        )
+    ).one()
+    changed = False
+    for name, value in changes.items():
+        if getattr(user, name) != value:
+            setattr(user, name, value)
+            changed = True
+    if changed:
+        session.add(user)
+        await session.flush()
+    return user

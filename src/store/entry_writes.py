@@ -6,7 +6,8 @@ record's answer with three more: some ten round trips and most of a mutation's C
 the common case (the viewer logs on a task or a category of their team) takes:
 
 - one statement for every fact the checks need: the bearer token and its user (the
-  request's authentication, checked by ``tokens.is_valid`` as for every request),
+  request's authentication, checked by ``tokens.is_valid`` as for every request, and
+  its scope: a READ token is handed to the standard path, which refuses it),
   the membership, the team, the task, the category chain (a recursive CTE) and the
   idempotency record of the key, if it was used before: a replay of this very request
   raises ``Replay`` with the stored result, and costs this one read;
@@ -56,6 +57,7 @@ from store.errors import DomainError
 from store.events import EntryEvent, EventKind
 from store.models import InputType, Source, TimeEntry
 from store.timesheet import LogEntry, log_timing, new_entry_values
+from store.timeutil import utcnow_precise
 from store.types import UTCDateTime
 
 Row = dict[str, Any]
@@ -177,6 +179,8 @@ def _plan(dialect: Dialect) -> _Plan:
     columns = [
         tokens.c.secret_hash.label("token__secret_hash"),
         tokens.c.revoked_at.label("token__revoked_at"),
+        tokens.c.expires_at.label("token__expires_at"),
+        tokens.c.scope.label("token__scope"),
         *(users.c[c.name].label(f"user__{c.name}") for c in users.columns),
         *(teams.c[c.name].label(f"team__{c.name}") for c in teams.columns),
         members.c.rate_cents.label("member__rate_cents"),
@@ -323,8 +327,10 @@ def _decide(
     data, now = request.data, request.now
     _check(bool(rows))  # an unknown token, not a member, or no such team
     first = rows[0]
-    # The request's authentication; anything wrong: the standard path says what.
-    _check(tokens.is_valid(first["token__secret_hash"], first["token__revoked_at"], request.secret))
+    # The request's authentication and the token's scope (a READ token writes nothing);
+    # anything wrong: the standard path says what.
+    _check(tokens.check_row(first, request.secret, utcnow_precise()))
+    _check(tokens.may_write(first["token__scope"]))
     if first["record__request_hash"] is not None:  # the key was used before
         # A live record of this very request replays; an expired one or another request
         # under the key goes to the ORM path (it clears the one, refuses the other).

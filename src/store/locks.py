@@ -18,7 +18,9 @@ anyone may retry):
    - ``FOR NO KEY UPDATE`` (:func:`team_for_catalogue`) by changes of the team, its
      members, categories and tasks: serialised per team, never waiting for entry writers;
 3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
-   entries runs one at a time (one running timer, the order of their instants);
+   entries runs one at a time (one running timer, the order of their instants), and so
+   do changes of the user's own settings and tokens (``accounts.update_viewer``, and
+   ``tokens.issue_own``, which counts the live tokens under this lock);
 4. entry rows, by id, ``FOR UPDATE`` (:func:`entries`), or ``FOR SHARE`` where a command
    only needs the entry to stay as it is (a comment);
 5. catalogue rows: a task, then its category chain from the leaf upward, ``FOR SHARE``

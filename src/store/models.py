@@ -45,6 +45,13 @@ class Role(StrEnum):
     MEMBER = "MEMBER"
 
 
+class TokenScope(StrEnum):
+    """What a personal access token may do: READ runs queries and subscriptions only."""
+
+    READ = "READ"
+    WRITE = "WRITE"
+
+
 class Rounding(StrEnum):
     NONE = "NONE"
     FLOOR = "FLOOR"
@@ -262,6 +269,8 @@ class AccessToken(SQLModel, table=True):
     """A personal access token. Only a SHA-256 hash of its secret is kept."""
 
     __tablename__ = "access_tokens"
+    # viewer.accessTokens and the per-user limit of live tokens read a user's tokens.
+    __table_args__ = (Index(None, "user_id"),)
 
     id: str = Field(sa_column=Column(String(26), primary_key=True))
     user_id: str = Field(sa_column=_fk("users.id", ondelete="CASCADE"))
@@ -270,6 +279,14 @@ class AccessToken(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    scope: str = Field(
+        default=TokenScope.WRITE.value,
+        sa_column=Column(
+            String(8), nullable=False, server_default=text(f"'{TokenScope.WRITE.value}'")
+        ),
+    )
+    # Refused from this instant on, as a revoked token is (store.tokens.is_live).
+    expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -68,7 +68,7 @@ async def bearer(session: Any, token: str) -> User | None:
         found = await tokens.authenticate_member(database, token=token)
     finally:
         await database.dispose()
-    return found[0] if found else None
+    return found.user if found else None
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -215,6 +215,61 @@ def test_errors_are_one_line_and_exit_2(
     assert "unsupported" in refused(
         "token", "create", "--email", "x@x.test", "--database-url", "mysql://x/y"
     )
+
+
+def test_token_create_takes_a_scope_and_an_expiry(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ("--database-url", database_url)
+    assert run(capsys, "user", "create", "--nickname", "A", "--email", "a@x.test", *db)[0] == 0
+    before = datetime.now(UTC).replace(microsecond=0)  # the CLI's clock: whole seconds
+    made = {}
+    for name, options in {
+        "plain": (),
+        "wall": ("--scope", "READ", "--expires", "90d"),
+        "dated": ("--expires", "2099-06-30T18:00:00+02:00"),
+    }.items():
+        code, out, err = run(
+            capsys, "token", "create", "--email", "a@x.test", "--name", name, *options, *db
+        )
+        assert code == 0 and err == "" and tokens.parse_token(out.strip()), (name, err)
+        made[name] = out.strip()
+    # An expiry not in the future: one line, exit 2.
+    code, out, err = run(
+        capsys,
+        "token",
+        "create",
+        "--email",
+        "a@x.test",
+        "--expires",
+        "2020-01-01T00:00:00+00:00",
+        *db,
+    )
+    assert code == 2 and out == "" and "future" in err and err.count("\n") == 1
+    # A malformed expiry or scope: argparse's usage error, exit 2.
+    for options, says in [
+        (("--expires", "2099-01-01T00:00:00"), "offset"),
+        (("--expires", "soon"), "duration"),
+        (("--scope", "ADMIN"), "invalid choice"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            main(["token", "create", "--email", "a@x.test", *options, *db])
+        assert exited.value.code == 2 and says in capsys.readouterr().err, options
+
+    async def check(session: Any) -> None:
+        stored = {t.name: t for t in (await session.exec(select(AccessToken))).all()}
+        assert set(stored) == {"plain", "wall", "dated"}
+        assert (stored["plain"].scope, stored["plain"].expires_at) == ("WRITE", None)
+        wall = stored["wall"]
+        assert wall.scope == "READ" and wall.expires_at is not None
+        assert (
+            before + timedelta(days=90) <= wall.expires_at <= datetime.now(UTC) + timedelta(days=90)
+        )
+        assert stored["dated"].expires_at == datetime(2099, 6, 30, 16, tzinfo=UTC)
+        for name in made:
+            assert await bearer(session, made[name]) is not None
+
+    on(database_url, check)
 
 
 def test_an_unmigrated_database_says_what_to_do(
@@ -377,7 +432,7 @@ def test_serve_migrates_seeds_and_starts_uvicorn(
             found = [await tokens.authenticate_member(db, token=token) for token in sorted(new)]
         finally:
             await db.dispose()
-        return sorted(viewer.email for viewer, _ in filter(None, found))
+        return sorted(viewer.user.email for viewer in filter(None, found))
 
     assert asyncio.run(viewers()) == sorted(email for _n, email, _r, _c in demo.PEOPLE)
 

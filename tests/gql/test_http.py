@@ -170,7 +170,7 @@ async def test_post_graphql_keeps_every_middleware(
 
         # An exception outside execution (authentication) escapes the view: the error
         # boundary answers INTERNAL with 500, as JSON, with the request id.
-        monkeypatch.setattr("gql.server.view.authenticate", broken)
+        monkeypatch.setattr("gql.server.view.authenticate_token", broken)
         failed = await client.post(
             "/graphql", json={"query": "{ viewer { id } }"}, headers={**auth, "x-request-id": "r-5"}
         )

@@ -12,8 +12,9 @@ Strawberry execution per subscriber, calls :func:`admit` itself.
   (``validation_budget_ms``: past it, ``QUERY_TOO_COMPLEX``), and leaves "Did you mean …"
   suggestions out for requests without a viewer, so the schema is not spelled out to
   anyone who has not signed in (introspection, which does that on purpose, still works).
-- :class:`OperationGuard` charges the valid operation's cost to the client's bucket
-  (``RATE_LIMITED``) and reports ``extensions.cost``.
+- :class:`OperationGuard` refuses a mutation asked with a READ token (``FORBIDDEN``),
+  charges the valid operation's cost to the client's bucket (``RATE_LIMITED``) and
+  reports ``extensions.cost``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OperationType,
     ValidationContext,
     parse,
     specified_rules,
@@ -40,9 +42,18 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from gql.guard.limits import DocumentKey, Limits, Measure, measure, shape_violations, violations
+from gql.guard.limits import (
+    DocumentKey,
+    Limits,
+    Measure,
+    measure,
+    select_operation,
+    shape_violations,
+    violations,
+)
 from gql.guard.ratelimit import RateLimiter, Verdict
 from gql.schema.errors import CodedError, TopLevelCode
+from store import tokens
 
 CACHE_SIZE = 512
 
@@ -321,6 +332,10 @@ def admit(
         return found, None, [refused]
     if not found.runnable:
         return None, None, []
+    # Refused before the charge, as the limits are: a refusal charges nothing.
+    read_only = read_only_refusal(context, document, operation_name)
+    if read_only is not None:
+        return found, None, [read_only]
     services = _services(context)
     limiter: RateLimiter | None = getattr(services, "rate_limiter", None)
     if limiter is None:
@@ -335,6 +350,30 @@ def admit(
     if verdict.allowed:
         return found, verdict, []
     return found, verdict, [rate_limited(found.cost, verdict)]
+
+
+READ_ONLY_TOKEN = (
+    "This token has the READ scope: it may run queries and subscriptions, not mutations. "
+    "Use a WRITE token."
+)
+
+
+def read_only_refusal(
+    context: Any, document: DocumentNode, operation_name: str | None
+) -> CodedError | None:
+    """FORBIDDEN for a mutation asked with a READ token (``store.tokens.may_write``),
+    before anything executes. Here, in the one admission every execution passes (standard
+    execution on every transport through :class:`OperationGuard`, the compiled paths
+    through ``gql.compiler``), so no mutation, today's or a new one, escapes it. The
+    compiled ``logTimeEntry``, which authenticates in its own statement, checks the
+    scope there and hands a READ token back (``store.entry_writes``)."""
+    bearer = getattr(context, "bearer", None)
+    if bearer is None or tokens.may_write(bearer.scope):
+        return None
+    operation = select_operation(document, operation_name)
+    if operation is None or operation.operation != OperationType.MUTATION:
+        return None
+    return CodedError(TopLevelCode.FORBIDDEN, READ_ONLY_TOKEN)
 
 
 def cost_extension(found: Measure, verdict: Verdict | None, context: Any) -> dict[str, Any]:

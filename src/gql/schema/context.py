@@ -12,6 +12,7 @@ from gql.schema.loaders import Loaders
 from store.db import Database
 from store.models import Membership, Role, User
 from store.timeutil import utcnow
+from store.tokens import Bearer
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Context:
     request: Any = None
     response: Any = None
     token: str | None = None
+    # The authenticated token: its id (``AccessToken.current``) and scope (a READ token
+    # is refused every mutation, ``gql.guard.admission.admit``).
+    bearer: Bearer | None = None
     connection_params: dict[str, Any] | None = None
     shared: bool = False  # executing a subscription on behalf of many subscribers
     cost: int | None = None  # points of the operation, once measured

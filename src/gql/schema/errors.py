@@ -25,6 +25,7 @@ class TopLevelCode(StrEnum):
     """``extensions.code`` of top-level GraphQL errors."""
 
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"  # a READ token asking for a mutation
     BAD_REQUEST = "BAD_REQUEST"
     INTERNAL = "INTERNAL"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"

@@ -25,7 +25,7 @@ from gql.schema.loaders import Loaders
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import decode_event_cursor, event_cursor
 from gql.schema.types.report import GroupBy, TimeReport, time_report_of
-from gql.server.auth import authenticate
+from gql.server.auth import authenticate_token
 from store import lookups
 from store.events import EntryEvent, EventKind, Subject
 from store.timeutil import utcnow
@@ -70,14 +70,13 @@ class Gate:
         # Subscribers with the same token share one check per period.
         period = int(time.monotonic() // REAUTHORISE_EVERY)
         found = await ctx.services.events.reads.get(
-            (f"auth:{ctx.token}", period), lambda: authenticate(ctx.db, ctx.token)
+            (f"auth:{ctx.token}", period), lambda: authenticate_token(ctx.db, ctx.token)
         )
         self.checked = time.monotonic()
         if found is None:
             return False
-        user, memberships = found
-        ctx.viewer, ctx.memberships = user, memberships
-        return self.team_id in memberships
+        ctx.viewer, ctx.memberships, ctx.bearer = found.user, found.memberships, found.token
+        return self.team_id in found.memberships
 
 
 async def _refuse_revoked(ctx: Context, key: tuple[str, int] | None) -> None:

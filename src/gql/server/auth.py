@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from store import tokens
 from store.db import Database
@@ -19,17 +20,30 @@ def bearer_token(value: object) -> str | None:
     return token.strip()
 
 
-async def authenticate(
-    db: Database, token: str | None
-) -> tuple[User, dict[str, Membership]] | None:
-    """The token's user and their memberships by team id, or None."""
+@dataclass(frozen=True)
+class Viewer:
+    user: User
+    memberships: dict[str, Membership]  # by team id
+    token: tokens.Bearer
+
+
+async def authenticate_token(db: Database, token: str | None) -> Viewer | None:
+    """The token's user, their memberships by team id and the token, or None."""
     if token is None or tokens.parse_token(token) is None:
         return None
     found = await tokens.authenticate_member(db, token=token)
     if found is None:
         return None
-    user, members = found
-    return user, {m.team_id: m for m in members}
+    return Viewer(found.user, {m.team_id: m for m in found.members}, found.token)
+
+
+async def authenticate(
+    db: Database, token: str | None
+) -> tuple[User, dict[str, Membership]] | None:
+    """The token's user and their memberships by team id, or None: for callers that need
+    only who is asking (what the token may do is ``authenticate_token``'s)."""
+    found = await authenticate_token(db, token)
+    return (found.user, found.memberships) if found is not None else None
 
 
 def token_from_init_payload(payload: Mapping[str, object] | None) -> str | None:

@@ -28,7 +28,7 @@ from gql.schema.context import Context
 from gql.schema.errors import DatabaseUnavailable, TopLevelCode, is_unavailable
 from gql.schema.loaders import Loaders
 from gql.server import graphiql, logs
-from gql.server.auth import authenticate, bearer_token, token_from_init_payload
+from gql.server.auth import Viewer, authenticate_token, bearer_token, token_from_init_payload
 from gql.server.boundary import send_error
 from gql.server.services import Services
 from gql.server.shortcut import compiled_post
@@ -37,7 +37,6 @@ from gql.server.websocket import (
     KeepAliveTransportWSHandler,
     TrackedLegacyWSHandler,
 )
-from store.models import Membership, User
 
 log = logging.getLogger("punchclock")
 
@@ -116,14 +115,14 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         response: Any,
         *,
         token: str | None = None,
-        viewer: tuple[User, dict[str, Membership]] | None = None,
+        viewer: Viewer | None = None,
         unavailable: bool = False,
     ) -> Context:
-        user, memberships = viewer if viewer else (None, {})
         return Context(
             db=self.services.db,
-            viewer=user,
-            memberships=memberships,
+            viewer=viewer.user if viewer else None,
+            memberships=viewer.memberships if viewer else {},
+            bearer=viewer.token if viewer else None,
             loaders=Loaders(self.services.db),
             request_id=logs.current_request_id() or "",
             services=self.services,
@@ -139,7 +138,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         if isinstance(request, Request):
             token = bearer_token(request.headers.get("authorization"))
             try:
-                viewer = await authenticate(services.db, token)
+                viewer = await authenticate_token(services.db, token)
             except Exception as exc:
                 # Outside execution nothing masks it: a lost database would be a bare 500.
                 if not is_unavailable(exc):
@@ -152,7 +151,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
         """Authenticate the WebSocket from ``connection_init``; a bad token closes it (4403)."""
         token = token_from_init_payload(context.connection_params)
         try:
-            found = await authenticate(context.db, token)
+            found = await authenticate_token(context.db, token)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -170,7 +169,11 @@ class PunchclockGraphQL(GraphQL[Context, None]):
                     "extensions": {"code": TopLevelCode.UNAUTHENTICATED.value},
                 }
             )
-        context.viewer, context.memberships = found
+        context.viewer, context.memberships, context.bearer = (
+            found.user,
+            found.memberships,
+            found.token,
+        )
         context.token = token
         unset: UnsetType = UNSET
         return unset
@@ -372,6 +375,7 @@ class PunchclockGraphQL(GraphQL[Context, None]):
 
 _STATUS_BY_CODE = {
     TopLevelCode.UNAUTHENTICATED.value: 401,
+    TopLevelCode.FORBIDDEN.value: 403,
     TopLevelCode.UNAVAILABLE.value: 503,
     TopLevelCode.RATE_LIMITED.value: 429,
 }

@@ -7,8 +7,10 @@ from strawberry.tools import merge_types
 from gql.schema.mutations.entries import EntryMutations
 from gql.schema.mutations.teams import TeamMutations
 from gql.schema.mutations.timers import TimerMutations
+from gql.schema.mutations.viewer import ViewerMutations
 from gql.schema.mutations.webhooks import WebhookMutations
 
 Mutation = merge_types(
-    "Mutation", (EntryMutations, TimerMutations, TeamMutations, WebhookMutations)
+    "Mutation",
+    (EntryMutations, TimerMutations, TeamMutations, WebhookMutations, ViewerMutations),
 )

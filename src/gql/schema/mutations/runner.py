@@ -36,6 +36,8 @@ class Outcome:
     result: dict[str, Any]
     rows: Sequence[SQLModel] = ()
     replayed: bool = False
+    # What this run answers once and no replay may: never stored (a new token's secret).
+    once: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

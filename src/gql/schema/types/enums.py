@@ -8,9 +8,31 @@ from __future__ import annotations
 
 import strawberry
 
-from store.models import EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState
+from store.models import (
+    EntryStatus,
+    InputType,
+    Role,
+    Rounding,
+    ScopeType,
+    Source,
+    TaskState,
+    TokenScope,
+)
 
 for _enum in (EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState):
     strawberry.enum(_enum)
+strawberry.enum(
+    TokenScope,
+    description="READ: queries and subscriptions only; WRITE: mutations too.",
+)
 
-__all__ = ["EntryStatus", "InputType", "Role", "Rounding", "ScopeType", "Source", "TaskState"]
+__all__ = [
+    "EntryStatus",
+    "InputType",
+    "Role",
+    "Rounding",
+    "ScopeType",
+    "Source",
+    "TaskState",
+    "TokenScope",
+]

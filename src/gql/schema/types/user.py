@@ -13,6 +13,8 @@ from gql.schema.filters import RelatedTimeEntryFilter, store_filter
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import Connection
 from gql.schema.types.team import PAGE_ARGUMENTS, Team
+from gql.schema.types.token import AccessToken
+from store import tokens
 
 
 async def shared_team_ids(ctx: Context, user_id: str) -> list[str]:
@@ -71,3 +73,16 @@ class User(RowObject):
         ids = await shared_team_ids(info.context, self.row.id)
         ef = await store_filter(info.context, filter, team_ids=ids, user_ids=[self.row.id])
         return await entry_connection(info.context, ef, first, after)
+
+    @strawberry.field(
+        description="The viewer's own access tokens, newest first (revoked and expired "
+        "ones too); an empty list on any other user.",
+        metadata=resolved("the viewer's own tokens only: an empty list on anyone else"),
+    )
+    async def access_tokens(self, info: Info) -> list[AccessToken]:
+        ctx = info.context
+        if ctx.viewer is None or self.row.id != ctx.viewer_id:
+            return []
+        async with ctx.db.read() as session:
+            rows = await tokens.tokens_of(session, user_id=self.row.id)
+        return [AccessToken(row=r) for r in rows]
