@@ -335,7 +335,8 @@ def _entry_relations(completion: Completion | None, found: Reads) -> None:
     elif isinstance(completion, Obj):
         if completion.type_name != "TimeEntry":
             for step in completion.steps:
-                if step.kind == ATTR:  # nodes, edges, node: the connection's own objects
+                # nodes, edges (computed from the nodes), node: the connection's own objects
+                if step.kind in (ATTR, COMPUTED):
                     _entry_relations(step.completion, found)
             return
         _merge(found, "entry", _reads(completion))
