@@ -3,7 +3,9 @@
 The compiled read path (``gql.compiler``) asks for exactly the columns its document
 reads and gets plain rows back: no ORM objects, no identity map, one round trip whatever
 the page size. Columns are labelled ``<relation>__<column>`` (``entry__started_at``,
-``user__nickname``); a relation whose row is missing comes back as NULLs.
+``user__nickname``); a relation whose row is missing comes back as NULLs. Pages go
+either way (``store.paging``): a backward page and the probe beyond its cursor are parts
+of the same statement.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import update
 
 from store.db import Database
-from store.models import TimeEntry
+from store.ids import new_id
+from store.models import TimeEntry, Webhook, WebhookDelivery
 from tests.conftest import GQL
 from tests.factories import TeamWorld, add_entries, make_team
 
@@ -306,3 +307,67 @@ async def test_page_arguments_are_checked(db: Database, gql: GQL) -> None:
     )
     body = await gql(f"{{ timeEntries({f}, first: 2, last: 2) {{ totalCount }} }}", token=token)
     assert "not both" in body["errors"][0]["message"]
+    # `last` multiplies the nodes below it as `first` does, and `nodes` by its ids.
+    nested = "{ nodes { task { timeEntries(last: 100) { nodes { id } } } } }"
+    assert await code(f"{{ timeEntries({f}, last: 100) {nested} }}") == "QUERY_TOO_COMPLEX"
+    assert await code(f"{{ timeEntries({f}, last: 99) {{ nodes {{ id }} }} }}") is None
+    many = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Task { timeEntries(first: 100) {"
+    many += " nodes { id } } } } }"
+    assert await code(many, {"ids": [world.id] * 100}) == "QUERY_TOO_COMPLEX"
+    assert await code(many, {"ids": [world.id] * 40}) is None
+
+
+DELIVERIES = f"""query($team: ID!, $first: Int, $after: String, $last: Int, $before: String) {{
+  team(id: $team) {{ webhooks {{ deliveries(first: $first, after: $after, last: $last,
+    before: $before) {{ totalCount nodes {{ attempt }} edges {{ cursor }} {PAGE_INFO} }} }} }} }}"""
+
+
+async def test_webhook_deliveries_page_both_ways(db: Database, gql: GQL) -> None:
+    """Regression: a delivery's cursor was read as a ULID, and every `after` refused."""
+    world = await make_team(db, "Acme", prefix="a")
+    hook = new_id()
+    async with db.write() as s:
+        s.add(
+            Webhook(
+                id=hook,
+                team_id=world.id,
+                url="https://a.example.test/h",
+                kinds="LOGGED",
+                secret="s",
+                cursor=0,
+            )
+        )
+        await s.flush()
+        for attempt in range(1, 6):
+            s.add(
+                WebhookDelivery(
+                    webhook_id=hook,
+                    position=1,
+                    kind="LOGGED",
+                    subject="ENTRY",
+                    subject_id=new_id(),
+                    attempt=attempt,
+                    at=T0 + timedelta(minutes=attempt),
+                )
+            )
+        await s.commit()
+
+    async def deliveries(**arguments: Any) -> dict[str, Any]:
+        variables = {"team": world.id, "first": None, **arguments}
+        data = ok(await gql(DELIVERIES, variables, token=world.admin.token))
+        [webhook] = data["team"]["webhooks"]
+        found: dict[str, Any] = webhook["deliveries"]
+        return found
+
+    full = await deliveries(first=100)
+    assert [n["attempt"] for n in full["nodes"]] == [5, 4, 3, 2, 1]  # newest first
+    cursors = [e["cursor"] for e in full["edges"]]
+    got = await deliveries(first=2, after=cursors[1])
+    assert [n["attempt"] for n in got["nodes"]] == [3, 2]
+    assert got["pageInfo"]["hasPreviousPage"] is True and got["pageInfo"]["hasNextPage"] is True
+    got = await deliveries(last=2)
+    assert [n["attempt"] for n in got["nodes"]] == [2, 1]
+    assert got["pageInfo"]["hasPreviousPage"] is True and got["pageInfo"]["hasNextPage"] is False
+    got = await deliveries(last=5, before=cursors[2])
+    assert [n["attempt"] for n in got["nodes"]] == [5, 4]
+    assert got["pageInfo"]["hasPreviousPage"] is False and got["pageInfo"]["hasNextPage"] is True
