@@ -200,3 +200,39 @@ async def test_the_compiled_path_answers_node_documents(db: Database, database_u
         assert compiler.answered == before + 1
     got = r.json()["data"]["nodes"]
     assert [n and n["__typename"] for n in got] == [*ours, None]
+
+
+async def test_nodes_take_as_many_statements_whatever_their_number(
+    db: Database, database_url: str
+) -> None:
+    """One statement finds the kinds of all the ids, then one per kind and relation."""
+    from tests.gql.test_statement_count import _count_statements
+
+    a = await make_team(db, "Acme", prefix="a")
+    ours = await entities(db, a, "a")
+    entries = await add_entries(
+        db, team_id=a.id, user_id=a.member.id, task_id=a.tasks["T-2"], count=60
+    )
+    app = create_app(Settings(database_url=database_url, **QUIET))
+    compiler = app.state.graphql.fast_path
+    statements = _count_statements(app, transactions=False)
+    counts = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        for size in (5, 5, 60):  # the first one warms the token's cache
+            ids = [*ours.values(), *entries[:size]]
+            answered = compiler.answered
+            statements.clear()
+            r = await c.post(
+                "/graphql",
+                json={"query": NODES, "variables": {"ids": ids}},
+                headers={"authorization": f"Bearer {a.admin.token}"},
+            )
+            counts.append(len(statements))
+            assert compiler.answered == answered + 1
+            got = r.json()["data"]["nodes"]
+            assert [n["id"] for n in got] == ids
+    print(f"nodes: SQL statements for 12 and 67 ids: {counts[1:]}")
+    assert counts[1] == counts[2] <= 12
