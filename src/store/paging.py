@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, literal, not_, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, union_all
 from sqlalchemy.sql import Executable
 
 T = TypeVar("T")
@@ -38,14 +38,23 @@ class Window:
     backward: bool = False
 
 
-def beyond(order: Order, values: Sequence[Any], *, reverse: bool = False) -> ColumnElement[bool]:
-    """The rows strictly after ``values`` in ``order`` (with ``reverse``: before it)."""
+def beyond(
+    order: Order, values: Sequence[Any], *, reverse: bool = False, inclusive: bool = False
+) -> ColumnElement[bool]:
+    """The rows strictly after ``values`` in ``order`` (with ``reverse``: before it;
+    with ``inclusive``: the row at ``values`` too)."""
     clauses = []
     for i, (column, descending) in enumerate(order):
         same = [c == v for (c, _), v in zip(order[:i], values[:i], strict=True)]
         later = column < values[i] if descending != reverse else column > values[i]
         clauses.append(and_(*same, later))
+    if inclusive:
+        clauses.append(and_(*(c == v for (c, _), v in zip(order, values, strict=True))))
     return or_(*clauses)
+
+
+def _sorted(order: Order, *, reverse: bool) -> list[Any]:
+    return [(c.desc() if descending != reverse else c.asc()) for c, descending in order]
 
 
 def page_selects(
@@ -58,29 +67,33 @@ def page_selects(
 ) -> list[Select[Any]]:
     """The parts of a page's statement, ``base`` (the selected columns and joins) with
     ``conditions`` (the connection's filter): the window (``limit``, default ``size + 1``
-    rows, nearest the cursor first) and, for a page that starts at a cursor, the probe.
-    Each part has a ``page__probe`` column (0 or 1); run one part alone, or all of them
-    (of one or many pages) as subqueries of a ``UNION ALL``."""
+    rows, nearest the cursor first) and, for a page that starts at a cursor, the probe:
+    the nearest row on the cursor's other side, the cursor's own included (read from
+    the cursor on, in the order's index). Each part has a ``page__probe`` column (0 or
+    1); run one part alone, or all of them (of one or many pages) as subqueries of a
+    ``UNION ALL``."""
     keyset = list(conditions)
     if window.after is not None:
         keyset.append(beyond(order, window.after))
     if window.before is not None:
         keyset.append(beyond(order, window.before, reverse=True))
     backward = window.backward
-    sort = [
-        (column.desc() if descending != backward else column.asc()) for column, descending in order
-    ]
     rows = (
         base.add_columns(literal(0).label(PROBE))
         .where(and_(*keyset))
-        .order_by(*sort)
+        .order_by(*_sorted(order, reverse=backward))
         .limit(window.size + 1 if limit is None else limit)
     )
     start = window.before if backward else window.after
     if start is None:
         return [rows]
-    other_side = not_(beyond(order, start, reverse=backward))
-    probe = base.add_columns(literal(1).label(PROBE)).where(and_(*conditions, other_side)).limit(1)
+    other_side = beyond(order, start, reverse=not backward, inclusive=True)
+    probe = (
+        base.add_columns(literal(1).label(PROBE))
+        .where(and_(*conditions, other_side))
+        .order_by(*_sorted(order, reverse=not backward))
+        .limit(1)
+    )
     return [rows, probe]
 
 
