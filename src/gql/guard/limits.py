@@ -237,14 +237,15 @@ def violations(found: Measure, limits: Limits) -> list[str]:
     """Messages for every limit the document exceeds (empty when it may run)."""
     problems = shape_violations(found, limits)
     if found.largest_page > limits.max_page:
-        what = "`nodes` takes at most" if found.largest_argument == "ids" else None
-        if what is None:
+        if found.largest_argument == "ids":
+            problems.append(
+                f"`nodes` takes at most {limits.max_page} ids (got {found.largest_page})."
+            )
+        else:
             problems.append(
                 f"`{found.largest_argument}` may not exceed {limits.max_page} "
                 f"(got {found.largest_page})."
             )
-        else:
-            problems.append(f"{what} {limits.max_page} ids (got {found.largest_page}).")
     if found.nodes > limits.max_nodes:
         problems.append(
             f"The operation may return {found.nodes} nodes, more than the limit of "
