@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.lookups import Record
 from store.models import Category, Task
+from store.paging import PROBE, Window, cut, page_selects, union
 
 
 def descendant_ids(categories: Sequence[Category], root_id: str) -> list[str]:
@@ -33,18 +37,26 @@ async def list_tasks(
     *,
     team_id: str,
     category_ids: Sequence[str] | None = None,
-    first: int,
-    after_id: str | None = None,
-) -> tuple[list[Task], bool]:
-    """A page of a team's tasks in id (creation) order, one extra row to tell if more follow."""
-    conditions: list[ColumnElement[bool]] = [col(Task.team_id) == team_id]
+    window: Window,
+) -> tuple[list[Any], bool, bool]:
+    """A page of a team's tasks in id (creation) order (``store.paging``: one statement),
+    whether a page follows and whether one precedes. Rows are ``Record`` objects."""
+    tasks = Task.__table__  # type: ignore[attr-defined]
+    conditions: list[ColumnElement[bool]] = [tasks.c.team_id == team_id]
     if category_ids is not None:
-        conditions.append(col(Task.category_id).in_(category_ids))
-    if after_id is not None:
-        conditions.append(col(Task.id) > after_id)
-    stmt = select(Task).where(and_(*conditions)).order_by(col(Task.id)).limit(first + 1)
-    rows = list((await session.exec(stmt)).all())
-    return rows[:first], len(rows) > first
+        conditions.append(tasks.c.category_id.in_(category_ids))
+    order = ((tasks.c.id, False),)
+    parts = page_selects(core_select(*tasks.c), order, conditions, window)
+    connection = await session.connection()
+    rows = [dict(r._mapping) for r in (await connection.execute(union(parts))).all()]
+    page, has_next, has_previous = cut(
+        rows, window, probe=lambda r: r[PROBE], key=lambda r: r["id"], descending=False
+    )
+    return (
+        [Record(**{k: v for k, v in r.items() if k != PROBE}) for r in page],
+        has_next,
+        has_previous,
+    )
 
 
 async def count_tasks(

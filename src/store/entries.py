@@ -81,22 +81,6 @@ def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
     return c
 
 
-def page_conditions(
-    f: EntryFilter, *, after: tuple[datetime, str] | None
-) -> list[ColumnElement[bool]]:
-    """The filter and, after a cursor, the keyset condition of a page."""
-    conditions = entry_conditions(f)
-    if after is not None:
-        at, entry_id = after
-        conditions.append(
-            or_(
-                col(TimeEntry.started_at) < at,
-                and_(col(TimeEntry.started_at) == at, col(TimeEntry.id) < entry_id),
-            )
-        )
-    return conditions
-
-
 async def count_entries(session: AsyncSession, *, filter: EntryFilter) -> int:
     stmt = select(func.count()).select_from(TimeEntry).where(and_(*entry_conditions(filter)))
     return int((await session.exec(stmt)).one())

@@ -3,7 +3,9 @@
 The compiled read path (``gql.compiler``) asks for exactly the columns its document
 reads and gets plain rows back: no ORM objects, no identity map, one round trip whatever
 the page size. Columns are labelled ``<relation>__<column>`` (``entry__started_at``,
-``user__nickname``); a relation whose row is missing comes back as NULLs.
+``user__nickname``); a relation whose row is missing comes back as NULLs. Pages go
+either way (``store.paging``): a backward page and the probe beyond its cursor are parts
+of the same statement.
 """
 
 from __future__ import annotations
@@ -19,24 +21,22 @@ from sqlalchemy import (
     ColumnElement,
     Dialect,
     FromClause,
-    Select,
     String,
     Table,
-    and_,
     bindparam,
     literal,
-    or_,
     select,
-    union_all,
 )
+from sqlalchemy.sql import Executable
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.db import Database
 from store.direct import fetch_raw
-from store.entries import EntryFilter, page_conditions
+from store.entries import EntryFilter, entry_conditions
 from store.entry_rules import effective_category_sql
 from store.lookups import Record
+from store.paging import PROBE, Window, cut, page_selects, union
 from store.types import UTCDateTime
 
 # What an entry refers to. ``category`` is what the API calls an entry's category: its
@@ -93,70 +93,88 @@ def _shape(
     return joined, selected
 
 
+Cursor = tuple[datetime, str]
+# The connection's order: newest ``started_at`` first, ties by id.
+_ORDER = ((_ENTRIES.c.started_at, True), (_ENTRIES.c.id, True))
+
+
+def _team_conditions() -> list[ColumnElement[bool]]:
+    return [
+        _ENTRIES.c.team_id.in_(bindparam("team_ids", expanding=True)),
+        _ENTRIES.c.deleted_at.is_(None),
+    ]
+
+
+def _cursor(name: str) -> tuple[BindParameter[datetime], BindParameter[str]]:
+    return bindparam(f"{name}_at", type_=UTCDateTime()), bindparam(f"{name}_id", type_=String())
+
+
 @functools.lru_cache(maxsize=256)
-def _team_page(wanted: tuple[tuple[str, tuple[str, ...]], ...], after: bool) -> Select[Any]:
+def _team_page(
+    wanted: tuple[tuple[str, tuple[str, ...]], ...], after: bool, before: bool, backward: bool
+) -> Executable:
     """The page of ``EntryFilter(team_ids=...)``, parameters bound at execution."""
     joined, selected = _shape(wanted)
-    entries = _ENTRIES
-    conditions: list[ColumnElement[bool]] = [
-        entries.c.team_id.in_(bindparam("team_ids", expanding=True)),
-        entries.c.deleted_at.is_(None),
-    ]
-    if after:
-        at = bindparam("after_at", type_=UTCDateTime())
-        entry_id: BindParameter[str] = bindparam("after_id", type_=String())
-        conditions.append(
-            or_(
-                entries.c.started_at < at, and_(entries.c.started_at == at, entries.c.id < entry_id)
-            )
-        )
-    return (
-        select(*selected)
-        .select_from(joined)
-        .where(and_(*conditions))
-        .order_by(entries.c.started_at.desc(), entries.c.id.desc())
-        .limit(bindparam("limit"))
+    window = Window(
+        0, _cursor("after") if after else None, _cursor("before") if before else None, backward
     )
+    base = select(*selected).select_from(joined)
+    parts = page_selects(base, _ORDER, _team_conditions(), window, limit=bindparam("limit"))
+    return union(parts)
+
+
+def _keyed(request: PageRequest) -> Window:
+    return Window(request.size, request.after, request.before, request.backward)
 
 
 async def entry_page_rows(
     session: AsyncSession,
     *,
-    filter: EntryFilter,
-    first: int,
-    after: tuple[datetime, str] | None = None,
+    request: PageRequest,
     columns: Mapping[str, Collection[str]],
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, Any]], bool, bool]:
     """Rows of a page (newest ``started_at`` first, ties by id) as ``{label: value}`` dicts,
-    and whether more rows follow. ``columns`` names the columns to read by relation:
-    ``entry`` for the entry itself, any of ``RELATIONS`` for a row joined in."""
+    whether a page follows and whether one precedes. ``columns`` names the columns to
+    read by relation: ``entry`` for the entry itself, any of ``RELATIONS`` for a row
+    joined in."""
     unknown = set(columns) - RELATIONS - {"entry"}
     if unknown:
         raise ValueError(f"unknown relations {sorted(unknown)}")
     wanted = tuple(sorted((name, tuple(sorted(names))) for name, names in columns.items()))
-    stmt: Select[Any]
-    if filter == EntryFilter(team_ids=filter.team_ids):
+    f = request.filter
+    stmt: Executable
+    if f == EntryFilter(team_ids=f.team_ids):
         # The common page (a team's live entries) is one prepared statement per shape;
         # building and hashing a new one per request cost a third of the read.
-        stmt = _team_page(wanted, after is not None)
-        params: dict[str, Any] = {"team_ids": list(filter.team_ids), "limit": first + 1}
+        after, before = request.after, request.before
+        stmt = _team_page(wanted, after is not None, before is not None, request.backward)
+        params: dict[str, Any] = {"team_ids": list(f.team_ids), "limit": request.size + 1}
         if after is not None:
             params["after_at"], params["after_id"] = after
+        if before is not None:
+            params["before_at"], params["before_id"] = before
     else:
         joined, selected = _shape(wanted)
-        stmt = (
-            select(*selected)
-            .select_from(joined)
-            .where(and_(*page_conditions(filter, after=after)))
-            .order_by(_ENTRIES.c.started_at.desc(), _ENTRIES.c.id.desc())
-            .limit(first + 1)
-        )
+        base = select(*selected).select_from(joined)
+        stmt = union(page_selects(base, _ORDER, entry_conditions(f), _keyed(request)))
         params = {}
     connection = await session.connection()
     result = await connection.execute(stmt, params)
     keys = list(result.keys())
     rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
-    return rows[:first], len(rows) > first
+    return _cut(rows, request)
+
+
+def _cut(
+    rows: list[dict[str, Any]], request: PageRequest
+) -> tuple[list[dict[str, Any]], bool, bool]:
+    return cut(
+        rows,
+        _keyed(request),
+        probe=lambda r: r[PROBE],
+        key=lambda r: (r["entry__started_at"], r["entry__id"]),
+        descending=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -203,9 +221,16 @@ def _compiled(wanted: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect)
     )
 
 
-def is_first_team_page(filter: EntryFilter, after: tuple[datetime, str] | None) -> bool:
+def is_first_team_page(request: PageRequest) -> bool:
     """Whether ``first_team_page`` can read this page: one team's live entries, page one."""
-    return after is None and len(filter.team_ids) == 1 and filter == EntryFilter(filter.team_ids)
+    f = request.filter
+    return (
+        request.after is None
+        and request.before is None
+        and not request.backward
+        and len(f.team_ids) == 1
+        and f == EntryFilter(f.team_ids)
+    )
 
 
 async def first_team_page(
@@ -271,19 +296,19 @@ def _columns(
 @dataclass(frozen=True)
 class Page:
     """A page of entries (``Record`` rows, read by attribute like the models), whether
-    more follow, and the rows of the relations joined in, by relation."""
+    a page follows and whether one precedes, and the rows of the relations joined in,
+    by relation."""
 
     entries: list[Any]
     has_next: bool
     related: dict[str, list[Any]]
+    has_previous: bool = False
 
 
 async def entry_page(
     db: Database,
+    request: PageRequest,
     *,
-    filter: EntryFilter,
-    first: int,
-    after: tuple[datetime, str] | None = None,
     reads: Mapping[str, Collection[str] | None] | None = None,
 ) -> Page:
     """The page, with the relations ``reads`` names (any of ``RELATIONS``, and ``entry``
@@ -291,19 +316,24 @@ async def entry_page(
     document will read of them come with the page, in its one statement. Without
     ``reads``, the entries' every column and nothing joined."""
     columns = _columns(reads)
-    if is_first_team_page(filter, after):
+    if is_first_team_page(request):
         rows, has_next = await first_team_page(
-            db, team_id=filter.team_ids[0], first=first, columns=columns
+            db, team_id=request.filter.team_ids[0], first=request.size, columns=columns
         )
-    else:
-        async with db.read_statement() as session:
-            rows, has_next = await entry_page_rows(
-                session, filter=filter, first=first, after=after, columns=columns
-            )
-    return _split(rows, has_next, columns)
+        return _split(rows, has_next, False, columns)
+    async with db.read_statement() as session:
+        rows, has_next, has_previous = await entry_page_rows(
+            session, request=request, columns=columns
+        )
+    return _split(rows, has_next, has_previous, columns)
 
 
-def _split(rows: list[dict[str, Any]], has_next: bool, columns: dict[str, tuple[str, ...]]) -> Page:
+def _split(
+    rows: list[dict[str, Any]],
+    has_next: bool,
+    has_previous: bool,
+    columns: dict[str, tuple[str, ...]],
+) -> Page:
     """Labelled rows as the page's entries and its relations' rows (each row once)."""
     groups = {name: [(f"{name}__{c}", c) for c in names] for name, names in columns.items()}
     entry_columns = groups.pop("entry")
@@ -317,14 +347,19 @@ def _split(rows: list[dict[str, Any]], has_next: bool, columns: dict[str, tuple[
             if key is not None and key not in seen:
                 seen[key] = Record(**{c: row[label] for label, c in pairs})
         related[name] = list(seen.values())
-    return Page(entries, has_next, related)
+    return Page(entries, has_next, related, has_previous)
 
 
 @dataclass(frozen=True)
 class PageRequest:
+    """A page of ``filter``'s entries: ``size`` of them after ``after`` (and before
+    ``before``), or with ``backward`` (``last``) the ``size`` nearest ``before``."""
+
     filter: EntryFilter
-    first: int
-    after: tuple[datetime, str] | None = None
+    size: int
+    after: Cursor | None = None
+    before: Cursor | None = None
+    backward: bool = False
 
 
 async def entry_pages(
@@ -334,32 +369,20 @@ async def entry_pages(
     reads: Mapping[str, Collection[str] | None] | None = None,
 ) -> list[Page]:
     """Several pages (one per parent of a nested connection) in ONE statement: each
-    page's own select, with its own filter, cursor and limit, as a subquery of a UNION
-    ALL; ``reads`` as for ``entry_page``."""
+    page's own selects (``store.paging``), with its own filter, cursors and limit, as
+    subqueries of a UNION ALL; ``reads`` as for ``entry_page``."""
     if len(requests) == 1:
-        (only,) = requests
-        return [
-            await entry_page(
-                db, filter=only.filter, first=only.first, after=only.after, reads=reads
-            )
-        ]
+        return [await entry_page(db, requests[0], reads=reads)]
     columns = _columns(reads)
     wanted = tuple(sorted((name, tuple(sorted(names))) for name, names in columns.items()))
     joined, selected = _shape(wanted)
     parts = []
     for index, r in enumerate(requests):
-        part = (
-            select(literal(index).label("page__index"), *selected)
-            .select_from(joined)
-            .where(and_(*page_conditions(r.filter, after=r.after)))
-            .order_by(_ENTRIES.c.started_at.desc(), _ENTRIES.c.id.desc())
-            .limit(r.first + 1)
-            .subquery()
-        )
-        parts.append(select(part))
+        base = select(literal(index).label("page__index"), *selected).select_from(joined)
+        parts += page_selects(base, _ORDER, entry_conditions(r.filter), _keyed(r))
     async with db.read_statement() as session:
         connection = await session.connection()
-        result = await connection.execute(union_all(*parts))
+        result = await connection.execute(union(parts))
         keys = list(result.keys())
         rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
     by_page: list[list[dict[str, Any]]] = [[] for _ in requests]
@@ -367,6 +390,6 @@ async def entry_pages(
         by_page[row["page__index"]].append(row)
     pages = []
     for r, page_rows in zip(requests, by_page, strict=True):
-        page_rows.sort(key=lambda x: (x["entry__started_at"], x["entry__id"]), reverse=True)
-        pages.append(_split(page_rows[: r.first], len(page_rows) > r.first, columns))
+        page, has_next, has_previous = _cut(page_rows, r)
+        pages.append(_split(page, has_next, has_previous, columns))
     return pages

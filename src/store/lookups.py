@@ -43,6 +43,8 @@ TASKS = Lookup("tasks", "id")
 CATEGORIES = Lookup("categories", "id")
 ENTRIES = Lookup("time_entries", "id")
 COMMENTS = Lookup("comments", "id")
+WEBHOOKS = Lookup("webhooks", "id")
+ACCESS_TOKENS = Lookup("access_tokens", "id")
 TEAM_CATEGORIES = Lookup(
     "categories", "team_id", many=True, order=lambda t: [t.c.position, t.c.title, t.c.id]
 )

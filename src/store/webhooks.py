@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_
+from sqlalchemy import select as core_select
 from sqlalchemy import update as sql_update
 from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +47,7 @@ from store.errors import DomainError, ErrorCode
 from store.events import CatalogKind, EntryEvent, EventKind
 from store.ids import new_id
 from store.models import TeamPosition, Webhook, WebhookDelivery
+from store.paging import PROBE, Window, cut, page_selects, union
 
 KINDS: frozenset[str] = frozenset(k.value for k in (*EventKind, *CatalogKind))
 MAX_DESCRIPTION = 500
@@ -200,16 +202,20 @@ async def of_team(session: AsyncSession, *, team_id: str) -> list[Webhook]:
 
 
 async def deliveries(
-    session: AsyncSession, *, webhook_id: str, first: int, before_id: int | None
-) -> tuple[list[WebhookDelivery], bool]:
-    """A page of a webhook's delivery attempts, newest first; and whether more follow."""
-    stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
-    if before_id is not None:
-        stmt = stmt.where(col(WebhookDelivery.id) < before_id)
-    rows = list(
-        (await session.exec(stmt.order_by(col(WebhookDelivery.id).desc()).limit(first + 1))).all()
+    session: AsyncSession, *, webhook_id: str, window: Window
+) -> tuple[list[Any], bool, bool]:
+    """A page of a webhook's delivery attempts, newest first (``store.paging``: one
+    statement); whether a page follows and whether one precedes. Cursors are ``(id,)``."""
+    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    order = ((table.c.id, True),)
+    parts = page_selects(core_select(*table.c), order, [table.c.webhook_id == webhook_id], window)
+    connection = await session.connection()
+    rows = [dict(r._mapping) for r in (await connection.execute(union(parts))).all()]
+    page, has_next, has_previous = cut(
+        rows, window, probe=lambda r: r[PROBE], key=lambda r: r["id"], descending=True
     )
-    return rows[:first], len(rows) > first
+    found = [WebhookDelivery(**{k: v for k, v in r.items() if k != PROBE}) for r in page]
+    return found, has_next, has_previous
 
 
 async def count_deliveries(session: AsyncSession, *, webhook_id: str) -> int:

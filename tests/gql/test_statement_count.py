@@ -6,12 +6,14 @@ from typing import Any
 
 import httpx
 from sqlalchemy import event
+from sqlmodel import col, select
 
+from gql.schema.types.pagination import entry_cursor
 from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.ids import new_id
-from store.models import Comment
+from store.models import Comment, TimeEntry
 from tests.conftest import QUIET
 from tests.factories import add_entries, make_team
 
@@ -66,6 +68,14 @@ PER_ROW = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, 
   nodes { id user { nickname timeEntries(first: 2) { nodes { id task { title } } } } } } }"""
 
 
+# Backward pages from a cursor (the page and its probe in one statement), with a backward
+# page under every entry of it.
+BACKWARD = """query($f: TimeEntryFilter!, $first: Int, $c: String) {
+  timeEntries(filter: $f, last: $first, before: $c) { pageInfo { hasNextPage hasPreviousPage }
+  nodes { id user { nickname timeEntries(last: 2, before: $c) { pageInfo { hasNextPage }
+    nodes { id task { title } } } } } } }"""
+
+
 async def test_compiled_documents_take_as_many_statements_whatever_their_pages(
     db: Database, database_url: str
 ) -> None:
@@ -78,10 +88,12 @@ async def test_compiled_documents_take_as_many_statements_whatever_their_pages(
     app = create_app(Settings(database_url=database_url, **QUIET))
     compiler = app.state.graphql.fast_path
     statements = _count_statements(app, transactions=False)
+    oldest = await _oldest_cursor(db, world.id)
     for query, variables in (
         (FAST, _team_filter),
         (NESTED_UNDER, _team_id),
         (PER_ROW, _team_filter),
+        (BACKWARD, lambda w, first: {**_team_filter(w, first), "c": oldest}),
     ):
         counts = []
         for first in (10, 50, 80):
@@ -94,6 +106,19 @@ async def test_compiled_documents_take_as_many_statements_whatever_their_pages(
         assert len(set(counts)) == 1, counts
         assert counts[0] <= 12
     await app.state.services.db.dispose()
+
+
+async def _oldest_cursor(db: Database, team_id: str) -> str:
+    async with db.read() as s:
+        row = (
+            await s.exec(
+                select(TimeEntry)
+                .where(TimeEntry.team_id == team_id)
+                .order_by(col(TimeEntry.started_at), col(TimeEntry.id))
+            )
+        ).first()
+    assert row is not None
+    return entry_cursor(row.started_at, row.id)
 
 
 def _team_filter(world: Any, first: int) -> dict[str, Any]:

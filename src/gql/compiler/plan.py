@@ -6,7 +6,8 @@ how it is answered; the document says which fields, under which response keys. F
 are collected by graphql-core's own ``collect_fields`` (fragments, inline fragments,
 ``@include``/``@skip``, merging of the same response key), so the plan selects exactly
 what standard execution would. A document the compiler does not take (subscriptions,
-introspection, ``@defer``/``@stream``, an abstract type) raises ``NotCompiled``;
+introspection, ``@defer``/``@stream``) raises ``NotCompiled``; an abstract type
+(``Node``) is planned once per possible type, and each object runs the plan of its own;
 ``NOT_COMPILED`` lists the fields it never takes, each with its reason.
 """
 
@@ -21,12 +22,14 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLUnionType,
     OperationDefinitionNode,
     OperationType,
 )
@@ -77,7 +80,17 @@ class Obj:
     built: Any = None  # run._builder's compiled builder of these steps, made once
 
 
-Completion = Leaf | ListOf | Obj
+@dataclass
+class Abstract:
+    """An interface (``Node``) or union: each object completes as its own type, the one
+    whose Strawberry class built it; ``by_type`` is the plan of each possible type."""
+
+    type_name: str
+    nullable: bool
+    by_type: dict[str, Obj]
+
+
+Completion = Leaf | ListOf | Obj | Abstract
 
 
 @dataclass
@@ -248,8 +261,29 @@ class Compiler:
             return ListOf(item, nullable)
         if isinstance(gtype, GraphQLScalarType | GraphQLEnumType):
             return Leaf(serializer(gtype), nullable)
-        if not isinstance(gtype, GraphQLObjectType):
-            raise NotCompiled("an abstract type")
+        if isinstance(gtype, GraphQLInterfaceType | GraphQLUnionType):
+            # Fragments on the abstract type and on each possible type are collected
+            # for each possible type, as standard execution collects them for the
+            # runtime type.
+            by_type = {
+                possible.name: self._object(
+                    fragments, variables, operation, possible, details, nullable
+                )
+                for possible in self.schema.get_possible_types(gtype)
+            }
+            return Abstract(gtype.name, nullable, by_type)
+        assert isinstance(gtype, GraphQLObjectType)
+        return self._object(fragments, variables, operation, gtype, details, nullable)
+
+    def _object(
+        self,
+        fragments: dict[str, FragmentDetails],
+        variables: VariableValues,
+        operation: OperationDefinitionNode,
+        gtype: GraphQLObjectType,
+        details: list[FieldDetails],
+        nullable: bool,
+    ) -> Obj:
         obj = Obj(gtype.name, nullable)
         collected = collect_subfields(self.schema, fragments, variables, operation, gtype, details)
         if collected.new_defer_usages:
@@ -265,6 +299,8 @@ Reads = dict[str, frozenset[str] | None]
 
 def _reads(obj: Completion | None) -> set[str] | None:
     """The row attributes the steps of an object read (None: any of them)."""
+    if isinstance(obj, Abstract):
+        return None
     if not isinstance(obj, Obj):
         return set()
     out: set[str] = set()
@@ -299,7 +335,8 @@ def _entry_relations(completion: Completion | None, found: Reads) -> None:
     elif isinstance(completion, Obj):
         if completion.type_name != "TimeEntry":
             for step in completion.steps:
-                if step.kind == ATTR:  # nodes, edges, node: the connection's own objects
+                # nodes, edges (computed from the nodes), node: the connection's own objects
+                if step.kind in (ATTR, COMPUTED):
                     _entry_relations(step.completion, found)
             return
         _merge(found, "entry", _reads(completion))

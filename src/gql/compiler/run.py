@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from gql.compiler.plan import (
     RELATED,
     RESOLVED,
     TYPENAME,
+    Abstract,
     Leaf,
     ListOf,
     NotCompiled,
@@ -90,13 +92,33 @@ class Runner:
             items = [x for v in values if v is not None for x in v]
             done = iter(await self.complete(items, completion.item))
             out = [None if v is None else [next(done) for _ in v] for v in values]
-        else:
-            assert type(completion) is Obj
+        elif type(completion) is Obj:
             present = [v for v in values if v is not None]
             built = iter(await self.objects(present, completion))
             out = [None if v is None else next(built) for v in values]
+        else:
+            assert type(completion) is Abstract
+            out = await self.abstract(values, completion)
         if not completion.nullable and any(v is None for v in out):
             raise NotCompiled("null in a non-null field")
+        return out
+
+    async def abstract(self, values: list[Any], completion: Abstract) -> list[Any]:
+        """Objects of an interface's field, each as its own type (the Strawberry type
+        of its class, as Strawberry resolves it), a type's objects at once. Types run one
+        after another: a level's steps never run concurrently (``Context.prefetch``)."""
+        positions: dict[str, list[int]] = {}
+        for i, v in enumerate(values):
+            if v is not None:
+                positions.setdefault(_type_name(v.__class__), []).append(i)
+        out: list[Any] = [None] * len(values)
+        for name, where in positions.items():
+            obj = completion.by_type.get(name)
+            if obj is None:
+                raise NotCompiled("an object of a type the field does not return")
+            built = await self.objects([values[i] for i in where], obj)
+            for i, d in zip(where, built, strict=True):
+                out[i] = d
         return out
 
     def kwargs(self, step: Step) -> dict[str, Any]:
@@ -143,6 +165,14 @@ async def run_root(runner: Runner, root: Obj, *, serial: bool) -> dict[str, Any]
     for part in root.parts:
         data.update((await runner.objects([None], part))[0])
     return data
+
+
+@functools.cache
+def _type_name(cls: Any) -> str:
+    definition = getattr(cls, "__strawberry_definition__", None)
+    if definition is None:
+        raise NotCompiled("not an object of a Strawberry type")
+    return str(definition.name)
 
 
 @dataclass(frozen=True)

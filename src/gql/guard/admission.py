@@ -290,8 +290,15 @@ def refusal(
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
 ) -> tuple[Measure, CodedError | None]:
-    """Measure the document and check it against the limits (no charge)."""
+    """Measure the document and check it against the limits (no charge). A connection
+    given both ``first`` and ``last`` is refused here too, with ``VALIDATION``: only
+    the document tells a ``first`` sent from its default of 50."""
     found = measure(schema, document, operation_name, variables)
+    if found.both_ends:
+        return found, CodedError(
+            TopLevelCode.VALIDATION,
+            "A connection takes `first` (with `after`) or `last` (with `before`), not both.",
+        )
     problems = violations(found, limits_of(context))
     if problems:
         return found, CodedError(TopLevelCode.QUERY_TOO_COMPLEX, " ".join(problems))

@@ -48,9 +48,12 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    NullValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
     get_named_type,
 )
@@ -86,6 +89,8 @@ class Measure:
     nodes: int = 0
     mutations: int = 0
     largest_page: int = 0
+    largest_argument: str = "first"  # the argument that asked for it: first, last or ids
+    both_ends: bool = False  # a connection given both `first` and `last` (refused)
     # Of the whole document (every operation), not only the selected one.
     fields: int = 0
     variables: int = 0
@@ -127,17 +132,25 @@ def measure(
 
     Cached per document (parsed documents are cached too, so a repeated query is the same
     object) and the values of the variables the walk reads, which are only those given
-    as a ``first``: the walk visits the same fields whatever the variables say."""
+    as a ``first``, ``last`` or ``ids``: the walk visits the same fields whatever the
+    variables say."""
     given = variables if isinstance(variables, Mapping) else {}
     key = DocumentKey(document)
     names = _first_variables(schema, key, operation_name)
     # With each value's type: 1, 1.0 and True are equal keys, and the walk tells them apart.
-    bound = tuple((name, type(given[name]), given[name]) for name in names if name in given)
+    bound = tuple(
+        (name, type(given[name]), _hashable(given[name])) for name in names if name in given
+    )
     try:
         found = _measure_cached(schema, key, operation_name, bound)
     except TypeError:  # a value that cannot be hashed (validation refuses it anyway)
         found = _measure(schema, document, operation_name, given)
     return replace(found)
+
+
+def _hashable(value: Any) -> Any:
+    """A list of ids as a tuple (the walk counts either), for the cache key."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 class DocumentKey:
@@ -160,7 +173,8 @@ class DocumentKey:
 def _first_variables(
     schema: GraphQLSchema, key: DocumentKey, operation_name: str | None
 ) -> tuple[str, ...]:
-    """The variables the walk reads (those given as a ``first``), in the order it reads them."""
+    """The variables the walk reads (those given as a ``first``, ``last`` or ``ids``), in
+    the order it reads them."""
     read: list[str] = []
     _measure(schema, key.document, operation_name, {}, read=read)
     return tuple(dict.fromkeys(read))
@@ -205,6 +219,7 @@ def _measure(
     found = walker.walk(root, selected.selection_set)
     result.depth, result.aliases = found.depth, found.aliases
     result.nodes, result.largest_page = found.nodes, found.largest_page
+    result.largest_argument, result.both_ends = found.largest_argument, found.both_ends
     if selected.operation == OperationType.MUTATION:
         result.mutations = found.root_fields
     return result
@@ -222,7 +237,15 @@ def violations(found: Measure, limits: Limits) -> list[str]:
     """Messages for every limit the document exceeds (empty when it may run)."""
     problems = shape_violations(found, limits)
     if found.largest_page > limits.max_page:
-        problems.append(f"`first` may not exceed {limits.max_page} (got {found.largest_page}).")
+        if found.largest_argument == "ids":
+            problems.append(
+                f"`nodes` takes at most {limits.max_page} ids (got {found.largest_page})."
+            )
+        else:
+            problems.append(
+                f"`{found.largest_argument}` may not exceed {limits.max_page} "
+                f"(got {found.largest_page})."
+            )
     if found.nodes > limits.max_nodes:
         problems.append(
             f"The operation may return {found.nodes} nodes, more than the limit of "
@@ -257,14 +280,21 @@ class _Summary:
     fields: int = 0
     nodes: int = 0
     largest_page: int = 0
+    largest_argument: str = "first"
+    both_ends: bool = False
     root_fields: int = 0  # fields at its own level (through fragments too)
+
+    def page(self, size: int, argument: str) -> None:
+        if size > self.largest_page:
+            self.largest_page, self.largest_argument = size, argument
 
     def add(self, other: _Summary, *, below: int = 0, times: int = 1) -> None:
         self.depth = max(self.depth, below + other.depth)
         self.aliases += other.aliases
         self.fields += other.fields
         self.nodes += times * other.nodes
-        self.largest_page = max(self.largest_page, other.largest_page)
+        self.page(other.largest_page, other.largest_argument)
+        self.both_ends = self.both_ends or other.both_ends
 
 
 _EMPTY = _Summary()
@@ -336,10 +366,13 @@ class _Walker:
             return
         times = 1
         if definition is not None:
-            page = self._first(node, definition)
-            if page is not None:
-                into.largest_page = max(into.largest_page, page)
-                times = max(page, 0)
+            sizes = self._sizes(node, definition)
+            if len(sizes) > 1 and "ids" not in sizes:
+                into.both_ends = True
+            for argument, page in sizes.items():
+                into.page(page, argument)
+            if sizes:
+                times = max(0, *sizes.values())
         # An unknown field's selections still cost validation: their size counts.
         below = self.walk(
             get_named_type(definition.type) if definition is not None else None,
@@ -360,23 +393,52 @@ class _Walker:
             return found
         return None  # unions select fields through fragments only
 
-    def _first(self, node: FieldNode, definition: GraphQLField) -> int | None:
-        """The page size a connection field asks for, or ``None`` for other fields."""
-        argument = definition.args.get("first")
-        if argument is None:
+    def _sizes(self, node: FieldNode, definition: GraphQLField) -> dict[str, int]:
+        """What a field asks for by argument: a connection's page size (``first``, with
+        its default unless ``last`` is given; ``last``), or the number of ``ids`` of a
+        field that returns an object per id (``nodes``). Empty for other fields; two
+        entries for a connection given both ``first`` and ``last`` (not null)."""
+        args = definition.args
+        given = {a.name.value: a.value for a in node.arguments or ()}
+        if "ids" in args and isinstance(get_named_type(definition.type), GraphQLInterfaceType):
+            return {"ids": self._count(given.get("ids"))}
+        if "first" not in args:
+            return {}
+        sizes: dict[str, int] = {}
+        if "last" in args and "last" in given:
+            last = self._given_int(given["last"])
+            if last is not None:
+                sizes["last"] = _int_or_default(last, None)
+        if "first" in given:
+            first = self._given_int(given["first"])
+            if first is not None or not sizes:
+                sizes["first"] = _int_or_default(first, args["first"].default_value)
+        elif not sizes:
+            sizes["first"] = _default(args["first"].default_value)
+        return sizes
+
+    def _given_int(self, value: ValueNode) -> object:
+        """An argument's value as given (a variable's, read), None when null or unset."""
+        if isinstance(value, VariableNode):
+            self.read.append(value.name.value)
+            return self.variables.get(value.name.value)
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if isinstance(value, NullValueNode):
             return None
-        for given in node.arguments or ():
-            if given.name.value != "first":
-                continue
-            value = given.value
-            if isinstance(value, IntValueNode):
-                return _int_or_default(int(value.value), argument.default_value)
-            if isinstance(value, VariableNode):
-                self.read.append(value.name.value)
-                bound = self.variables.get(value.name.value)
-                return _int_or_default(bound, argument.default_value)
-            return _default(argument.default_value)
-        return _default(argument.default_value)
+        return value  # not an Int: coercion refuses it
+
+    def _count(self, value: ValueNode | None) -> int:
+        """How many ids a list argument holds (a single value is a list of one)."""
+        if value is None:
+            return 0
+        if isinstance(value, VariableNode):
+            self.read.append(value.name.value)
+            bound = self.variables.get(value.name.value)
+            return len(bound) if isinstance(bound, list | tuple) else int(bound is not None)
+        if isinstance(value, ListValueNode):
+            return len(value.values)
+        return 0 if isinstance(value, NullValueNode) else 1
 
 
 def _int_or_default(value: object, default: object) -> int:

@@ -1,5 +1,5 @@
-"""Pages of entries and tasks as Relay connections (the resolvers of every ``timeEntries``
-and ``tasks`` field share these)."""
+"""Pages of entries and tasks as Relay connections, both ways (``first``/``after`` and
+``last``/``before``): the resolvers of every ``timeEntries`` and ``tasks`` field share these."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from gql.schema.context import Context
 from gql.schema.types.pagination import (
     Connection,
-    check_first,
     decode_entry_cursor,
     decode_id_cursor,
     empty_connection,
     entry_cursor,
     id_cursor,
+    page_window,
 )
 from store import directory, entries
 from store.entries import EntryFilter
@@ -25,17 +25,22 @@ if TYPE_CHECKING:
 
 
 async def entry_connection(
-    ctx: Context, ef: EntryFilter | None, first: int | None, after: str | None
+    ctx: Context,
+    ef: EntryFilter | None,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[TimeEntry]:
     from gql.schema.types.entry import TimeEntry
 
-    size = check_first(first)
-    cursor = decode_entry_cursor(after) if after is not None else None
+    window = page_window(first, after, last, before, decode_entry_cursor)
     if ef is None:
         return empty_connection()
     # Pages asked for at once (the same connection under many parents): one statement.
-    page = await ctx.loaders.pages.load(PageRequest(ef, size, cursor), ctx.prefetch)
-    rows, has_next = page.entries, page.has_next
+    request = PageRequest(ef, window.size, window.after, window.before, window.backward)
+    page = await ctx.loaders.pages.load(request, ctx.prefetch)
+    rows = page.entries
     if ctx.prefetch is None:  # standard execution may look them up again
         ctx.loaders.prime_entries(rows)
     ctx.loaders.prime_related(page.related)
@@ -47,8 +52,8 @@ async def entry_connection(
     return Connection.build(
         [TimeEntry(row=r) for r in rows],
         _entry_cursor,
-        has_next=has_next,
-        has_previous=after is not None,
+        has_next=page.has_next,
+        has_previous=page.has_previous,
         count=count,
     )
 
@@ -60,14 +65,15 @@ async def task_connection(
     category_ids: list[str] | None,
     first: int | None,
     after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Task]:
     from gql.schema.types.team import Task
 
-    size = check_first(first)
-    after_id = decode_id_cursor("t", after) if after is not None else None
+    window = page_window(first, after, last, before, _task_key)
     async with ctx.db.read() as session:
-        rows, has_next = await directory.list_tasks(
-            session, team_id=team_id, category_ids=category_ids, first=size, after_id=after_id
+        rows, has_next, has_previous = await directory.list_tasks(
+            session, team_id=team_id, category_ids=category_ids, window=window
         )
     for row in rows:
         ctx.loaders.task.prime(row.id, row)
@@ -80,13 +86,17 @@ async def task_connection(
         [Task(row=r) for r in rows],
         _task_cursor,
         has_next=has_next,
-        has_previous=after is not None,
+        has_previous=has_previous,
         count=count,
     )
 
 
 def _entry_cursor(entry: Any) -> str:
     return entry_cursor(entry.row.started_at, entry.row.id)
+
+
+def _task_key(cursor: str) -> tuple[str]:
+    return (decode_id_cursor("t", cursor),)
 
 
 def _task_cursor(task: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from store import lookups
+from store import lookups, nodes
 from store.db import Database
 from store.entry_pages import Page, PageRequest, entry_pages
 
@@ -158,6 +158,25 @@ class Loaders:
     @cached_property
     def comment(self) -> DataLoader[str, Any]:
         return self._of(lookups.COMMENTS)
+
+    @cached_property
+    def webhook(self) -> DataLoader[str, Any]:
+        return self._of(lookups.WEBHOOKS)
+
+    @cached_property
+    def access_token(self) -> DataLoader[str, Any]:
+        return self._of(lookups.ACCESS_TOKENS)
+
+    @cached_property
+    def node_kinds(self) -> DataLoader[str, list[str]]:
+        """The kinds of row an id names (``store.nodes``): one statement per batch."""
+        db = self._db
+
+        async def load(keys: Sequence[str]) -> list[list[str]]:
+            found = await nodes.kinds_of(db, list(keys))
+            return [found.get(k, []) for k in keys]
+
+        return SharedLoader(load_fn=load)
 
     @cached_property
     def user_running(self) -> DataLoader[str, Any]:

@@ -9,7 +9,9 @@ from gql.schema.connections import entry_connection
 from gql.schema.context import Info
 from gql.schema.declare import ROOT
 from gql.schema.filters import TimeEntryFilter, store_filter
+from gql.schema.nodes import check_ids, find_nodes
 from gql.schema.types.entry import TimeEntry
+from gql.schema.types.node import Node
 from gql.schema.types.pagination import Connection
 from gql.schema.types.report import GroupBy, TimeReport, resolve_time_report
 from gql.schema.types.team import Category, Task, Team
@@ -55,6 +57,22 @@ class Query:
 
     @strawberry.field(
         metadata=ROOT,
+        description="Any entity by its id (Relay's refetch): null when there is none, when "
+        "the id is malformed, and when it belongs to a team the viewer is not in.",
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return (await find_nodes(info.context, [str(id)]))[0]
+
+    @strawberry.field(
+        metadata=ROOT,
+        description="The entity of each id, in order (at most 100 ids), each as `node` finds it.",
+    )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        check_ids(ids)
+        return await find_nodes(info.context, [str(i) for i in ids])
+
+    @strawberry.field(
+        metadata=ROOT,
         description="The team's committed changes (entries created, changed and deleted; "
         "tasks, categories, members) in commit order, after `after` (an event's `cursor`; "
         "without it, from the oldest kept change). A partner that polls with the last "
@@ -74,11 +92,13 @@ class Query:
         filter: TimeEntryFilter,
         first: int | None = 50,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[TimeEntry]:
         team_id = str(filter.team_id)
         ids = [team_id] if info.context.is_member(team_id) else []
         ef = await store_filter(info.context, filter, team_ids=ids)
-        return await entry_connection(info.context, ef, first, after)
+        return await entry_connection(info.context, ef, first, after, last, before)
 
     @strawberry.field(
         metadata=ROOT,

@@ -13,6 +13,7 @@ import strawberry
 from gql.schema.context import Context
 from gql.schema.declare import RowObject, column, computed, related
 from gql.schema.types.enums import EntryStatus, InputType, ScopeType, Source
+from gql.schema.types.node import Node
 from store.entry_rules import (
     effective_category_id,
     entry_amount_cents,
@@ -118,7 +119,7 @@ def _entry(_o: Any, _ctx: Context, row: Any) -> TimeEntry | None:
 
 
 @strawberry.type
-class TimeEntry(RowObject):
+class TimeEntry(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     scope_type: ScopeType = column("scope_type")
@@ -181,7 +182,7 @@ class TimeEntry(RowObject):
 
 
 @strawberry.type
-class Comment(RowObject):
+class Comment(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     content: str = column("content")

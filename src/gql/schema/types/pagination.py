@@ -13,6 +13,7 @@ import strawberry
 from gql.schema.declare import COUNTED, computed
 from gql.schema.errors import CodedError, TopLevelCode
 from store.ids import parse_ulid
+from store.paging import Window
 
 T = TypeVar("T")
 
@@ -97,16 +98,36 @@ def empty_connection() -> Connection[T]:
     return Connection.build([], str, has_next=False, has_previous=False, count=_zero)
 
 
-def check_first(first: int | None) -> int:
+def check_first(first: int | None, name: str = "first") -> int:
+    """A page size (``first``, or ``last`` by ``name``): 50 when not given, 0 to 100."""
     if first is None:
         return DEFAULT_PAGE
     if first < 0:
-        raise CodedError(TopLevelCode.VALIDATION, "`first` must not be negative.")
+        raise CodedError(TopLevelCode.VALIDATION, f"`{name}` must not be negative.")
     if first > MAX_PAGE:
         raise CodedError(
-            TopLevelCode.QUERY_TOO_COMPLEX, f"`first` may not exceed {MAX_PAGE} (got {first})."
+            TopLevelCode.QUERY_TOO_COMPLEX, f"`{name}` may not exceed {MAX_PAGE} (got {first})."
         )
     return first
+
+
+def page_window(
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    decode: Callable[[str], tuple[Any, ...]],
+) -> Window:
+    """The rows a connection's arguments ask for (the Relay cursor spec): ``first``
+    after ``after``, or, when ``last`` is given, the ``last`` nearest ``before`` (both
+    cursors may be given). ``first`` and ``last`` together never get here: admission
+    refuses them (``gql.guard.limits``), since ``first`` has a default. Cursors are
+    checked before anything is read."""
+    backward = last is not None
+    size = check_first(last, "last") if backward else check_first(first)
+    start = decode(after) if after is not None else None
+    end = decode(before) if before is not None else None
+    return Window(size, start, end, backward)
 
 
 def _b64(text: str) -> str:
@@ -178,3 +199,14 @@ def decode_id_cursor(kind: str, cursor: str) -> str:
     if item_id is None:
         raise _invalid_cursor()
     return item_id
+
+
+def decode_number_cursor(kind: str, cursor: str) -> int:
+    """The number in a cursor of ``id_cursor(kind, str(number))`` (a delivery's id)."""
+    parts = _unb64(cursor).split("|")
+    if len(parts) != 2 or parts[0] != kind or not _is_integer(parts[1]):
+        raise _invalid_cursor()
+    number = int(parts[1])
+    if number > _LARGEST_POSITION:  # no BIGINT holds it: the database would fail
+        raise _invalid_cursor()
+    return number

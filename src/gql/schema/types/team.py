@@ -13,6 +13,7 @@ from gql.schema.declare import RowObject, column, computed, related, resolved
 from gql.schema.filters import RelatedTimeEntryFilter, store_filter
 from gql.schema.types.entry import TimeEntry, _category, _team, _user
 from gql.schema.types.enums import Role, Rounding, TaskState
+from gql.schema.types.node import Node
 from gql.schema.types.pagination import Connection, event_cursor
 from store import directory, outbox, webhooks
 
@@ -58,7 +59,7 @@ def _entries(_t: Any, _ctx: Context, rows: Any) -> list[TimeEntry]:
 
 
 @strawberry.type
-class Team(RowObject):
+class Team(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     name: str = column("name")
@@ -80,10 +81,21 @@ class Team(RowObject):
 
     @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def tasks(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Task]:
         return await task_connection(
-            info.context, team_id=self.row.id, category_ids=None, first=first, after=after
+            info.context,
+            team_id=self.row.id,
+            category_ids=None,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
     @strawberry.field(
@@ -118,9 +130,11 @@ class Team(RowObject):
         filter: RelatedTimeEntryFilter | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[TimeEntry]:
         ef = await store_filter(info.context, filter, team_ids=[self.row.id])
-        return await entry_connection(info.context, ef, first, after)
+        return await entry_connection(info.context, ef, first, after, last, before)
 
 
 def _children(c: Any, _ctx: Context, rows: Any) -> list[Category]:
@@ -139,7 +153,7 @@ def _ancestors(c: Any, _ctx: Context, rows: Any) -> list[Category]:
 
 
 @strawberry.type
-class Category(RowObject):
+class Category(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     key: str | None = column("key")
@@ -164,17 +178,28 @@ class Category(RowObject):
         metadata=resolved(PAGE_ARGUMENTS),
     )
     async def tasks(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Task]:
         rows = await info.context.loaders.team_categories.load(self.row.team_id)
         ids = directory.descendant_ids(rows, self.row.id)
         return await task_connection(
-            info.context, team_id=self.row.team_id, category_ids=ids, first=first, after=after
+            info.context,
+            team_id=self.row.team_id,
+            category_ids=ids,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
 
 
 @strawberry.type
-class Task(RowObject):
+class Task(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     key: str = column("key")
@@ -192,8 +217,10 @@ class Task(RowObject):
         filter: RelatedTimeEntryFilter | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[TimeEntry]:
         ef = await store_filter(
             info.context, filter, team_ids=[self.row.team_id], task_id=self.row.id
         )
-        return await entry_connection(info.context, ef, first, after)
+        return await entry_connection(info.context, ef, first, after, last, before)

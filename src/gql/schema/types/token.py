@@ -10,6 +10,7 @@ import strawberry
 from gql.schema.context import Context
 from gql.schema.declare import RowObject, column, computed
 from gql.schema.types.enums import TokenScope
+from gql.schema.types.node import Node
 
 
 def _current(token: Any, ctx: Context) -> bool:
@@ -24,7 +25,7 @@ def _prefix(token: Any, _ctx: Context) -> str:
     description="A personal access token of the viewer (README: Tokens). Its secret is "
     "shown once, by `createAccessToken`."
 )
-class AccessToken(RowObject):
+class AccessToken(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     name: str = column("name")

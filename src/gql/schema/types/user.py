@@ -11,6 +11,7 @@ from gql.schema.context import Context, Info
 from gql.schema.declare import RowObject, column, related, resolved
 from gql.schema.filters import RelatedTimeEntryFilter, store_filter
 from gql.schema.types.entry import TimeEntry
+from gql.schema.types.node import Node
 from gql.schema.types.pagination import Connection
 from gql.schema.types.team import PAGE_ARGUMENTS, Team
 from gql.schema.types.token import AccessToken
@@ -32,7 +33,7 @@ def _running(_u: Any, ctx: Context, row: Any) -> TimeEntry | None:
 
 
 @strawberry.type
-class User(RowObject):
+class User(RowObject, Node):
     row: strawberry.Private[Any]
     id: strawberry.ID = column("id")
     nickname: str = column("nickname")
@@ -69,10 +70,12 @@ class User(RowObject):
         filter: RelatedTimeEntryFilter | None = None,
         first: int | None = 50,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[TimeEntry]:
         ids = await shared_team_ids(info.context, self.row.id)
         ef = await store_filter(info.context, filter, team_ids=ids, user_ids=[self.row.id])
-        return await entry_connection(info.context, ef, first, after)
+        return await entry_connection(info.context, ef, first, after, last, before)
 
     @strawberry.field(
         description="The viewer's own access tokens, newest first (revoked and expired "

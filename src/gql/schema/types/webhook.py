@@ -9,13 +9,13 @@ import strawberry
 from gql.schema.changes import ChangeKind
 from gql.schema.context import Info
 from gql.schema.declare import PAGED
-from gql.schema.errors import CodedError, TopLevelCode
+from gql.schema.types.node import Node
 from gql.schema.types.pagination import (
     Connection,
-    check_first,
-    decode_id_cursor,
+    decode_number_cursor,
     event_cursor,
     id_cursor,
+    page_window,
 )
 from store import models, webhooks
 from store.events import Subject
@@ -53,7 +53,7 @@ class WebhookDelivery:
 @strawberry.type(
     description="An endpoint that receives the team's events of `kinds`, signed (README: Webhooks)."
 )
-class Webhook:
+class Webhook(Node):
     row: strawberry.Private[models.Webhook]
     id: strawberry.ID
     url: str
@@ -88,19 +88,18 @@ class Webhook:
 
     @strawberry.field(metadata=PAGED, description="Delivery attempts, newest first.")
     async def deliveries(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[WebhookDelivery]:
         ctx = info.context
-        size = check_first(first)
-        before = decode_id_cursor("wd", after) if after is not None else None
-        if before is not None and not before.isdigit():
-            raise CodedError(TopLevelCode.VALIDATION, "Invalid cursor.")
+        window = page_window(first, after, last, before, _delivery_key)
         async with ctx.db.read() as session:
-            rows, more = await webhooks.deliveries(
-                session,
-                webhook_id=self.row.id,
-                first=size,
-                before_id=int(before) if before is not None else None,
+            rows, has_next, has_previous = await webhooks.deliveries(
+                session, webhook_id=self.row.id, window=window
             )
 
         async def count() -> int:
@@ -112,7 +111,11 @@ class Webhook:
         return Connection.build(
             nodes,
             lambda n: cursors[id(n)],
-            has_next=more,
-            has_previous=after is not None,
+            has_next=has_next,
+            has_previous=has_previous,
             count=count,
         )
+
+
+def _delivery_key(cursor: str) -> tuple[int]:
+    return (decode_number_cursor("wd", cursor),)
