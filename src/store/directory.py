@@ -28,6 +28,18 @@ def descendant_ids(categories: Sequence[Category], root_id: str) -> list[str]:
     return out
 
 
+def _task_conditions(
+    team_id: str, category_ids: Sequence[str] | None, include_archived: bool
+) -> list[ColumnElement[bool]]:
+    """Which of a team's tasks a list shows: of these categories, archived ones or not."""
+    conditions: list[ColumnElement[bool]] = [col(Task.team_id) == team_id]
+    if category_ids is not None:
+        conditions.append(col(Task.category_id).in_(category_ids))
+    if not include_archived:
+        conditions.append(col(Task.archived_at).is_(None))
+    return conditions
+
+
 async def list_tasks(
     session: AsyncSession,
     *,
@@ -35,11 +47,10 @@ async def list_tasks(
     category_ids: Sequence[str] | None = None,
     first: int,
     after_id: str | None = None,
+    include_archived: bool = True,
 ) -> tuple[list[Task], bool]:
     """A page of a team's tasks in id (creation) order, one extra row to tell if more follow."""
-    conditions: list[ColumnElement[bool]] = [col(Task.team_id) == team_id]
-    if category_ids is not None:
-        conditions.append(col(Task.category_id).in_(category_ids))
+    conditions = _task_conditions(team_id, category_ids, include_archived)
     if after_id is not None:
         conditions.append(col(Task.id) > after_id)
     stmt = select(Task).where(and_(*conditions)).order_by(col(Task.id)).limit(first + 1)
@@ -48,10 +59,12 @@ async def list_tasks(
 
 
 async def count_tasks(
-    session: AsyncSession, *, team_id: str, category_ids: Sequence[str] | None = None
+    session: AsyncSession,
+    *,
+    team_id: str,
+    category_ids: Sequence[str] | None = None,
+    include_archived: bool = True,
 ) -> int:
-    conditions: list[ColumnElement[bool]] = [col(Task.team_id) == team_id]
-    if category_ids is not None:
-        conditions.append(col(Task.category_id).in_(category_ids))
+    conditions = _task_conditions(team_id, category_ids, include_archived)
     stmt = select(func.count()).select_from(Task).where(and_(*conditions))
     return int((await session.exec(stmt)).one())

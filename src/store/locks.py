@@ -17,6 +17,14 @@ anyone may retry):
      commits inside a lock that was acknowledged before it;
    - ``FOR NO KEY UPDATE`` (:func:`team_for_catalogue`) by changes of the team, its
      members, categories and tasks: serialised per team, never waiting for entry writers;
+   - ``FOR UPDATE`` (:func:`team_for_archive`) by ``archiveTeam`` and ``restoreTeam``,
+     which so wait for the entry writers in flight, as a period lock does;
+   then membership rows: the writer's own ``FOR KEY SHARE`` with the team (entry
+   writers, :func:`team_and_member_for_entries`), or ``FOR UPDATE`` (:func:`membership`)
+   by ``removeTeamMember``, ``updateTeamMember`` and ``addTeamMember`` for the changed
+   member (the actor's own is read afresh), after the team's ``FOR NO KEY UPDATE``: member
+   changes of a team run one at a time, so "the last owner" is read as committed, and a
+   removal waits for the removed member's writes in flight;
 3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
    entries runs one at a time (one running timer, the order of their instants);
 4. entry rows, by id, ``FOR UPDATE`` (:func:`entries`), or ``FOR SHARE`` where a command
@@ -32,7 +40,8 @@ anyone may retry):
    team's writers commit one at a time from there, so nothing else may run in between.
 
 An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
-with ``FOR UPDATE``, which only ``lockTeamEntries`` takes, on the team, at step 2.
+with ``FOR UPDATE``, which only ``lockTeamEntries``, ``archiveTeam`` and ``restoreTeam``
+take on a team, at step 2 (no foreign key names a membership).
 
 Every lock re-reads its row (``populate_existing``): the session may hold an older copy
 read before the lock was granted.
@@ -70,14 +79,18 @@ async def team_for_entries(session: AsyncSession, team_id: str) -> Team | None:
 async def team_and_member_for_entries(
     session: AsyncSession, team_id: str, user_id: str
 ) -> tuple[Team, Membership] | None:
-    """Step 2 for entry writers, with the writer's membership in the same statement: the
-    team as committed, ``FOR KEY SHARE`` (the membership is read, not locked); None when
-    the user is not a member."""
+    """Step 2 for entry writers, with the writer's membership in the same statement: both
+    as committed, ``FOR KEY SHARE``; None when the user is not a member.
+
+    The membership's lock makes a removal of the member (:func:`membership`, which deletes
+    the row) wait for the writes in flight, and a write that starts while the removal is
+    in flight finds no membership once it commits: no write of a removed member commits
+    after the removal."""
     stmt = (
         select(Team, Membership)
         .join(Membership, col(Membership.team_id) == col(Team.id))
         .where(Team.id == team_id, Membership.user_id == user_id)
-        .with_for_update(read=True, key_share=True, of=Team)
+        .with_for_update(read=True, key_share=True, of=(Team, Membership))
     )
     found = await _one(session, stmt)
     return None if found is None else (found[0], found[1])
@@ -96,6 +109,25 @@ async def team_for_catalogue(session: AsyncSession, team_id: str) -> Team | None
     stmt = select(Team).where(Team.id == team_id).with_for_update(key_share=True)
     team: Team | None = await _one(session, stmt)
     return team
+
+
+async def team_for_archive(session: AsyncSession, team_id: str) -> Team | None:
+    """Step 2 for ``archiveTeam`` and ``restoreTeam``: ``FOR UPDATE``, as a period lock:
+    the entry writers in flight commit first, the next ones see the team archived."""
+    return await team_for_period_lock(session, team_id)
+
+
+async def membership(
+    session: AsyncSession, team_id: str, user_id: str, *, lock: bool = True
+) -> Membership | None:
+    """Step 2, after the team, for a change of this membership (``removeTeamMember``,
+    ``updateTeamMember``, ``addTeamMember``): ``FOR UPDATE``, as committed; without
+    ``lock``, only read afresh (the actor's own). Member changes are serialised by the
+    team's ``FOR NO KEY UPDATE`` taken before, so the roles read here (the last owner)
+    stay as read until the commit."""
+    stmt = select(Membership).where(Membership.team_id == team_id, Membership.user_id == user_id)
+    found: Membership | None = await _one(session, stmt.with_for_update() if lock else stmt)
+    return found
 
 
 async def users(session: AsyncSession, user_ids: Iterable[str]) -> None:

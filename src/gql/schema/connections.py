@@ -58,6 +58,7 @@ async def task_connection(
     *,
     team_id: str,
     category_ids: list[str] | None,
+    include_archived: bool = True,
     first: int | None,
     after: str | None,
 ) -> Connection[Task]:
@@ -67,14 +68,24 @@ async def task_connection(
     after_id = decode_id_cursor("t", after) if after is not None else None
     async with ctx.db.read() as session:
         rows, has_next = await directory.list_tasks(
-            session, team_id=team_id, category_ids=category_ids, first=size, after_id=after_id
+            session,
+            team_id=team_id,
+            category_ids=category_ids,
+            first=size,
+            after_id=after_id,
+            include_archived=include_archived,
         )
     for row in rows:
         ctx.loaders.task.prime(row.id, row)
 
     async def count() -> int:
         async with ctx.db.read() as session:
-            return await directory.count_tasks(session, team_id=team_id, category_ids=category_ids)
+            return await directory.count_tasks(
+                session,
+                team_id=team_id,
+                category_ids=category_ids,
+                include_archived=include_archived,
+            )
 
     return Connection.build(
         [Task(row=r) for r in rows],
