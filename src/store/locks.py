@@ -19,14 +19,18 @@ anyone may retry):
      members, categories and tasks: serialised per team, never waiting for entry writers;
    - ``FOR UPDATE`` (:func:`team_for_archive`) by ``archiveTeam`` and ``restoreTeam``,
      which so wait for the entry writers in flight, as a period lock does;
-   then membership rows: the writer's own ``FOR KEY SHARE`` with the team (entry
-   writers, :func:`team_and_member_for_entries`), or ``FOR UPDATE`` (:func:`membership`)
-   by ``removeTeamMember``, ``updateTeamMember`` and ``addTeamMember`` for the changed
-   member (the actor's own is read afresh), after the team's ``FOR NO KEY UPDATE``: member
-   changes of a team run one at a time, so "the last owner" is read as committed, and a
-   removal waits for the removed member's writes in flight;
+   then the membership of a member change (:func:`membership`), ``FOR NO KEY UPDATE``
+   (``updateTeamMember``, ``addTeamMember``): member changes of a team run one at a time
+   under the team's ``FOR NO KEY UPDATE``, so the roles they decide on (the last owner)
+   are read as committed;
 3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
    entries runs one at a time (one running timer, the order of their instants);
+   ``removeTeamMember`` and ``archiveTeam`` lock the users whose running timers they stop;
+   then the writer's own membership, ``FOR KEY SHARE`` (:func:`own_membership`), read
+   afresh after the users' locks (one holder per user at a time: no growing list of
+   lockers); ``removeTeamMember`` locks the removed member's user row, then their
+   membership ``FOR UPDATE`` (:func:`membership`) before it deletes it: the member's
+   writes in flight commit first, and a later one finds no membership here;
 4. entry rows, by id, ``FOR UPDATE`` (:func:`entries`), or ``FOR SHARE`` where a command
    only needs the entry to stay as it is (a comment);
 5. catalogue rows: a task, then its category chain from the leaf upward, ``FOR SHARE``
@@ -79,18 +83,14 @@ async def team_for_entries(session: AsyncSession, team_id: str) -> Team | None:
 async def team_and_member_for_entries(
     session: AsyncSession, team_id: str, user_id: str
 ) -> tuple[Team, Membership] | None:
-    """Step 2 for entry writers, with the writer's membership in the same statement: both
-    as committed, ``FOR KEY SHARE``; None when the user is not a member.
-
-    The membership's lock makes a removal of the member (:func:`membership`, which deletes
-    the row) wait for the writes in flight, and a write that starts while the removal is
-    in flight finds no membership once it commits: no write of a removed member commits
-    after the removal."""
+    """Step 2 for entry writers, with the writer's membership in the same statement: the
+    team as committed, ``FOR KEY SHARE`` (the membership is read, and locked at step 3 by
+    :func:`own_membership`); None when the user is not a member."""
     stmt = (
         select(Team, Membership)
         .join(Membership, col(Membership.team_id) == col(Team.id))
         .where(Team.id == team_id, Membership.user_id == user_id)
-        .with_for_update(read=True, key_share=True, of=(Team, Membership))
+        .with_for_update(read=True, key_share=True, of=Team)
     )
     found = await _one(session, stmt)
     return None if found is None else (found[0], found[1])
@@ -118,15 +118,33 @@ async def team_for_archive(session: AsyncSession, team_id: str) -> Team | None:
 
 
 async def membership(
-    session: AsyncSession, team_id: str, user_id: str, *, lock: bool = True
+    session: AsyncSession,
+    team_id: str,
+    user_id: str,
+    *,
+    lock: bool = True,
+    removal: bool = False,
 ) -> Membership | None:
-    """Step 2, after the team, for a change of this membership (``removeTeamMember``,
-    ``updateTeamMember``, ``addTeamMember``): ``FOR UPDATE``, as committed; without
-    ``lock``, only read afresh (the actor's own). Member changes are serialised by the
-    team's ``FOR NO KEY UPDATE`` taken before, so the roles read here (the last owner)
-    stay as read until the commit."""
+    """A membership as committed, for a change of it: step 2 ``FOR NO KEY UPDATE``
+    (``updateTeamMember``, ``addTeamMember``), or, for ``removal``, ``FOR UPDATE`` after
+    the member's user row (step 3, ``removeTeamMember``); without ``lock``, only read
+    afresh (the actor's own)."""
     stmt = select(Membership).where(Membership.team_id == team_id, Membership.user_id == user_id)
-    found: Membership | None = await _one(session, stmt.with_for_update() if lock else stmt)
+    if lock:
+        stmt = stmt.with_for_update(key_share=not removal)
+    found: Membership | None = await _one(session, stmt)
+    return found
+
+
+async def own_membership(session: AsyncSession, team_id: str, user_id: str) -> Membership | None:
+    """Step 3, after the users: the entry writer's own membership, ``FOR KEY SHARE``, as
+    committed (None: removed meanwhile)."""
+    stmt = (
+        select(Membership)
+        .where(Membership.team_id == team_id, Membership.user_id == user_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    found: Membership | None = await _one(session, stmt)
     return found
 
 

@@ -45,9 +45,11 @@ async def member_team(
     return team, actor
 
 
-async def _target(session: AsyncSession, *, team_id: str, user_id: str) -> Membership:
+async def _target(
+    session: AsyncSession, *, team_id: str, user_id: str, lock: bool = True
+) -> Membership:
     key = parse_ulid(user_id)
-    target = await locks.membership(session, team_id, key) if key else None
+    target = await locks.membership(session, team_id, key, lock=lock) if key else None
     if target is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such member in this team.", f("userId"))
     return target
@@ -65,7 +67,8 @@ async def remove_member(
     """Remove a member (or leave the team: ``user_id`` is the actor's); their running
     timer in the team is stopped now and returned."""
     team, actor = await member_team(session, team_id=team_id, actor_id=actor_id)
-    target = await _target(session, team_id=team.id, user_id=user_id)
+    # Read here (member changes of the team run one at a time), locked after its user.
+    target = await _target(session, team_id=team.id, user_id=user_id, lock=False)
     await accounts.check_member_change(
         session,
         actor=actor,
@@ -75,7 +78,10 @@ async def remove_member(
         own=target.user_id == actor.user_id,
         field=f("userId"),
     )
-    await locks.users(session, [target.user_id])  # step 3, then their running entry
+    # Step 3: their user row, their membership (their writes in flight commit first),
+    # then their running entry (step 4).
+    await locks.users(session, [target.user_id])
+    await locks.membership(session, team.id, target.user_id, removal=True)
     running = await rules.running_entry_of(session, target.user_id)
     stopped = None
     if running is not None and running.team_id == team.id:

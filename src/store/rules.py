@@ -122,10 +122,10 @@ async def team_and_membership(
 ) -> tuple[Team, Membership]:
     """The team and the user's membership; NOT_FOUND (revealing nothing) if not a member.
 
-    ``lock``: the team and the membership are read ``FOR KEY SHARE`` (``store.locks`` step
-    2 of entry writers), and an archived team is refused (TEAM_ARCHIVED): entry writers pass
-    ``lock``."""
-    if lock:  # one statement: the team and the membership locked
+    ``lock``: the team is read ``FOR KEY SHARE`` (``store.locks`` step 2 of entry writers;
+    they lock the membership after their users: :func:`keep_membership`), and an archived
+    team is refused (TEAM_ARCHIVED): entry writers pass ``lock``."""
+    if lock:  # one statement: the team locked, the membership read
         found = await locks.team_and_member_for_entries(session, team_id, user_id)
         if found is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
@@ -136,6 +136,19 @@ async def team_and_membership(
     if team is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
     return team, member
+
+
+async def keep_membership(
+    session: AsyncSession, *, team_id: str, user_id: str, field: Field, what: str = "team"
+) -> Membership:
+    """The writer is still a member once it holds its users' locks (``store.locks`` step
+    3): their membership, locked ``FOR KEY SHARE``, so a removal waits for this write; a
+    write that began before a removal and reaches here after it is refused, revealing
+    nothing (NOT_FOUND)."""
+    member = await locks.own_membership(session, team_id, user_id)
+    if member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No such {what}.", field)
+    return member
 
 
 async def team_categories(session: AsyncSession, team_id: str) -> list[Category]:

@@ -1,6 +1,7 @@
-"""Two owners demoting or removing each other at the same instant leave one owner: real
-concurrent transactions on PostgreSQL (SQLite has one writer at a time, so there the
-rule holds trivially)."""
+"""Member changes racing on PostgreSQL, with real concurrent transactions (SQLite has one
+writer at a time, so there the rules hold trivially): two owners demoting or removing each
+other at the same instant leave one owner; no write of a removed member commits after
+the removal."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from store.db import Database
 from tests.conftest import GQL
 from tests.factories import TeamWorld, make_team
-from tests.gql.mutation_helpers import mutate, ok
-from tests.gql.test_team_lifecycle import REMOVE, UPDATE_MEMBER
+from tests.gql.mutation_helpers import LOG, START, mutate, ok
+from tests.gql.test_team_lifecycle import CHANGES, REMOVE, UPDATE_MEMBER
 
 pytestmark = pytest.mark.parametrize("dialect", ["postgresql"])
 
@@ -61,3 +62,43 @@ async def test_owners_demoting_each_other_leave_one_owner(db: Database, gql: GQL
 
 async def test_owners_removing_each_other_leave_one_owner(db: Database, gql: GQL) -> None:
     await _race(db, gql, REMOVE, {})
+
+
+async def test_no_write_of_a_removed_member_commits_after_the_removal(
+    db: Database, gql: GQL
+) -> None:
+    """Entries logged and timers started while the member is removed: those that commit do
+    so before the removal (their events come before it in the team's order), the others
+    are refused; none lands after it."""
+    world = await make_team(db, "Race", prefix="w")
+
+    async def write(n: int) -> dict[str, Any]:
+        await asyncio.sleep(0.01 * n)  # spread over the removal
+        if n % 4 == 0:
+            data: dict[str, Any] = {"teamId": world.id, "taskId": world.tasks["T-1"]}
+            return await mutate(gql, START, data, world.member.token)
+        data = {
+            "teamId": world.id,
+            "taskId": world.tasks["T-2"],
+            "startedAt": f"2025-03-{1 + n % 28:02d}T{n % 20:02d}:00:00Z",
+            "duration": "5m",
+        }
+        return await mutate(gql, LOG, data, world.member.token)
+
+    async def remove() -> dict[str, Any]:
+        await asyncio.sleep(0.1)  # amid the writes
+        return await mutate(
+            gql, REMOVE, {"teamId": world.id, "userId": world.member.id}, world.admin.token
+        )
+
+    *writes, removal = await asyncio.gather(*(write(n) for n in range(40)), remove())
+    assert removal["userErrors"] == [], removal
+    refusals = {p["userErrors"][0]["code"] for p in writes if p["userErrors"]}
+    assert refusals <= {"NOT_FOUND"}, writes
+    body = await gql(CHANGES, {"team": world.id}, token=world.owner.token)
+    events = body["data"]["teamChanges"]["nodes"]
+    [cut] = [i for i, e in enumerate(events) if e["subject"] == "MEMBER"]
+    after = [e for e in events[cut + 1 :] if e["subject"] == "ENTRY"]
+    assert after == [], after
+    done = sum(1 for p in writes if not p["userErrors"])
+    assert done == len({e["subjectId"] for e in events[:cut] if e["kind"] in ("LOGGED", "STARTED")})

@@ -1,7 +1,8 @@
 """Comments on entries.
 
-A comment locks its team and the writer's membership ``FOR KEY SHARE`` (``store.locks``
-step 2: none lands in an archived team or after its writer's removal) and its entry
+A comment locks its team and then the writer's membership ``FOR KEY SHARE``
+(``store.locks`` steps 2 and 3: none lands in an archived team or after its writer's
+removal) and its entry
 ``FOR SHARE`` (step 4): a concurrent delete waits for it, and it never lands on an entry
 deleted before it committed. A comment
 changes no stored value of the entry, so its ``version`` stays.
@@ -50,6 +51,9 @@ async def add_comment(
     if seen is None or found is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", f("timeEntryId"))
     rules.check_team_active(found[0], f("timeEntryId"))
+    await rules.keep_membership(
+        session, team_id=seen.team_id, user_id=actor_id, field=f("timeEntryId"), what="time entry"
+    )
     entry = await locks.entry_unchanged(session, seen.id)
     if entry is None or entry.deleted_at is not None:
         raise DomainError(ErrorCode.NOT_FOUND, "The entry is deleted.", f("timeEntryId"))
