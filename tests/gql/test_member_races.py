@@ -12,9 +12,10 @@ import pytest
 
 from store.db import Database
 from tests.conftest import GQL
-from tests.factories import TeamWorld, make_team
+from tests.factories import Member, TeamWorld, make_team, make_user
 from tests.gql.mutation_helpers import LOG, START, mutate, ok
-from tests.gql.test_team_lifecycle import CHANGES, REMOVE, UPDATE_MEMBER
+from tests.gql.test_bad_input import MEMBER
+from tests.gql.test_team_lifecycle import ARCHIVE_TEAM, CHANGES, REMOVE, UPDATE_MEMBER
 
 pytestmark = pytest.mark.parametrize("dialect", ["postgresql"])
 
@@ -102,3 +103,43 @@ async def test_no_write_of_a_removed_member_commits_after_the_removal(
     assert after == [], after
     done = sum(1 for p in writes if not p["userErrors"])
     assert done == len({e["subjectId"] for e in events[:cut] if e["kind"] in ("LOGGED", "STARTED")})
+
+
+async def test_no_timer_runs_in_a_team_archived_amid_starts(db: Database, gql: GQL) -> None:
+    """Timers started by three members while an owner archives the team: the archive
+    stops those that started before it, those after it are refused; none runs after."""
+    world = await make_team(db, "Race", prefix="x")
+    members = [world.admin, world.member]
+    extra = await make_user(db, "Extra", "x-extra@example.test")
+    ok(await mutate(gql, MEMBER, {"teamId": world.id, "userId": extra.id}, world.owner.token))
+    members.append(extra)
+
+    async def starts(who: Member) -> list[dict[str, Any]]:
+        answers = []
+        for n in range(8):
+            await asyncio.sleep(0.02)
+            data = {"teamId": world.id, "taskId": world.tasks["T-1" if n % 2 else "T-2"]}
+            answers.append(await mutate(gql, START, data, who.token))
+        return answers
+
+    async def archive() -> dict[str, Any]:
+        await asyncio.sleep(0.15)  # amid the starts
+        return await mutate(gql, ARCHIVE_TEAM, {"id": world.id}, world.owner.token)
+
+    *runs, archived = await asyncio.gather(*(starts(m) for m in members), archive())
+    assert archived["userErrors"] == [], archived
+    answers = [a for run in runs for a in run]
+    assert {a["userErrors"][0]["code"] for a in answers if a["userErrors"]} <= {"TEAM_ARCHIVED"}
+    body = await gql(
+        "query($t: ID!) { team(id: $t) { archived runningEntries { id } } }",
+        {"t": world.id},
+        token=world.owner.token,
+    )
+    assert body["data"]["team"] == {"archived": True, "runningEntries": []}
+    stopped = {e["id"] for e in archived["stoppedEntries"]}
+    last_started = {
+        next(a["timeEntry"]["id"] for a in reversed(run) if not a["userErrors"])
+        for run in runs
+        if any(not a["userErrors"] for a in run)
+    }
+    assert stopped == last_started  # each member's last timer, stopped by the archive
