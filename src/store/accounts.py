@@ -201,6 +201,42 @@ async def add_member(
     return member
 
 
+async def owner_count(session: AsyncSession, team_id: str) -> int:
+    stmt = select(func.count()).where(
+        Membership.team_id == team_id, Membership.role == Role.OWNER.value
+    )
+    return int((await session.exec(stmt)).one())
+
+
+async def check_member_change(
+    session: AsyncSession,
+    *,
+    actor: Membership,
+    target_role: str | None,
+    new_role: str | None,
+    leaving: bool,
+    field: tuple[str, ...],
+    own: bool = False,
+) -> None:
+    """The rule of every member change by ``actor`` (the caller holds the team's lock, so
+    the count of owners stays as read): ``target_role`` is the member's role now (None: a
+    new member), ``new_role`` the role it gets (None: unchanged), ``leaving`` a removal,
+    ``own`` the actor's own membership (anyone may leave)."""
+    if not rules.is_admin(actor) and not (leaving and own):
+        raise DomainError(ErrorCode.FORBIDDEN, "Only admins and owners manage members.", field)
+    if Role.OWNER.value in (target_role, new_role) and actor.role != Role.OWNER.value:
+        raise DomainError(ErrorCode.FORBIDDEN, "Only owners make or unmake owners.", field)
+    unmakes_owner = target_role == Role.OWNER.value and (
+        leaving or (new_role is not None and new_role != Role.OWNER.value)
+    )
+    if unmakes_owner and await owner_count(session, actor.team_id) <= 1:
+        raise DomainError(
+            ErrorCode.LAST_OWNER,
+            "A team keeps at least one owner: make another member OWNER first.",
+            field,
+        )
+
+
 async def user_by_email(session: AsyncSession, *, email: str) -> User | None:
     return (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
 
@@ -227,6 +263,7 @@ async def update_team(
     """Apply ``changes`` (column name → value) to a team the actor administers."""
     try:
         team = await _admin_membership(session, team_id=team_id, actor_id=actor_id)
+        rules.check_team_active(team, ("input", "id"))
     except DomainError as exc:
         raise DomainError(exc.code, exc.message, ("input", "id")) from exc
     check_team_settings(
@@ -264,10 +301,13 @@ async def add_member_as(
     events: EventLog | None = None,
     now: datetime | None = None,
 ) -> Membership:
-    """An admin adds (or changes) a member; only owners grant or change OWNER."""
-    await _admin_membership(session, team_id=team_id, actor_id=actor_id)
-    actor = await session.get(Membership, (team_id, actor_id))
-    assert actor is not None
+    """An admin adds (or changes) a member; only owners grant or change OWNER, and the
+    last owner stays one (:func:`check_member_change`)."""
+    team = await _admin_membership(session, team_id=team_id, actor_id=actor_id)
+    rules.check_team_active(team, ("input", "teamId"))
+    actor = await locks.membership(session, team_id, actor_id, lock=False)  # as committed
+    if actor is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such team.", ("input", "teamId"))
     user: User | None = None
     if user_id is not None:
         user = await session.get(User, user_id)
@@ -278,14 +318,15 @@ async def add_member_as(
     if user is None:
         field = "userId" if user_id is not None else "email"
         raise DomainError(ErrorCode.NOT_FOUND, "No such user.", ("input", field))
-    existing = await session.get(Membership, (team_id, user.id))
-    touches_owner = role == Role.OWNER.value or (
-        existing is not None and existing.role == Role.OWNER.value
+    existing = await locks.membership(session, team_id, user.id)
+    await check_member_change(
+        session,
+        actor=actor,
+        target_role=existing.role if existing is not None else None,
+        new_role=role,
+        leaving=False,
+        field=("input", "role"),
     )
-    if touches_owner and actor.role != Role.OWNER.value:
-        raise DomainError(
-            ErrorCode.FORBIDDEN, "Only owners grant or change OWNER.", ("input", "role")
-        )
     try:
         member = await add_member(
             session, team_id=team_id, user_id=user.id, role=role, rate_cents=rate_cents

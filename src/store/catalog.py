@@ -33,7 +33,8 @@ def check_key(key: str, field: tuple[str, ...], limit: int) -> str:
     return key
 
 
-def _check_rate(rate: int | None, field: tuple[str, ...]) -> int | None:
+def check_rate(rate: int | None, field: tuple[str, ...]) -> int | None:
+    """A rate in cents per hour, or None (no rate of its own: the next one applies)."""
     if rate is not None and not 0 <= rate <= 100_000_000:
         raise DomainError(ErrorCode.VALIDATION, "rateCents is 0 to 100000000.", field)
     return rate
@@ -70,6 +71,7 @@ async def _catalogue_team(
     team = await locks.team_for_catalogue(session, team_id) if member is not None else None
     if team is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", _f("teamId"))
+    rules.check_team_active(team, _f("teamId"))
     return team, member
 
 
@@ -90,6 +92,8 @@ async def _as_not_found(check: Awaitable[Team] | None, message: str) -> None:
     except DomainError as exc:
         if exc.code == ErrorCode.NOT_FOUND:
             raise DomainError(ErrorCode.NOT_FOUND, message, _f("id")) from exc
+        if exc.code == ErrorCode.TEAM_ARCHIVED:  # the row's team: named by its id
+            raise DomainError(exc.code, exc.message, _f("id")) from exc
         raise
 
 
@@ -146,7 +150,7 @@ async def _apply_category(
         category.billable = fields.billable
     if fields.rate_cents is not UNSET:
         assert fields.rate_cents is None or isinstance(fields.rate_cents, int)
-        category.rate_cents = _check_rate(fields.rate_cents, _f("rateCents"))
+        category.rate_cents = check_rate(fields.rate_cents, _f("rateCents"))
 
 
 async def create_category(
@@ -204,10 +208,19 @@ class TaskFields:
     category_id: object = UNSET  # str | None
     state: str | None = None
     description: object = UNSET  # str | None
+    archived: bool | None = None  # admins only
 
 
-async def _task_team(session: AsyncSession, *, team_id: str, actor_id: str) -> Team:
+async def _task_team(
+    session: AsyncSession, *, team_id: str, actor_id: str, archiving: bool = False
+) -> Team:
+    """The team of a task change; archiving or restoring a task is for admins and owners
+    (as archiving a category is), other changes too where the team's tasks are read-only."""
     team, member = await _catalogue_team(session, team_id=team_id, actor_id=actor_id)
+    if archiving and not rules.is_admin(member):
+        raise DomainError(
+            ErrorCode.FORBIDDEN, "Only admins archive or restore tasks.", _f("archived")
+        )
     if team.tasks_readonly and not rules.is_admin(member):
         raise DomainError(
             ErrorCode.TASKS_READONLY, "Tasks of this team are managed by admins.", _f("teamId")
@@ -215,7 +228,7 @@ async def _task_team(session: AsyncSession, *, team_id: str, actor_id: str) -> T
     return team
 
 
-async def _apply_task(session: AsyncSession, task: Task, fields: TaskFields) -> None:
+async def _apply_task(session: AsyncSession, task: Task, fields: TaskFields, now: datetime) -> None:
     if fields.key is not None:
         check_key(fields.key, _f("key"), MAX_TASK_KEY)
         other = await task_by_key(session, team_id=task.team_id, key=fields.key)
@@ -258,6 +271,8 @@ async def _apply_task(session: AsyncSession, task: Task, fields: TaskFields) -> 
                 _f("description"),
             )
         task.description = text
+    if fields.archived is not None:  # archived again: it keeps its first instant
+        task.archived_at = (task.archived_at or now) if fields.archived else None
 
 
 async def create_task(
@@ -273,7 +288,7 @@ async def create_task(
     if fields.key is None or fields.title is None:
         raise DomainError(ErrorCode.VALIDATION, "key and title are required.", _f("key"))
     task = Task(id=new_id(), team_id=team_id, key="", title="", created_at=now, updated_at=now)
-    await _apply_task(session, task, fields)
+    await _apply_task(session, task, fields, now)
     session.add(task)
     await session.flush()
     _changed(events, CatalogKind.CREATED, Subject.TASK, task, now)
@@ -291,13 +306,20 @@ async def update_task(
 ) -> Task:
     task = await session.get(Task, task_id)
     await _as_not_found(
-        _task_team(session, team_id=task.team_id, actor_id=actor_id) if task else None,
+        _task_team(
+            session,
+            team_id=task.team_id,
+            actor_id=actor_id,
+            archiving=fields.archived is not None,
+        )
+        if task
+        else None,
         "No such task.",
     )
     task = await locks.catalogue_row(session, Task, task_id)
     assert task is not None
     before = task.model_dump()
-    await _apply_task(session, task, fields)
+    await _apply_task(session, task, fields, now)
     if task.model_dump() == before:
         return task
     task.updated_at = now

@@ -32,19 +32,30 @@ def descendant_ids(categories: Sequence[Category], root_id: str) -> list[str]:
     return out
 
 
+def _task_conditions(
+    team_id: str, category_ids: Sequence[str] | None, include_archived: bool
+) -> list[ColumnElement[bool]]:
+    """Which of a team's tasks a list shows: of these categories, archived ones or not."""
+    conditions: list[ColumnElement[bool]] = [col(Task.team_id) == team_id]
+    if category_ids is not None:
+        conditions.append(col(Task.category_id).in_(category_ids))
+    if not include_archived:
+        conditions.append(col(Task.archived_at).is_(None))
+    return conditions
+
+
 async def list_tasks(
     session: AsyncSession,
     *,
     team_id: str,
     category_ids: Sequence[str] | None = None,
+    include_archived: bool = True,
     window: Window,
 ) -> tuple[list[Any], bool, bool]:
     """A page of a team's tasks in id (creation) order (``store.paging``: one statement),
     whether a page follows and whether one precedes. Rows are ``Record`` objects."""
     tasks = Task.__table__  # type: ignore[attr-defined]
-    conditions: list[ColumnElement[bool]] = [tasks.c.team_id == team_id]
-    if category_ids is not None:
-        conditions.append(tasks.c.category_id.in_(category_ids))
+    conditions = _task_conditions(team_id, category_ids, include_archived)
     order = ((tasks.c.id, False),)
     parts = page_selects(core_select(*tasks.c), order, conditions, window)
     connection = await session.connection()
@@ -60,10 +71,12 @@ async def list_tasks(
 
 
 async def count_tasks(
-    session: AsyncSession, *, team_id: str, category_ids: Sequence[str] | None = None
+    session: AsyncSession,
+    *,
+    team_id: str,
+    category_ids: Sequence[str] | None = None,
+    include_archived: bool = True,
 ) -> int:
-    conditions: list[ColumnElement[bool]] = [col(Task.team_id) == team_id]
-    if category_ids is not None:
-        conditions.append(col(Task.category_id).in_(category_ids))
+    conditions = _task_conditions(team_id, category_ids, include_archived)
     stmt = select(func.count()).select_from(Task).where(and_(*conditions))
     return int((await session.exec(stmt)).one())

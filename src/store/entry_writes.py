@@ -90,6 +90,7 @@ class TeamFacts:
     locked_before: datetime | None
     default_billable: bool
     default_rate_cents: int
+    archived_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,14 +236,27 @@ def _plan(dialect: Dialect) -> _Plan:
     # lockedBefore (READ COMMITTED re-reads a locked row), inserting nothing inside it.
     # The record, the team's counter and the event follow from the entry's RETURNING:
     # all or nothing, and the statement returns the event's position (none: not written).
-    locked_before = (
-        select(teams.c.locked_before)
-        .where(teams.c.id == bindparam("e_team_id", type_=String()))
+    # An archived team has no row here (rules.check_team_active): NULL, nothing inserted.
+    # The writer's membership is locked FOR KEY SHARE as well (store.locks step 2): a
+    # removal of the member in flight is waited for, and then there is no row.
+    team_key = bindparam("e_team_id", type_=String())
+    open_from = (
+        select(func.coalesce(teams.c.locked_before, bindparam("floor", type_=UTCDateTime())))
+        .where(teams.c.id == team_key, teams.c.archived_at.is_(None))
         .with_for_update(read=True, key_share=True)
         .scalar_subquery()
     )
-    is_open = func.coalesce(locked_before, bindparam("floor", type_=UTCDateTime())) <= bindparam(
-        "e_started_at", type_=entries.c.started_at.type
+    is_member = (
+        select(members.c.user_id)
+        .where(
+            members.c.team_id == team_key,
+            members.c.user_id == bindparam("e_user_id", type_=String()),
+        )
+        .with_for_update(read=True, key_share=True)
+        .exists()
+    )
+    is_open = and_(
+        open_from <= bindparam("e_started_at", type_=entries.c.started_at.type), is_member
     )
     created = _insert_where(entries, "e_", is_open).returning(entries.c.team_id).cte("entry")
     counter = outbox.raise_counter("postgresql", created.c.team_id, 1, created).cte("counter")
@@ -317,6 +331,7 @@ class TaskFacts:
     title: str
     state: str
     category_id: str | None
+    archived_at: datetime | None
 
 
 def _decide(
@@ -348,6 +363,7 @@ def _decide(
         team_row["locked_before"],
         team_row["default_billable"],
         team_row["default_rate_cents"],
+        team_row["archived_at"],
     )
     by_id: dict[str, Row] = {}
     for row in rows:
@@ -376,8 +392,11 @@ def _decide(
     task_category = by_id.get(task["category_id"]) if task and task["category_id"] else None
     _check(task is None or task["category_id"] is None or task_category is not None)
     try:
+        rules.check_team_active(team, ())
         scope = rules.decide_scope(
-            task=TaskFacts(task["id"], task["title"], task["state"], task["category_id"])
+            task=TaskFacts(
+                task["id"], task["title"], task["state"], task["category_id"], task["archived_at"]
+            )
             if task
             else None,
             chain=chain,
@@ -526,6 +545,6 @@ async def log_entry(
             raise  # refused by the server: the statement (its own transaction) did nothing
         except Exception as exc:
             raise Uncertain from exc
-        if position is None:  # a period lock committed first: nothing was written
+        if position is None:  # a period lock, archive or removal came first: nothing written
             raise NotHandled
     return logged, replace(event, position=int(position))

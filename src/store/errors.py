@@ -17,6 +17,11 @@ class ErrorCode(StrEnum):
     TASKS_READONLY = "TASKS_READONLY"
     CATEGORY_ARCHIVED = "CATEGORY_ARCHIVED"
     VERSION_CONFLICT = "VERSION_CONFLICT"
+    # Added by the team lifecycle (issue 21); the contract's list only grows.
+    TASK_ARCHIVED = "TASK_ARCHIVED"
+    TEAM_ARCHIVED = "TEAM_ARCHIVED"
+    LAST_OWNER = "LAST_OWNER"
+    NOT_DELETED = "NOT_DELETED"
 
 
 class DomainError(Exception):

@@ -24,6 +24,7 @@ class CatalogKind(StrEnum):
 
     CREATED = "CREATED"
     UPDATED = "UPDATED"
+    DELETED = "DELETED"  # a membership ended (removeTeamMember)
 
 
 class Subject(StrEnum):

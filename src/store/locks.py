@@ -17,10 +17,22 @@ anyone may retry):
      commits inside a lock that was acknowledged before it;
    - ``FOR NO KEY UPDATE`` (:func:`team_for_catalogue`) by changes of the team, its
      members, categories and tasks: serialised per team, never waiting for entry writers;
+   - ``FOR UPDATE`` (:func:`team_for_archive`) by ``archiveTeam`` and ``restoreTeam``,
+     which so wait for the entry writers in flight, as a period lock does;
+   then the membership of a member change (:func:`membership`), ``FOR NO KEY UPDATE``
+   (``updateTeamMember``, ``addTeamMember``): member changes of a team run one at a time
+   under the team's ``FOR NO KEY UPDATE``, so the roles they decide on (the last owner)
+   are read as committed;
 3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
    entries runs one at a time (one running timer, the order of their instants), and so
    do changes of the user's own settings and tokens (``accounts.update_viewer``, and
    ``tokens.issue_own``, which counts the live tokens under this lock);
+   ``removeTeamMember`` and ``archiveTeam`` lock the users whose running timers they stop;
+   then the writer's own membership, ``FOR KEY SHARE`` (:func:`own_membership`), read
+   afresh after the users' locks (one holder per user at a time: no growing list of
+   lockers); ``removeTeamMember`` locks the removed member's user row, then their
+   membership ``FOR UPDATE`` (:func:`membership`) before it deletes it: the member's
+   writes in flight commit first, and a later one finds no membership here;
 4. entry rows, by id, ``FOR UPDATE`` (:func:`entries`), or ``FOR SHARE`` where a command
    only needs the entry to stay as it is (a comment);
 5. catalogue rows: a task, then its category chain from the leaf upward, ``FOR SHARE``
@@ -34,7 +46,8 @@ anyone may retry):
    team's writers commit one at a time from there, so nothing else may run in between.
 
 An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
-with ``FOR UPDATE``, which only ``lockTeamEntries`` takes, on the team, at step 2.
+with ``FOR UPDATE``, which only ``lockTeamEntries``, ``archiveTeam`` and ``restoreTeam``
+take on a team, at step 2 (no foreign key names a membership).
 
 Every lock re-reads its row (``populate_existing``): the session may hold an older copy
 read before the lock was granted.
@@ -73,8 +86,8 @@ async def team_and_member_for_entries(
     session: AsyncSession, team_id: str, user_id: str
 ) -> tuple[Team, Membership] | None:
     """Step 2 for entry writers, with the writer's membership in the same statement: the
-    team as committed, ``FOR KEY SHARE`` (the membership is read, not locked); None when
-    the user is not a member."""
+    team as committed, ``FOR KEY SHARE`` (the membership is read, and locked at step 3 by
+    :func:`own_membership`); None when the user is not a member."""
     stmt = (
         select(Team, Membership)
         .join(Membership, col(Membership.team_id) == col(Team.id))
@@ -98,6 +111,43 @@ async def team_for_catalogue(session: AsyncSession, team_id: str) -> Team | None
     stmt = select(Team).where(Team.id == team_id).with_for_update(key_share=True)
     team: Team | None = await _one(session, stmt)
     return team
+
+
+async def team_for_archive(session: AsyncSession, team_id: str) -> Team | None:
+    """Step 2 for ``archiveTeam`` and ``restoreTeam``: ``FOR UPDATE``, as a period lock:
+    the entry writers in flight commit first, the next ones see the team archived."""
+    return await team_for_period_lock(session, team_id)
+
+
+async def membership(
+    session: AsyncSession,
+    team_id: str,
+    user_id: str,
+    *,
+    lock: bool = True,
+    removal: bool = False,
+) -> Membership | None:
+    """A membership as committed, for a change of it: step 2 ``FOR NO KEY UPDATE``
+    (``updateTeamMember``, ``addTeamMember``), or, for ``removal``, ``FOR UPDATE`` after
+    the member's user row (step 3, ``removeTeamMember``); without ``lock``, only read
+    afresh (the actor's own)."""
+    stmt = select(Membership).where(Membership.team_id == team_id, Membership.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update(key_share=not removal)
+    found: Membership | None = await _one(session, stmt)
+    return found
+
+
+async def own_membership(session: AsyncSession, team_id: str, user_id: str) -> Membership | None:
+    """Step 3, after the users: the entry writer's own membership, ``FOR KEY SHARE``, as
+    committed (None: removed meanwhile)."""
+    stmt = (
+        select(Membership)
+        .where(Membership.team_id == team_id, Membership.user_id == user_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    found: Membership | None = await _one(session, stmt)
+    return found
 
 
 async def users(session: AsyncSession, user_ids: Iterable[str]) -> None:

@@ -113,6 +113,8 @@ class Team(SQLModel, table=True):
     locked_before: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    # When the team was archived (null: active): read-only until restored (store.archive).
+    archived_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class User(SQLModel, table=True):
@@ -174,6 +176,8 @@ class Task(SQLModel, table=True):
     description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    # When the task was archived (null: active): closed to new time (store.rules).
+    archived_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class TimeEntry(SQLModel, table=True):

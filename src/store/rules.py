@@ -77,6 +77,9 @@ class TeamTerms(Protocol):
     @property
     def default_rate_cents(self) -> int: ...
 
+    @property
+    def archived_at(self) -> datetime | None: ...
+
 
 class CategoryTerms(Priced, Protocol):
     """What the entry rules read of a category; :class:`store.models.Category` fits."""
@@ -106,6 +109,9 @@ class TaskTerms(Protocol):
     @property
     def category_id(self) -> str | None: ...
 
+    @property
+    def archived_at(self) -> datetime | None: ...
+
 
 def is_admin(member: Membership | None) -> bool:
     return member is not None and member.role in (Role.ADMIN.value, Role.OWNER.value)
@@ -116,17 +122,33 @@ async def team_and_membership(
 ) -> tuple[Team, Membership]:
     """The team and the user's membership; NOT_FOUND (revealing nothing) if not a member.
 
-    ``lock``: the team is read ``FOR KEY SHARE`` (``store.locks`` step 2 of entry writers)."""
+    ``lock``: the team is read ``FOR KEY SHARE`` (``store.locks`` step 2 of entry writers;
+    they lock the membership after their users: :func:`keep_membership`), and an archived
+    team is refused (TEAM_ARCHIVED): entry writers pass ``lock``."""
     if lock:  # one statement: the team locked, the membership read
         found = await locks.team_and_member_for_entries(session, team_id, user_id)
         if found is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
+        check_team_active(found[0], field)
         return found
     member = await session.get(Membership, (team_id, user_id))
     team = await session.get(Team, team_id) if member is not None else None
     if team is None or member is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", field)
     return team, member
+
+
+async def keep_membership(
+    session: AsyncSession, *, team_id: str, user_id: str, field: Field, what: str = "team"
+) -> Membership:
+    """The writer is still a member once it holds its users' locks (``store.locks`` step
+    3): their membership, locked ``FOR KEY SHARE``, so a removal waits for this write; a
+    write that began before a removal and reaches here after it is refused, revealing
+    nothing (NOT_FOUND)."""
+    member = await locks.own_membership(session, team_id, user_id)
+    if member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No such {what}.", field)
+    return member
 
 
 async def team_categories(session: AsyncSession, team_id: str) -> list[Category]:
@@ -195,7 +217,18 @@ def check_not_archived(chain: Sequence[CategoryTerms], field: Field) -> None:
             )
 
 
+def check_team_active(team: TeamTerms, field: Field) -> None:
+    """An archived team is read-only: no entry or catalogue change until it is restored."""
+    if team.archived_at is not None:
+        raise DomainError(
+            ErrorCode.TEAM_ARCHIVED, "The team is archived: an owner may restore it.", field
+        )
+
+
 def check_task_open(task: TaskTerms, field: Field) -> None:
+    """New time goes only on an active, OPEN task."""
+    if task.archived_at is not None:
+        raise DomainError(ErrorCode.TASK_ARCHIVED, f"Task {task.title!r} is archived.", field)
     if task.state == TaskState.CLOSED.value:
         raise DomainError(ErrorCode.VALIDATION, f"Task {task.title!r} is closed.", field)
 
@@ -235,7 +268,8 @@ def check_period_open(team: TeamTerms, started_at: datetime, field: Field) -> No
 def check_entry_editable(entry: TimeEntry, team: Team, actor: Membership, field: Field) -> None:
     """Who may change or delete an entry: admins any of their team's but LOCKED and
     INVOICED ones; a member only their own DRAFT and REJECTED ones; nobody an entry inside
-    the team's locked period."""
+    the team's locked period or of an archived team."""
+    check_team_active(team, field)
     admin = is_admin(actor)
     if entry.user_id != actor.user_id and not admin:
         raise DomainError(

@@ -181,6 +181,7 @@ async def start_timer(
         session, team_id=data.team_id, user_id=actor_id, field=f("teamId"), lock=True
     )
     await locks.users(session, [actor_id])
+    await rules.keep_membership(session, team_id=team.id, user_id=actor_id, field=f("teamId"))
     entry_id: str | None = None
     if data.entry_id is not None:
         entry_id, stored = await check_client_id(

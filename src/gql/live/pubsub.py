@@ -86,6 +86,9 @@ class EventBus:
         self._ready = asyncio.Event()
         self.reads = SharedReads()
         self._generations: dict[str, int] = defaultdict(int)
+        # Member removals a subscription of the team met (gql.schema.subscriptions): the
+        # subscribers of shared executions check their membership again after each.
+        self._removals: dict[str, int] = defaultdict(int)
         self._resyncs = 0
         self.published = 0
         self.publish_failures = 0
@@ -207,6 +210,14 @@ class EventBus:
                 subscribers.discard(subscriber)
                 if not subscribers:
                     del self._subscribers[team_id]
+
+    def note_removal(self, team_id: str) -> None:
+        """A member of the team was removed (a MEMBER DELETED event was met)."""
+        self._removals[team_id] += 1
+
+    def removals(self, team_id: str) -> int:
+        """How many member removals of the team this process has met."""
+        return self._removals.get(team_id, 0)
 
     def generation(self, team_id: str) -> int:
         """Grows with every event of the team (and every resync): a key for shared reads."""

@@ -51,13 +51,21 @@ def triggers(event: EntryEvent | None) -> bool:
 
 
 class Paced(Generic[T]):
-    """The computations of one live report, paced. ``catalogue`` notes a change of a task
-    or a category since the last computation: a per-subscriber execution, which compares
-    reports by their values rather than by their encoded bytes, sends that one anyway
-    (a title may have changed)."""
+    """The computations of one live report, paced. ``watch`` sees every item taken from
+    the queue, triggering or not (it may raise to end the subscription). ``catalogue``
+    notes a change of a task or a category since the last computation: a per-subscriber
+    execution, which compares reports by their values rather than by their encoded bytes,
+    sends that one anyway (a title may have changed)."""
 
-    def __init__(self, subscriber: Subscriber, *, every: float = EVERY) -> None:
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        *,
+        every: float = EVERY,
+        watch: Callable[[EntryEvent | None], None] | None = None,
+    ) -> None:
         self.subscriber = subscriber
+        self.watch = watch
         self.every = every
         self.catalogue = False
         self._last = -float("inf")
@@ -76,6 +84,8 @@ class Paced(Generic[T]):
                 return True
 
     def _take(self, item: EntryEvent | None) -> bool:
+        if self.watch is not None:  # sees every item (a member's removal ends access)
+            self.watch(item)
         if self.subscriber.overflowed:  # a report is a state: just compute it again
             self.subscriber.overflowed = False
             return True

@@ -63,6 +63,7 @@ async def task_connection(
     *,
     team_id: str,
     category_ids: list[str] | None,
+    include_archived: bool = True,
     first: int | None,
     after: str | None,
     last: int | None = None,
@@ -73,14 +74,23 @@ async def task_connection(
     window = page_window(first, after, last, before, _task_key)
     async with ctx.db.read() as session:
         rows, has_next, has_previous = await directory.list_tasks(
-            session, team_id=team_id, category_ids=category_ids, window=window
+            session,
+            team_id=team_id,
+            category_ids=category_ids,
+            include_archived=include_archived,
+            window=window,
         )
     for row in rows:
         ctx.loaders.task.prime(row.id, row)
 
     async def count() -> int:
         async with ctx.db.read() as session:
-            return await directory.count_tasks(session, team_id=team_id, category_ids=category_ids)
+            return await directory.count_tasks(
+                session,
+                team_id=team_id,
+                category_ids=category_ids,
+                include_archived=include_archived,
+            )
 
     return Connection.build(
         [Task(row=r) for r in rows],

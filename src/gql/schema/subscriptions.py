@@ -3,6 +3,13 @@ the live report ``timeReportUpdates`` (paced by :mod:`gql.live.reports`).
 
 Every event is authorised for the subscriber before it is sent: the subscriber's token
 and membership are checked again when they were last checked more than a few seconds ago.
+
+A removed member loses the team at once. A subscription reads the membership afresh when
+it starts (a WebSocket authenticates once, in ``connection_init``), and the removal's
+MEMBER DELETED event, which comes in the team's order of events, ends the removed
+member's subscriptions before anything after it reaches them; for a shared execution
+(``gql.live.fanout``) it makes every subscriber check its membership again before the
+next item (``Gate``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from gql.schema.types.pagination import decode_event_cursor, event_cursor
 from gql.schema.types.report import GroupBy, TimeReport, time_report_of
 from gql.server.auth import authenticate_token
 from store import lookups
-from store.events import EntryEvent, EventKind, Subject
+from store.events import CatalogKind, EntryEvent, EventKind, Subject
+from store.models import Membership
 from store.timeutil import utcnow
 
 REAUTHORISE_EVERY = 5.0
@@ -56,21 +64,32 @@ class Gate:
     def __init__(self, ctx: Context, team_id: str) -> None:
         self.ctx, self.team_id = ctx, team_id
         self.checked = time.monotonic()
+        self.removals = ctx.services.events.removals(team_id)
+
+    def _removed_since(self) -> bool:
+        """Whether a member of the team was removed since the last check."""
+        return bool(self.ctx.services.events.removals(self.team_id) != self.removals)
 
     def due(self) -> bool:
         """Whether ``allowed`` would check again now (a cheap test before awaiting it)."""
-        return self.ctx.shared is False and time.monotonic() - self.checked >= REAUTHORISE_EVERY
+        return self.ctx.shared is False and (
+            time.monotonic() - self.checked >= REAUTHORISE_EVERY or self._removed_since()
+        )
 
     async def allowed(self) -> bool:
         if self.ctx.shared:  # a shared execution: each member is checked on its own
             return True
-        if time.monotonic() - self.checked < REAUTHORISE_EVERY:
-            return True
         ctx = self.ctx
-        # Subscribers with the same token share one check per period.
-        period = int(time.monotonic() // REAUTHORISE_EVERY)
+        if self._removed_since():
+            # After a removal, afresh (shared by the token's subscribers per removal).
+            self.removals = ctx.services.events.removals(self.team_id)
+            key: tuple[str, int] = (f"auth:{ctx.token}:removal:{self.team_id}", self.removals)
+        elif time.monotonic() - self.checked < REAUTHORISE_EVERY:
+            return True
+        else:  # subscribers with the same token share one check per period
+            key = (f"auth:{ctx.token}", int(time.monotonic() // REAUTHORISE_EVERY))
         found = await ctx.services.events.reads.get(
-            (f"auth:{ctx.token}", period), lambda: authenticate_token(ctx.db, ctx.token)
+            key, lambda: authenticate_token(ctx.db, ctx.token)
         )
         self.checked = time.monotonic()
         if found is None:
@@ -92,9 +111,31 @@ async def _refuse_revoked(ctx: Context, key: tuple[str, int] | None) -> None:
         raise CodedError(TopLevelCode.UNAUTHENTICATED, "The token was revoked.")
 
 
-def _require_member(ctx: Context, team_id: str) -> None:
+async def require_member(ctx: Context, team_id: str) -> None:
+    """NOT_FOUND unless the viewer is a member of the team now: the connection's
+    memberships are those of its ``connection_init``, so a subscription of a single
+    subscriber reads its membership afresh (one primary-key read)."""
     if ctx.viewer is None or not ctx.is_member(team_id):
         raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+    if ctx.shared:  # each member of a shared execution was checked when it joined
+        return
+    async with ctx.db.read() as session:
+        member = await session.get(Membership, (team_id, ctx.viewer.id))
+    if member is None:
+        ctx.memberships.pop(team_id, None)
+        raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+
+
+def ends_access(ctx: Context, event: EntryEvent | None) -> bool:
+    """Whether ``event`` removed the viewer from its team: their subscription ends before
+    anything later. A shared execution notes every removal instead, so that each of its
+    subscribers checks its membership before the next item (``Gate``)."""
+    if event is None or event.subject is not Subject.MEMBER or event.kind != CatalogKind.DELETED:
+        return False
+    if ctx.shared:
+        ctx.services.events.note_removal(event.team_id)
+        return False
+    return ctx.viewer is not None and event.entry_id == ctx.viewer.id
 
 
 def _fresh(ctx: Context) -> None:
@@ -120,7 +161,7 @@ async def _authorised_events(
     """The team's events after the cursor ``after`` (without one: from now), entry events
     (``entries``) or catalogue ones (None), each checked for this subscriber (revoked
     token, membership) and with fresh loaders."""
-    _require_member(ctx, team)
+    await require_member(ctx, team)
     start = decode_event_cursor(after) if after is not None else None
     gate = Gate(ctx, team)
     # A shared execution (gql.live.fanout) reads for all its members: its queue absorbs the
@@ -133,6 +174,8 @@ async def _authorised_events(
         else:
             await stream.check_retained(ctx, team, start)
         async for event in stream.team_events(ctx, team, subscriber, start):
+            if ends_access(ctx, event):
+                raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
             if (event.subject is Subject.ENTRY) != (entries is Subject.ENTRY):
                 continue
             await _refuse_revoked(ctx, (f"revoked:{event.team_id}", event.position or 0))
@@ -193,7 +236,7 @@ class Subscription:
     ) -> AsyncGenerator[list[TimeEntry], None]:
         ctx = info.context
         team = str(team_id)
-        _require_member(ctx, team)
+        await require_member(ctx, team)
         gate = Gate(ctx, team)
         async with ctx.services.events.subscribe(team) as subscriber:
             last: list[tuple[str, int]] | None = None
@@ -219,6 +262,8 @@ class Subscription:
                 force = False
                 while True:
                     event = await subscriber.queue.get()
+                    if ends_access(ctx, event):
+                        raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
                     if subscriber.overflowed:
                         subscriber.overflowed = False  # a list is a state: just refresh it
                         force = True
@@ -226,11 +271,16 @@ class Subscription:
                     if event is None:
                         force = True
                         break
-                    if event.kind in RUNNING_KINDS:
+                    if event.subject is Subject.ENTRY and event.kind in RUNNING_KINDS:
                         break
                 while not subscriber.queue.empty():
-                    if subscriber.queue.get_nowait() is None:
+                    event = subscriber.queue.get_nowait()
+                    if ends_access(ctx, event):
+                        raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
+                    if event is None:
                         force = True
+                if force:  # the broadcast may have lost a removal: check afresh
+                    await require_member(ctx, team)
                 if not await gate.allowed():
                     raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
 
@@ -250,9 +300,13 @@ class Subscription:
     ) -> AsyncGenerator[TimeReport, None]:
         ctx = info.context
         team = str(filter.team_id)
-        _require_member(ctx, team)
+        await require_member(ctx, team)
         gate = Gate(ctx, team)
         bus = ctx.services.events
+
+        def watch(event: EntryEvent | None) -> None:
+            if ends_access(ctx, event):
+                raise CodedError(TopLevelCode.NOT_FOUND, "No such team.")
 
         async def compute(first: bool) -> TimeReport:
             # The first report is this subscription's own; later ones follow a change or
@@ -267,7 +321,7 @@ class Subscription:
             )
 
         async with bus.subscribe(team) as subscriber:
-            paced = Paced[TimeReport](subscriber)
+            paced = Paced[TimeReport](subscriber, watch=watch)
             last: tuple[Any, ...] | None = None
             async for report, forced in paced.run(compute, _counts_running):
                 # A shared execution sends every report to gql.live.fanout, which compares

@@ -35,7 +35,7 @@ from gql.guard.admission import admit, limits_of, parse_limited
 from gql.guard.limits import select_operation
 from gql.live.fanout import END, STATES, Plan, plan_for
 from gql.schema.errors import CodedError, DatabaseUnavailable, TopLevelCode
-from gql.schema.subscriptions import REAUTHORISE_EVERY, Gate
+from gql.schema.subscriptions import REAUTHORISE_EVERY, Gate, require_member
 
 log = logging.getLogger("punchclock.subscriptions")
 
@@ -247,10 +247,10 @@ class KeepAliveTransportWSHandler(Tracked, BaseGraphQLTransportWSHandler[Any, An
         if refused:
             await operation.send_initial_errors(refused)
             return
-        if not context.is_member(plan.team_id):
-            await operation.send_initial_errors(
-                [CodedError(TopLevelCode.NOT_FOUND, "No such team.")]
-            )
+        try:  # the membership afresh: the connection's is that of its connection_init
+            await require_member(context, plan.team_id)
+        except CodedError as refused_member:
+            await operation.send_initial_errors([refused_member])
             return
         # A member of a state (the running list, a live report) is handed the group's last
         # result at once: check the token afresh. (Everything else follows an event, and

@@ -11,7 +11,7 @@ from store.timesheet.create import (
     resolve_scope,
     set_span,
 )
-from store.timesheet.editing import delete_entry, update_entry
+from store.timesheet.editing import delete_entry, restore_entry, update_entry
 from store.timesheet.inputs import (
     UNSET,
     EntryChanges,
@@ -40,6 +40,7 @@ __all__ = [
     "log_timing",
     "new_entry_values",
     "resolve_scope",
+    "restore_entry",
     "set_span",
     "transition_entries",
     "update_entry",

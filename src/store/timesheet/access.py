@@ -22,19 +22,25 @@ async def entry_for_change(
     users: Iterable[str] = (),
 ) -> tuple[TimeEntry, Team, Membership]:
     """The entry (locked ``FOR UPDATE``, as committed), its team (``FOR KEY SHARE``) and the
-    actor's membership; the entry's user and ``users`` are locked before the entry.
+    actor's membership (``FOR KEY SHARE`` after the users: ``rules.keep_membership``);
+    the entry's user and ``users`` are locked before the entry.
 
     NOT_FOUND, revealing nothing, when there is no such entry or the actor is not in its
     team."""
     key = parse_ulid(entry_id)
     seen = await session.get(TimeEntry, key) if key else None
-    member = await session.get(Membership, (seen.team_id, actor_id)) if seen else None
-    if seen is None or member is None:
+    # The team (FOR KEY SHARE) and the actor's membership (locked after the users).
+    found = (
+        await locks.team_and_member_for_entries(session, seen.team_id, actor_id) if seen else None
+    )
+    if seen is None or found is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", field)
-    team = await locks.team_for_entries(session, seen.team_id)
-    assert team is not None
+    team, member = found
     owners = {seen.user_id, *users}
     await locks.users(session, owners)
+    member = await rules.keep_membership(
+        session, team_id=team.id, user_id=actor_id, field=field, what="time entry"
+    )
     entry = (await locks.entries(session, [seen.id])).get(seen.id)
     if entry is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such time entry.", field)

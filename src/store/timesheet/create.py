@@ -210,6 +210,7 @@ async def log_entry(
                 raise Retry  # moved or gone between the look and the lock
     else:
         await locks.users(session, [user_id])
+    await rules.keep_membership(session, team_id=team.id, user_id=actor_id, field=f("teamId"))
     scope = await resolve_scope(session, team=team, scope=data.scope)
     timing = log_timing(team, data, now)
     billing = rules.billing(

@@ -16,7 +16,7 @@ from store import rules
 from store.entry_rules import effective_category_id
 from store.errors import DomainError, ErrorCode
 from store.events import EventKind, EventLog
-from store.models import InputType, Source, Task, TimeEntry
+from store.models import InputType, Membership, Source, Task, TimeEntry
 from store.rules import field as f
 from store.timesheet.access import entry_for_change, member_rate, target_user
 from store.timesheet.create import external_ref_holder, resolve_scope, set_span
@@ -175,4 +175,46 @@ async def delete_entry(
     session.add(entry)
     await session.flush()
     events.add(EventKind.DELETED, entry, now)
+    return entry
+
+
+async def restore_entry(
+    session: AsyncSession, *, actor_id: str, entry_id: str, now: datetime, events: EventLog
+) -> TimeEntry:
+    """Bring a soft-deleted entry back (``version`` + 1, an UPDATED event), under the
+    rights of deleting it (``rules.check_entry_editable``: a member only their own DRAFT
+    and REJECTED entries, nothing inside a locked period or an archived team) and the
+    rules of creating it: its user is still a member, its task is open and active, no
+    category above it is archived. An entry that is not deleted: NOT_DELETED."""
+    entry, team, actor = await entry_for_change(
+        session, actor_id=actor_id, entry_id=entry_id, field=f("id")
+    )
+    if entry.deleted_at is None:
+        raise DomainError(ErrorCode.NOT_DELETED, "The entry is not deleted.", f("id"))
+    rules.check_entry_editable(entry, team, actor, f("id"))
+    if await session.get(Membership, (team.id, entry.user_id)) is None:
+        raise DomainError(
+            ErrorCode.VALIDATION, "The entry's user is no longer a member of the team.", f("id")
+        )
+    task = (
+        await rules.task_of_team(
+            session, team_id=team.id, task_id=entry.task_id, field=f("id"), lock=True
+        )
+        if entry.task_id is not None
+        else None
+    )
+    chain = await rules.category_chain(
+        session,
+        team_id=team.id,
+        category_id=effective_category_id(
+            entry.task_id, entry.category_id, task.category_id if task else None
+        ),
+        lock=True,
+    )
+    rules.decide_scope(task=task, chain=chain, field=f("id"))
+    entry.deleted_at = None
+    rules.touch(entry, now)
+    session.add(entry)
+    await session.flush()
+    events.add(EventKind.UPDATED, entry, now)
     return entry

@@ -106,6 +106,11 @@ async def transition_entries(
             )
             continue
         seen.add(entry.id)
+        try:
+            rules.check_team_active(teams[entry.team_id], field)
+        except DomainError as exc:
+            errors.append(exc)
+            continue
         who = TRANSITIONS.get((entry.status, to))
         if who is None:
             errors.append(
@@ -156,6 +161,7 @@ async def lock_team_entries(
         raise DomainError(ErrorCode.NOT_FOUND, "No such team.", f("teamId"))
     if not rules.is_admin(member):
         raise DomainError(ErrorCode.FORBIDDEN, "Only admins lock periods.", f("teamId"))
+    rules.check_team_active(team, f("teamId"))
     if before > now + timedelta(days=366):
         raise DomainError(ErrorCode.VALIDATION, "before lies too far in the future.", f("before"))
     locked_before = before.replace(microsecond=0)

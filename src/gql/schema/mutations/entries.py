@@ -130,6 +130,25 @@ class EntryMutations:
         done = await run_mutation(info, name="deleteTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
 
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Bring a soft-deleted entry back (`version` + 1, an UPDATED event), with "
+        "the rights of deleting it; NOT_DELETED when it is not deleted.",
+    )
+    async def restore_time_entry(
+        self, info: Info, input: i.RestoreTimeEntryInput
+    ) -> p.TimeEntryPayload:
+        actor, entry_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            entry = await timesheet.restore_entry(
+                session, actor_id=actor, entry_id=entry_id, now=utcnow(), events=events
+            )
+            return Outcome({"timeEntry": entry.id}, [entry])
+
+        done = await run_mutation(info, name="restoreTimeEntry", input=input, work=work)
+        return await p.time_entry_payload(info, done)
+
     @strawberry.mutation(metadata=DOMAIN_WORK)
     async def add_comment(self, info: Info, input: i.AddCommentInput) -> p.CommentPayload:
         actor, entry_id = info.context.viewer_id, str(input.time_entry_id)

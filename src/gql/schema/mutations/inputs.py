@@ -231,4 +231,49 @@ class UpdateTaskInput:
     category_id: strawberry.ID | None = strawberry.UNSET
     state: TaskState | None = None
     description: str | None = strawberry.UNSET
+    archived: bool | None = strawberry.field(
+        default=None,
+        description="Archive (true) or restore (false) the task: admins and owners. An "
+        "archived task takes no new time (TASK_ARCHIVED) and stays on its entries.",
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Remove a member from a team, or leave it (your own userId).")
+class RemoveTeamMemberInput:
+    team_id: strawberry.ID
+    user_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Fields left out stay as they are; null clears a nullable one.")
+class UpdateTeamMemberInput:
+    team_id: strawberry.ID
+    user_id: strawberry.ID
+    role: Role | None = strawberry.field(
+        default=None, description="Only owners make or unmake owners."
+    )
+    rate_cents: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The member's hourly rate for new entries; null: the category's or "
+        "the team's rate applies.",
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class ArchiveTeamInput:
+    id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class RestoreTeamInput:
+    id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input
+class RestoreTimeEntryInput:
+    id: strawberry.ID
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)

@@ -60,6 +60,30 @@ class TeamMemberPayload:
 
 
 @strawberry.type
+class RemoveTeamMemberPayload:
+    team: Team | None = strawberry.field(
+        description="The team as it is now; null when you left it."
+    )
+    removed_user_id: strawberry.ID | None
+    stopped_entry: TimeEntry | None = strawberry.field(
+        description="The removed member's timer in the team, stopped at the removal "
+        "instant; null when none ran or when you left the team."
+    )
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ArchiveTeamPayload:
+    team: Team | None
+    stopped_entries: list[TimeEntry] = strawberry.field(
+        description="The timers that ran in the team, stopped at the archiving instant."
+    )
+    replayed: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
 class CategoryPayload:
     category: Category | None
     replayed: bool
@@ -168,6 +192,34 @@ async def task_payload(info: Info, done: Done) -> TaskPayload:
     row = await info.context.loaders.task.load(task_id) if task_id else None
     return TaskPayload(
         task=Task.from_row(row) if row else None,
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def remove_member_payload(info: Info, done: Done) -> RemoveTeamMemberPayload:
+    """After a removal, as after any change: read as the viewer may now (a member who left
+    gets neither the team nor its entry)."""
+    result = done.outcome.result if done.outcome else {}
+    team_id = result.get("team")
+    team = await team_of(info, team_id) if info.context.is_member(team_id or "") else None
+    stopped = await entry_of(info, result.get("stoppedEntry")) if team is not None else None
+    user = result.get("user")
+    return RemoveTeamMemberPayload(
+        team=team,
+        removed_user_id=strawberry.ID(user) if user else None,
+        stopped_entry=stopped,
+        replayed=done.replayed,
+        user_errors=user_errors(done.errors),
+    )
+
+
+async def archive_team_payload(info: Info, done: Done) -> ArchiveTeamPayload:
+    result = done.outcome.result if done.outcome else {}
+    rows = await info.context.loaders.entry.load_many(result.get("stoppedEntries", []))
+    return ArchiveTeamPayload(
+        team=await team_of(info, result.get("team")),
+        stopped_entries=[TimeEntry.from_row(r) for r in rows if r is not None],
         replayed=done.replayed,
         user_errors=user_errors(done.errors),
     )

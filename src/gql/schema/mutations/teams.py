@@ -12,9 +12,10 @@ from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
-from store import accounts, catalog
+from store import accounts, archive, catalog, members
 from store.errors import DomainError
 from store.events import EventLog
+from store.ids import parse_ulid
 from store.models import Rounding
 from store.timeutil import utcnow
 
@@ -202,6 +203,7 @@ class TeamMutations:
             category_id=_keep(input.category_id),
             state=input.state.value if input.state else None,
             description=_keep(input.description),
+            archived=input.archived,
         )
 
         async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
@@ -218,3 +220,95 @@ class TeamMutations:
         return await p.task_payload(
             info, await run_mutation(info, name="updateTask", input=input, work=work)
         )
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Remove a member (admins and owners; owners only for an owner), or leave "
+        "the team (your own userId). Their entries stay, attributed to them; their running "
+        "timer in the team stops now. The last owner cannot be removed (LAST_OWNER).",
+    )
+    async def remove_team_member(
+        self, info: Info, input: i.RemoveTeamMemberInput
+    ) -> p.RemoveTeamMemberPayload:
+        ctx = info.context
+        actor, team_id, user_id = ctx.viewer_id, str(input.team_id), str(input.user_id)
+
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
+            now = utcnow()
+            stopped = await members.remove_member(
+                session, actor_id=actor, team_id=team_id, user_id=user_id, now=now, events=events
+            )
+            result = {
+                "team": team_id,
+                "user": parse_ulid(user_id),
+                "stoppedEntry": stopped.id if stopped else None,
+            }
+            return Outcome(result, [stopped] if stopped else [])
+
+        done = await run_mutation(info, name="removeTeamMember", input=input, work=work)
+        if done.outcome is not None and done.outcome.result.get("user") == actor:
+            ctx.memberships.pop(team_id, None)  # left: the rest of the request reads so
+        return await p.remove_member_payload(info, done)
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Change a member's role or rate (admins and owners; only owners make or "
+        "unmake owners, and the last owner stays one). Entries made keep their rate.",
+    )
+    async def update_team_member(
+        self, info: Info, input: i.UpdateTeamMemberInput
+    ) -> p.TeamMemberPayload:
+        actor, team_id = info.context.viewer_id, str(input.team_id)
+        user_id = str(input.user_id)
+        role = input.role.value if input.role is not None else None
+        rate = members.UNSET if input.rate_cents is strawberry.UNSET else input.rate_cents
+
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
+            member = await members.update_member(
+                session,
+                actor_id=actor,
+                team_id=team_id,
+                user_id=user_id,
+                role=role,
+                rate_cents=rate,
+                now=utcnow(),
+                events=events,
+            )
+            return Outcome({"team": team_id, "user": member.user_id})
+
+        done = await run_mutation(info, name="updateTeamMember", input=input, work=work)
+        return await p.team_member_payload(info, done)
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Archive a team (owners): it stays readable by its members and refuses "
+        "every change of its entries and catalogue (TEAM_ARCHIVED) until restored; its "
+        "running timers stop now.",
+    )
+    async def archive_team(self, info: Info, input: i.ArchiveTeamInput) -> p.ArchiveTeamPayload:
+        actor, team_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
+            team, stopped = await archive.archive_team(
+                session, actor_id=actor, team_id=team_id, now=utcnow(), events=events
+            )
+            result = {"team": team.id, "stoppedEntries": [e.id for e in stopped]}
+            return Outcome(result, [team, *stopped])
+
+        done = await run_mutation(info, name="archiveTeam", input=input, work=work)
+        return await p.archive_team_payload(info, done)
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK, description="Make an archived team writable again (owners)."
+    )
+    async def restore_team(self, info: Info, input: i.RestoreTeamInput) -> p.TeamPayload:
+        actor, team_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+            team = await archive.restore_team(
+                session, actor_id=actor, team_id=team_id, now=utcnow()
+            )
+            return Outcome({"team": team.id}, [team])
+
+        done = await run_mutation(info, name="restoreTeam", input=input, work=work)
+        return await p.team_payload(info, done)

@@ -25,6 +25,11 @@ UserT = Annotated["User", strawberry.lazy("gql.schema.types.user")]
 WebhookT = Annotated["Webhook", strawberry.lazy("gql.schema.types.webhook")]
 
 PAGE_ARGUMENTS = "a page per parent, with its own `first` and cursor"
+INCLUDE_ARCHIVED = "Archived tasks too (the default); false: only active ones."
+
+
+def _archived(o: Any, _ctx: Context) -> bool:
+    return o.row.archived_at is not None
 
 
 def _rate_cents(m: Any, ctx: Context) -> int | None:
@@ -71,6 +76,12 @@ class Team(RowObject, Node):
     default_rate_cents: int = column("default_rate_cents")
     tasks_readonly: bool = column("tasks_readonly")
     locked_before: datetime | None = column("locked_before")
+    archived_at: datetime | None = column(
+        "archived_at",
+        description="When an owner archived the team (null: active). An archived team is "
+        "read-only (TEAM_ARCHIVED) until `restoreTeam`.",
+    )
+    archived: bool = computed(_archived, reads=("archived_at",))
     members: list[Member] = related("team_members", _members, key="id")
     categories: list[Category] = related(
         "team_categories",
@@ -87,6 +98,7 @@ class Team(RowObject, Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        include_archived: Annotated[bool, strawberry.argument(description=INCLUDE_ARCHIVED)] = True,
     ) -> Connection[Task]:
         return await task_connection(
             info.context,
@@ -96,6 +108,7 @@ class Team(RowObject, Node):
             after=after,
             last=last,
             before=before,
+            include_archived=include_archived,
         )
 
     @strawberry.field(
@@ -184,6 +197,7 @@ class Category(RowObject, Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        include_archived: Annotated[bool, strawberry.argument(description=INCLUDE_ARCHIVED)] = True,
     ) -> Connection[Task]:
         rows = await info.context.loaders.team_categories.load(self.row.team_id)
         ids = directory.descendant_ids(rows, self.row.id)
@@ -195,6 +209,7 @@ class Category(RowObject, Node):
             after=after,
             last=last,
             before=before,
+            include_archived=include_archived,
         )
 
 
@@ -207,6 +222,12 @@ class Task(RowObject, Node):
     url: str | None = column("url")
     state: TaskState = column("state")
     description: str | None = column("description")
+    archived_at: datetime | None = column(
+        "archived_at",
+        description="When the task was archived (null: active). An archived task takes no "
+        "new time (TASK_ARCHIVED) and stays on its entries and in reports.",
+    )
+    archived: bool = computed(_archived, reads=("archived_at",))
     team: Team = related("team", _team, key="team_id")
     category: Category | None = related("category", _category, key="category_id")
 
