@@ -259,8 +259,11 @@ async def update_team(
     team_id: str,
     changes: dict[str, object],
     now: datetime,
+    events: EventLog | None = None,
 ) -> Team:
-    """Apply ``changes`` (column name → value) to a team the actor administers."""
+    """Apply ``changes`` (column name → value) to a team the actor administers; a change
+    that alters a stored value is a TEAM UPDATED event (a live report follows the team's
+    rounding, zone and week start)."""
     try:
         team = await _admin_membership(session, team_id=team_id, actor_id=actor_id)
         rules.check_team_active(team, ("input", "id"))
@@ -286,6 +289,8 @@ async def update_team(
         team.updated_at = now
         session.add(team)
         await session.flush()
+        if events is not None:
+            events.team_changed(team.id, now)
     return team
 
 

@@ -61,11 +61,12 @@ async def archive_team(
     team.updated_at = now
     session.add(team)
     await session.flush()
+    events.team_changed(team.id, now)
     return team, stopped
 
 
 async def restore_team(
-    session: AsyncSession, *, actor_id: str, team_id: str, now: datetime
+    session: AsyncSession, *, actor_id: str, team_id: str, now: datetime, events: EventLog
 ) -> Team:
     """Make an archived team writable again (an active one: nothing changes)."""
     team = await _owned_team(session, team_id=team_id, actor_id=actor_id)
@@ -74,4 +75,5 @@ async def restore_team(
         team.updated_at = now
         session.add(team)
         await session.flush()
+        events.team_changed(team.id, now)
     return team

@@ -34,6 +34,7 @@ class Subject(StrEnum):
     TASK = "TASK"
     CATEGORY = "CATEGORY"
     MEMBER = "MEMBER"
+    TEAM = "TEAM"  # the team's own settings (updateTeam): rounding, zone, rates...
 
 
 class EntryKeys(Protocol):
@@ -116,5 +117,10 @@ class EventLog(list[EntryEvent]):
     def catalog(
         self, kind: CatalogKind, subject: Subject, *, team_id: str, subject_id: str, at: datetime
     ) -> None:
-        """A change of the team's catalogue: a task, a category, a membership."""
+        """A change of the team's catalogue: a task, a category, a membership, or the
+        team's own settings."""
         self.append(EntryEvent(kind, subject_id, team_id, None, 0, at, subject))
+
+    def team_changed(self, team_id: str, at: datetime) -> None:
+        """A change of the team's own row (its settings, its archiving): TEAM UPDATED."""
+        self.catalog(CatalogKind.UPDATED, Subject.TEAM, team_id=team_id, subject_id=team_id, at=at)

@@ -337,3 +337,33 @@ async def test_a_redis_outage_delays_no_report(db: Database, database_url: str) 
         assert during == await query(base, world, world.member.token)
         assert during["totals"]["entryCount"] == 1
         await ws.close()
+
+
+UPDATE_TEAM = """mutation($input: UpdateTeamInput!) { updateTeam(input: $input) {
+  userErrors { code field message } team { rounding } } }"""
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("document", [LIVE, UNSHARED], ids=["shared", "own"])
+async def test_a_change_of_the_teams_rounding_sends_the_report_again(
+    db: Database, database_url: str, document: str
+) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    with running_server(database_url) as base:
+        await call(base, LOG, log_input(world, "T-1", duration="67m"), world.member.token)
+        ws = await GraphQLWS.open(base, world.owner.token)
+        await ws.acked()
+        await ws.subscribe(document, variables(world))
+        assert (await report(ws))["totals"]["roundedSeconds"] == 67 * 60
+        await until_live(base, 1)
+        changed = await call(
+            base,
+            UPDATE_TEAM,
+            {"id": world.id, "rounding": "CEIL", "roundingMinutes": 15},
+            world.owner.token,
+        )
+        assert changed["team"]["rounding"] == "CEIL"
+        after = await report(ws)
+        assert after["totals"]["roundedSeconds"] == 75 * 60
+        assert after == await query(base, world, world.owner.token)
+        await ws.close()

@@ -437,7 +437,31 @@ async def test_archived_team_is_read_only_until_an_owner_restores_it(
     refused(await mutate(gql, RESTORE_TEAM, {"id": world.id}, world.admin.token), "FORBIDDEN")
     restored = ok(await mutate(gql, RESTORE_TEAM, {"id": world.id}, owner))
     assert restored["team"] == {"id": world.id, "archived": False, "archivedAt": None}
+    # The team's own changes are events: archiving (once, after the timer it stopped)
+    # and restoring.
+    team_events = [
+        (c["kind"], c["subject"], c["subjectId"])
+        for c in await changes(gql, world)
+        if c["subject"] == "TEAM" or c["subjectId"] == running["id"]
+    ]
+    assert team_events == [
+        ("STARTED", "ENTRY", running["id"]),
+        ("STOPPED", "ENTRY", running["id"]),
+        ("UPDATED", "TEAM", world.id),
+        ("UPDATED", "TEAM", world.id),
+    ]
     await log(gql, world, world.member, startedAt="2025-03-11T09:00:00Z")
+
+
+async def test_a_change_of_the_teams_settings_is_a_team_event(db: Database, gql: GQL) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    owner = world.owner.token
+    ok(await mutate(gql, UPDATE_TEAM, {"id": world.id, "rounding": "CEIL"}, owner))
+    # The same value again changes nothing, and is no event.
+    ok(await mutate(gql, UPDATE_TEAM, {"id": world.id, "rounding": "CEIL"}, owner))
+    assert [(c["kind"], c["subject"], c["subjectId"]) for c in await changes(gql, world)] == [
+        ("UPDATED", "TEAM", world.id)
+    ]
 
 
 async def test_restore_time_entry(db: Database, gql: GQL) -> None:

@@ -76,9 +76,14 @@ class TeamMutations:
         actor, team_id = info.context.viewer_id, str(input.id)
         changes = _given(input, TEAM_FIELDS)
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             team = await accounts.update_team(
-                session, actor_id=actor, team_id=team_id, changes=changes, now=utcnow()
+                session,
+                actor_id=actor,
+                team_id=team_id,
+                changes=changes,
+                now=utcnow(),
+                events=events,
             )
             return Outcome({"team": team.id}, [team])
 
@@ -304,9 +309,9 @@ class TeamMutations:
     async def restore_team(self, info: Info, input: i.RestoreTeamInput) -> p.TeamPayload:
         actor, team_id = info.context.viewer_id, str(input.id)
 
-        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+        async def work(session: AsyncSession, events: EventLog, _d: str) -> Outcome:
             team = await archive.restore_team(
-                session, actor_id=actor, team_id=team_id, now=utcnow()
+                session, actor_id=actor, team_id=team_id, now=utcnow(), events=events
             )
             return Outcome({"team": team.id}, [team])
 
