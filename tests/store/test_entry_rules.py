@@ -161,7 +161,11 @@ async def test_fold_case_is_the_databases_own_for_every_code_point(db: Database)
         folded = (await conn.execute(stmt)).scalar_one()
     python = entry_rules.fold_case(EVERY_CHARACTER)
     assert len(folded) == len(python) == len(EVERY_CHARACTER)
-    differ = [(hex(ord(c)), a, b) for c, a, b in zip(EVERY_CHARACTER, folded, python) if a != b]
+    differ = [
+        (hex(ord(c)), a, b)
+        for c, a, b in zip(EVERY_CHARACTER, folded, python, strict=True)
+        if a != b
+    ]
     assert differ == []
     # What it is for: letters beyond ASCII, which SQLite's own lower() leaves alone.
     assert entry_rules.fold_case("ÄRGER ΟΔΟΣ İ ẞ Ǆ") == "ärger οδοσ i ß ǆ"
