@@ -172,6 +172,14 @@ class Settings(BaseSettings):
         description="A webhook failing this long since its first failure is disabled.",
     )
 
+    # CSV exports (gql.export).
+    export_batch_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Rows an export fetches from its cursor and writes out at a time.",
+    )
+
     # The compiled read path (gql.compiler).
     fast_path: bool = Field(
         default=True,

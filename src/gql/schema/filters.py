@@ -65,7 +65,7 @@ class TimeEntryFilter(RelatedTimeEntryFilter):
     team_id: strawberry.ID
 
 
-def _id(value: strawberry.ID) -> str:
+def entity_id(value: strawberry.ID) -> str:
     """An id as stored: a ULID in either case upper-cased; anything else as it is (it
     matches nothing)."""
     return parse_ulid(str(value)) or str(value)
@@ -79,7 +79,7 @@ def _ids(values: Sequence[strawberry.ID] | None, name: str) -> list[str] | None:
             TopLevelCode.VALIDATION,
             f"`{name}` takes at most {MAX_FILTER_IDS} ids (got {len(values)}).",
         )
-    return list(dict.fromkeys(_id(v) for v in values))
+    return list(dict.fromkeys(entity_id(v) for v in values))
 
 
 def _both(scope: list[str] | None, wanted: list[str] | None) -> list[str] | None:
@@ -123,19 +123,19 @@ async def store_filter(
     if not team_ids:
         return None
     if f.user_id is not None:
-        user_ids = _both(user_ids, [_id(f.user_id)])
+        user_ids = _both(user_ids, [entity_id(f.user_id)])
     user_ids = _both(user_ids, wanted_users)
     if f.task_id is not None:
-        if task_id is not None and task_id != _id(f.task_id):
+        if task_id is not None and task_id != entity_id(f.task_id):
             return None
-        task_id = _id(f.task_id)
+        task_id = entity_id(f.task_id)
     if task_id is not None and wanted_tasks is not None:
         if task_id not in wanted_tasks:
             return None
         wanted_tasks = None  # the one task is in the list: the list adds nothing
     category_ids: list[str] | None = None
     if f.category_id is not None:
-        category_ids = await _category_subtrees(ctx, [_id(f.category_id)], team_ids)
+        category_ids = await _category_subtrees(ctx, [entity_id(f.category_id)], team_ids)
         if not category_ids:
             return None
     if wanted_categories is not None:
