@@ -778,3 +778,12 @@ async def test_libreoffice_opens_the_export(
     assert sheet.count("<row ") == len(rows) + 1
     for value in ("durationSeconds", "Acme Café Zürich", "Ärger ΟΔΟΣ ✓", rows[0]["id"]):
         assert value in strings or value in sheet, value
+
+
+def test_the_readme_documents_every_column() -> None:
+    """README's table of the entries' columns lists the export's header, in its order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Exporting CSV", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| column | value |", 1)[1].split("\n\n", 1)[0]
+    documented = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert documented == list(ENTRY_HEADER)
