@@ -36,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 from gql.export import columns
 from gql.export.params import BadParameters, Parameters
 from gql.guard.admission import client_key, rate_limited, refuse_anonymous
+from gql.guard.limits import MUTATION_POINTS
 from gql.schema.context import Context
 from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.filters import TimeEntryFilter, entity_id, store_filter
@@ -53,9 +54,9 @@ log = logging.getLogger("punchclock.export")
 ENTRIES_PATH: Final = "/export/time-entries.csv"
 REPORT_PATH: Final = "/export/report.csv"
 OPTIONS: Final = frozenset({"excel", "format"})
-# What an export costs of the client's rate limit: as much as ten full pages of entries
-# (an export reads far more, but one request a minute is what a person clicks).
-EXPORT_POINTS: Final = 10
+# What an export costs of the client's rate limit: a fixed price, as its size is not known
+# until it has run; that of a mutation.
+EXPORT_POINTS: Final = MUTATION_POINTS
 CSV_MEDIA_TYPE: Final = "text/csv; charset=utf-8; header=present"
 BOM: Final = "\ufeff"
 
@@ -70,6 +71,8 @@ _STATUS: Final = {
 
 
 class Refused(Exception):
+    """An export refused before its first byte: answered as JSON with ``code``."""
+
     def __init__(self, code: TopLevelCode, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.code, self.message, self.headers = code, message, headers or {}
@@ -118,7 +121,19 @@ class CsvResponse(StreamingResponse):
         self._body = body
         self._close = close
 
-    async def __call__(self, _scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "HEAD":  # the headers alone: nothing to read for them
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if self._close is not None:
+                await self._close()
+            return
         gone = asyncio.Event()
 
         async def listen() -> None:
