@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         le=100_000,
         description="Rows an export fetches from its cursor and writes out at a time.",
     )
+    export_max_streams: int = Field(
+        default=4,
+        ge=1,
+        description="Entry exports streaming at once per process (each holds a pooled "
+        "database connection until it ends); beyond: RATE_LIMITED, retry after 5 s.",
+    )
 
     # The compiled read path (gql.compiler).
     fast_path: bool = Field(

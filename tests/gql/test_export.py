@@ -787,3 +787,64 @@ def test_the_readme_documents_every_column() -> None:
     table = section.split("| column | value |", 1)[1].split("\n\n", 1)[0]
     documented = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
     assert documented == list(ENTRY_HEADER)
+
+
+async def test_streams_beyond_the_limit_are_refused_until_one_ends(
+    scene: Scene, database_url: str
+) -> None:
+    """``export_max_streams`` exports stream at once (each holds a pooled connection);
+    another is refused with RATE_LIMITED and Retry-After, and runs once a slot is free."""
+    w = scene.acme
+    app = create_app(
+        Settings(database_url=database_url, export_batch_rows=2, export_max_streams=1, **QUIET)
+    )
+    release = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def slow_send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body":
+            await release.wait()  # a client that does not read on
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": ENTRIES,
+        "raw_path": ENTRIES.encode(),
+        "root_path": "",
+        "query_string": f"teamId={w.id}".encode(),
+        "headers": [(b"authorization", f"Bearer {w.owner.token}".encode()), (b"host", b"t")],
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+        "state": {},
+    }
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        first = asyncio.create_task(app(scope, receive, slow_send))  # type: ignore[arg-type]
+        while not any(m["type"] == "http.response.body" for m in sent):
+            await asyncio.sleep(0.01)
+        busy = await client.get(ENTRIES, params={"teamId": w.id}, headers=auth(w.admin.token))
+        assert busy.status_code == 429
+        assert busy.headers["retry-after"] == "5"
+        assert busy.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # A report holds no stream: it still runs.
+        report = await client.get(
+            REPORT, params={"teamId": w.id, "groupBy": "USER"}, headers=auth(w.admin.token)
+        )
+        assert report.status_code == 200
+        release.set()
+        await first
+        assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+        again = await client.get(ENTRIES, params={"teamId": w.id}, headers=auth(w.admin.token))
+        assert again.status_code == 200 and len(read_csv(again)) == len(scene.entries) - 1

@@ -57,6 +57,7 @@ OPTIONS: Final = frozenset({"excel", "format"})
 # What an export costs of the client's rate limit: a fixed price, as its size is not known
 # until it has run; that of a mutation.
 EXPORT_POINTS: Final = MUTATION_POINTS
+BUSY_RETRY_SECONDS: Final = 5
 CSV_MEDIA_TYPE: Final = "text/csv; charset=utf-8; header=present"
 BOM: Final = "\ufeff"
 
@@ -194,6 +195,9 @@ class Exports:
     def __init__(self, services: Services) -> None:
         self.services = services
         schema = services.schema
+        # Each streaming export holds a pooled connection until it ends: at most this many
+        # at once, so that exports never take the pool from the API.
+        self._streams = asyncio.Semaphore(services.settings.export_max_streams)
         self.entries_parameters = Parameters(schema, "time_entries", OPTIONS)
         self.report_parameters = Parameters(schema, "time_report", OPTIONS)
 
@@ -251,11 +255,25 @@ class Exports:
         now = ctx.now
         if ef is None:  # nothing can match: a team not the viewer's, a foreign category
             return CsvResponse(_once(writer.chunk([writer.header])), name)
+        if self._streams.locked():
+            return _error(request, _busy())
+        await self._streams.acquire()
         batches = stream_entries(
             self.services.db, filter=ef, batch_size=self.services.settings.export_batch_rows
         )
-        # The statement runs here, before the answer starts: a failure is an error answer.
-        first = await anext(batches, None)
+
+        async def close() -> None:
+            try:
+                await batches.aclose()
+            finally:
+                self._streams.release()
+
+        try:
+            # The statement runs here, before the answer starts: a failure is an error answer.
+            first = await anext(batches, None)
+        except BaseException:
+            await close()
+            raise
 
         async def body() -> AsyncIterator[bytes]:
             rows = [writer.header, *(columns.entry_row(r, now) for r in first or ())]
@@ -263,7 +281,7 @@ class Exports:
             async for batch in batches:
                 yield writer.chunk([columns.entry_row(r, now) for r in batch])
 
-        return CsvResponse(body(), name, close=batches.aclose)
+        return CsvResponse(body(), name, close=close)
 
     async def report(self, request: Request) -> Response:
         try:
@@ -299,6 +317,14 @@ class Exports:
         team = await ctx.loaders.team.load(team_id) if ctx.is_member(team_id) else None
         name = columns.file_name(team.name if team else None, "report", f.from_, f.to)
         return CsvResponse(_once(writer.chunk(lines)), name)
+
+
+def _busy() -> Refused:
+    return Refused(
+        TopLevelCode.RATE_LIMITED,
+        "Too many exports are running on this server; retry in a few seconds.",
+        {"retry-after": str(BUSY_RETRY_SECONDS)},
+    )
 
 
 def _rate_limited(message: str, extensions: dict[str, Any] | None) -> Refused:
