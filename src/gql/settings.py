@@ -172,6 +172,20 @@ class Settings(BaseSettings):
         description="A webhook failing this long since its first failure is disabled.",
     )
 
+    # CSV exports (gql.export).
+    export_batch_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Rows an export fetches from its cursor and writes out at a time.",
+    )
+    export_max_streams: int = Field(
+        default=4,
+        ge=1,
+        description="Entry exports streaming at once per process (each holds a pooled "
+        "database connection until it ends); beyond: RATE_LIMITED, retry after 5 s.",
+    )
+
     # The compiled read path (gql.compiler).
     fast_path: bool = Field(
         default=True,

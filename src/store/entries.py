@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store.entry_rules import is_live
+from store.entry_rules import description_contains_sql, is_live
 from store.models import Task, TimeEntry
 
 
@@ -21,6 +21,7 @@ class EntryFilter:
     team_ids: Sequence[str]
     user_ids: Sequence[str] | None = None
     task_id: str | None = None
+    task_ids: Sequence[str] | None = None  # with ``task_id`` too: both apply
     category_ids: Sequence[str] | None = None  # a category and its descendants
     scope_type: str | None = None
     started_from: datetime | None = None  # inclusive
@@ -32,6 +33,7 @@ class EntryFilter:
     updated_since: datetime | None = None
     include_deleted: bool = False
     deleted_since: datetime | None = None
+    description_contains: str | None = None  # ``entry_rules.description_contains``
 
 
 def live_entries() -> ColumnElement[bool]:
@@ -46,6 +48,8 @@ def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
         c.append(col(TimeEntry.user_id).in_(f.user_ids))
     if f.task_id is not None:
         c.append(col(TimeEntry.task_id) == f.task_id)
+    if f.task_ids is not None:
+        c.append(col(TimeEntry.task_id).in_(f.task_ids))
     if f.category_ids is not None:
         tasks_below = select(Task.id).where(col(Task.category_id).in_(f.category_ids))
         c.append(
@@ -72,6 +76,8 @@ def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
         c.append(col(TimeEntry.stopped_at).is_(None))
     elif f.running is False:
         c.append(col(TimeEntry.stopped_at).is_not(None))
+    if f.description_contains:
+        c.append(description_contains_sql(TimeEntry.__table__, f.description_contains))  # type: ignore[attr-defined]
     if f.updated_since is not None:
         c.append(col(TimeEntry.updated_at) >= f.updated_since)
     if f.deleted_since is not None:

@@ -6,7 +6,8 @@ and tested against each other on both databases (``tests/store/test_entry_rules.
   below 0, never past the 24-hour limit at which the server stops a timer);
 - live entries: running and not deleted;
 - money that never moves: a LOCKED (or INVOICED) entry's rounded seconds and amount are
-  the ones frozen when it was locked.
+  the ones frozen when it was locked;
+- a description that contains a text, whatever the case (``descriptionContains``).
 
 The GraphQL resolvers, the compiled read path and the reports call these; nothing else
 writes them again.
@@ -19,8 +20,10 @@ from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -28,6 +31,9 @@ from sqlalchemy import (
     func,
     literal,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import FromClause
 
 from store.money import amount_cents, rounded_seconds
@@ -124,3 +130,80 @@ def entry_amount_cents(frozen: int | None, rate_cents: int, rounded: int, *, bil
 def frozen_or(entries: FromClause, name: str, computed: ColumnElement[int]) -> ColumnElement[int]:
     """In SQL, the frozen column ``name`` of a locked entry, else ``computed``."""
     return func.coalesce(cast(entries.c[name], BigInteger), computed)
+
+
+# --- a description that contains a text, whatever the case --------------------------------
+
+SQLITE_FOLD_FUNCTION: Final = "pc_fold_case"
+# The two letters whose Python ``str.lower()`` is not the per-letter simple lowercase
+# mapping: İ (U+0130) lowers to "i" plus a combining dot, and Σ to ς at the end of a word.
+_SIMPLE_LOWER: Final = {0x130: "i", 0x3A3: "\u03c3"}
+
+
+def fold_case(text: str) -> str:
+    """Each letter's Unicode simple lowercase mapping: what PostgreSQL's ``lower()`` gives
+    under a UTF-8 ``LC_CTYPE`` (libc), letter for letter over the whole of Unicode
+    (``tests/store/test_entry_rules.py`` compares every code point). SQLite's own
+    ``lower()`` and ``LIKE`` fold ASCII only, so SQLite calls this one
+    (``SQLITE_FOLD_FUNCTION``, registered with the report functions on each connection).
+    Not ``str.casefold``: "ß" would match "ss" on SQLite and not on PostgreSQL."""
+    return text.translate(_SIMPLE_LOWER).lower()
+
+
+def description_contains(description: str | None, text: str) -> bool:
+    """Whether ``description`` holds ``text``, case aside (each folded by
+    :func:`fold_case`); characters match literally, ``%`` and ``_`` too. No description
+    holds nothing."""
+    return description is not None and fold_case(text) in fold_case(description)
+
+
+class _folded(FunctionElement[str]):
+    """:func:`fold_case` in SQL: ``lower()`` on PostgreSQL, the Python function on SQLite."""
+
+    type = String()
+    inherit_cache = True
+    name = "fold_case"
+
+
+@compiles(_folded)
+def _folded_postgresql(element: _folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_folded, "sqlite")
+def _folded_sqlite(element: _folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_FOLD_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+class _holds(FunctionElement[bool]):
+    """Whether the first argument holds the second: ``strpos`` on PostgreSQL, ``instr`` on
+    SQLite. A position, not ``LIKE``: no wildcard to escape, ``%`` and ``_`` are letters."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "holds"
+
+
+@compiles(_holds)
+def _holds_postgresql(element: _holds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(strpos({compiler.process(element.clauses, **kw)}) > 0)"
+
+
+@compiles(_holds, "sqlite")
+def _holds_sqlite(element: _holds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(instr({compiler.process(element.clauses, **kw)}) > 0)"
+
+
+def description_contains_sql(entries: FromClause, text: str) -> ColumnElement[bool]:
+    """:func:`description_contains` of each row of ``entries``."""
+    needle = literal(text, String())
+    return _holds(_folded(entries.c.description), _folded(needle))
+
+
+def register_sqlite_functions(dbapi_connection: Any) -> None:
+    """The SQLite function :func:`description_contains_sql` calls, on a DBAPI connection."""
+    dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, _fold_or_null, deterministic=True)
+
+
+def _fold_or_null(text: str | None) -> str | None:
+    return None if text is None else fold_case(text)

@@ -30,3 +30,11 @@ def amount_cents(rate_cents_per_hour: int, seconds: int, *, billable: bool) -> i
     if numerator >= 0:
         return (2 * numerator + 3600) // 7200
     return -((2 * -numerator + 3600) // 7200)
+
+
+def format_cents(cents: int) -> str:
+    """Integer cents as a decimal with two places ("12.34", "-0.05"), from integers only:
+    a float would print 0.1 + 0.2 cents' worth of error into an invoice."""
+    sign = "-" if cents < 0 else ""
+    units, rest = divmod(abs(cents), 100)
+    return f"{sign}{units}.{rest:02d}"

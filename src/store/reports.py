@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.selectable import FromClause, Subquery
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store import entry_rules
 from store.entries import EntryFilter, entry_conditions
 from store.entry_rules import effective_category_sql, entry_seconds_sql, frozen_or
 from store.models import EntryStatus, InputType, Rounding, ScopeType, metadata
@@ -175,8 +176,10 @@ def local_bucket(utc_text: str | None, tz: str, kind: str, week_start: int) -> s
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:
     """Register the report's SQL functions on a SQLite DBAPI connection (sqlite3, or
-    SQLAlchemy's aiosqlite adapter); meant for the engine's ``connect`` event."""
+    SQLAlchemy's aiosqlite adapter), and the entry filter's (``entry_rules``); meant for
+    the engine's ``connect`` event."""
     dbapi_connection.create_function(SQLITE_BUCKET_FUNCTION, 4, local_bucket, deterministic=True)
+    entry_rules.register_sqlite_functions(dbapi_connection)
 
 
 def _ensure_sqlite_functions(connection: Connection) -> None:

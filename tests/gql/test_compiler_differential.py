@@ -466,6 +466,7 @@ STRINGS_BY_NAME: dict[str, list[str]] = {
     "provider": ["jira", "gh"],
     "externalType": ["issue", "pr"],
     "externalId": ["PC-1", "PC-2", "7", "new"],
+    "descriptionContains": ["WORK", "NAÏVE", "ï", "%", "_", "", "x" * 300],
 }
 INTS = [0, 1, 2, 3, 4, 5, 100]
 INTS_BY_NAME: dict[str, list[int | None]] = {
@@ -486,8 +487,11 @@ INTS_BY_NAME: dict[str, list[int | None]] = {
 ID_KINDS = {
     "teamId": "team",
     "userId": "user",
+    "userIds": "user",
     "taskId": "task",
+    "taskIds": "task",
     "categoryId": "category",
+    "categoryIds": "category",
     "parentId": "category",
     "timeEntryId": "entry",
     "ids": "entry",
@@ -1141,6 +1145,10 @@ fragment E on TimeEntry {{ {ENTRY}
   category {{ id key title color position archived billable rateCents }}
   team {{ id name timeZone weekStart rounding roundingMinutes defaultBillable
     defaultRateCents tasksReadonly lockedBefore }} }}"""
+LIST = f"""query List($f: TimeEntryFilter!, $first: Int, $after: String) {{
+  list: timeEntries(filter: $f, first: $first, after: $after) {{ totalCount {PAGE_INFO}
+    nodes {{ id description durationSeconds amountCents user {{ id }} task {{ key }}
+      category {{ id }} }} }} }}"""
 # (root field and its argument, the connection below it): pages followed by `after`.
 NESTED = {
     "team": (
@@ -1305,6 +1313,18 @@ async def test_documents_written_by_hand(world: World) -> None:
             await follow(
                 d, BACK, {"f": {**f, "teamId": a.id}, "last": first}, ["list"], backward=True
             )
+
+    lists: list[dict[str, Any]] = [
+        {"userIds": [a.member.id, a.admin.id.lower(), b.owner.id], "userId": a.member.id},
+        {"taskIds": [a.tasks["T-1"], a.tasks["T-2"], "nope"], "scopeType": "TASK"},
+        {"categoryIds": [a.categories["dev"], b.categories["dev"]], "includeDeleted": True},
+        {"descriptionContains": "NAÏVE", "categoryIds": [a.categories["dev"]]},
+        {"descriptionContains": "%"},
+        {"userIds": [a.member.id] * 101},  # refused: too many
+    ]
+    for f in lists:
+        for first in (1, 3):
+            await follow(d, LIST, {"f": {**f, "teamId": a.id}, "first": first}, ["list"])
     await follow(d, PAGE, {"f": {"teamId": b.id}, "first": 2}, ["list"], viewer="b.owner")
     await follow(d, PAGE, {"f": {"teamId": b.id}, "first": 2}, ["list"])  # not a member
     targets = {
@@ -1352,7 +1372,11 @@ async def test_documents_written_by_hand(world: World) -> None:
     await d.run(CHANGES, {"team": b.id, "first": 5})  # another team's changes
     for groups in GROUPS:
         for zone, week in ((None, None), ("Europe/Berlin", 3), ("Pacific/Kiritimati", 7)):
-            for f in ({}, {"billable": True, "from": "2025-03-01T00:00:00Z"}):
+            for f in (
+                {},
+                {"billable": True, "from": "2025-03-01T00:00:00Z"},
+                {"userIds": [a.member.id, a.owner.id], "descriptionContains": "WORK"},
+            ):
                 variables = {"f": {**f, "teamId": a.id}, "g": groups, "z": zone, "w": week}
                 await d.run(REPORT, variables)
     await d.run(REPORT, {"f": {"teamId": a.id}, "g": ["DAY"], "z": "Not/AZone"})

@@ -152,7 +152,10 @@ async def test_post_graphql_keeps_every_middleware(
         }
         assert response.headers["x-request-id"] == "req-9"
         assert response.headers["access-control-allow-origin"] == "https://app.example"
-        assert response.headers["access-control-expose-headers"] == "x-request-id"
+        # Content-Disposition too: an SPA reads an export's file name from it.
+        assert (
+            response.headers["access-control-expose-headers"] == "x-request-id, content-disposition"
+        )
         assert response.headers["vary"] == "Origin"
         large = await client.post("/graphql", content=b"{" + b" " * 4096 + b"}", headers=auth)
         assert large.status_code == 413

@@ -8,7 +8,7 @@ from gql.schema.changes import TeamChanges, team_changes
 from gql.schema.connections import entry_connection
 from gql.schema.context import Info
 from gql.schema.declare import ROOT
-from gql.schema.filters import TimeEntryFilter, store_filter
+from gql.schema.filters import TimeEntryFilter, entity_id, store_filter
 from gql.schema.nodes import check_ids, find_nodes
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.node import Node
@@ -95,7 +95,7 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[TimeEntry]:
-        team_id = str(filter.team_id)
+        team_id = entity_id(filter.team_id)
         ids = [team_id] if info.context.is_member(team_id) else []
         ef = await store_filter(info.context, filter, team_ids=ids)
         return await entry_connection(info.context, ef, first, after, last, before)

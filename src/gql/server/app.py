@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette_exporter import PrometheusMiddleware
 
+from gql.export import Exports
 from gql.guard.persisted import PersistedQueries
 from gql.guard.ratelimit import RateLimiter
 from gql.live.delivery import Deliverer
@@ -271,6 +272,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *Exports(services).routes(),
         ],
         middleware=[
             Middleware(
@@ -295,7 +297,7 @@ def create_app(settings: Settings | None = None) -> PunchclockApp:
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["authorization", "content-type", "x-request-id", "idempotency-key"],
-                expose_headers=["x-request-id"],
+                expose_headers=["x-request-id", "content-disposition"],
                 max_age=600,
             ),
             Middleware(GraphQLRequestMiddleware, store=persisted, path=GRAPHQL_PATH),

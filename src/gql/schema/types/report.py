@@ -11,7 +11,7 @@ import strawberry
 
 from gql.schema.context import Context, Info
 from gql.schema.errors import CodedError, TopLevelCode
-from gql.schema.filters import TimeEntryFilter, store_filter
+from gql.schema.filters import TimeEntryFilter, entity_id, store_filter
 from gql.schema.scalars import BigInt
 from gql.schema.types.enums import EntryStatus, InputType, ScopeType
 from gql.schema.types.team import Category, Task, Team
@@ -187,8 +187,37 @@ async def time_report_of(
 ) -> TimeReport:
     """``timeReport``'s answer for ``ctx`` (its viewer, loaders and instant): the query's
     and each computation of the live report's (``timeReportUpdates``)."""
+    report = await compute_report(
+        ctx, filter=filter, group_by=group_by, time_zone=time_zone, week_start=week_start
+    )
+    return TimeReport.build(
+        report.rows,
+        await load_related(ctx, report.rows),
+        time_zone=report.time_zone,
+        week_start=report.week_start,
+    )
+
+
+@dataclass(frozen=True)
+class ComputedReport:
+    rows: ReportRows
+    time_zone: str
+    week_start: int
+
+
+async def compute_report(
+    ctx: Context,
+    *,
+    filter: TimeEntryFilter,
+    group_by: list[GroupBy],
+    time_zone: str | None,
+    week_start: int | None,
+) -> ComputedReport:
+    """``timeReport``'s rows and the zone and week start they were taken in (the team's
+    unless given): the report (:func:`time_report_of`) and the CSV export
+    (``gql.export``) serve the same."""
     keys = [k.value for k in group_by]
-    team_id = str(filter.team_id)
+    team_id = entity_id(filter.team_id)
     team = await ctx.loaders.team.load(team_id) if ctx.is_member(team_id) else None
     zone = time_zone if time_zone is not None else (team.time_zone if team else DEFAULT_TIME_ZONE)
     start = (
@@ -212,4 +241,4 @@ async def time_report_of(
                 now=ctx.now,
                 dialect=ctx.db.dialect,
             )
-    return TimeReport.build(rows, await load_related(ctx, rows), time_zone=zone, week_start=start)
+    return ComputedReport(rows, zone, start)
