@@ -180,7 +180,7 @@ async def test_a_running_timer_sends_about_once_a_second(db: Database, database_
         await ws.close()
 
 
-@pytest.mark.parametrize("dialect", ["sqlite"])
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_foreign_team_and_bad_arguments(db: Database, database_url: str) -> None:
     world = await make_team(db, "Acme", prefix="a")
     other = await make_team(db, "Other", prefix="b")
