@@ -297,3 +297,27 @@ async def test_concurrent_continues_leave_one_running_timer(db: Database, gql: G
     assert sum(n["running"] for n in nodes) == 1
     spans = sorted((n["startedAt"], n["stoppedAt"] or "9999") for n in nodes)
     assert all(a[1] <= b[0] for a, b in pairwise(spans))
+
+
+async def test_continue_at_a_start_and_duplicate_a_category_entry(db: Database, gql: GQL) -> None:
+    world = await make_team(db, "Acme", prefix="a")
+    source = await logged(
+        gql, world, world.member.token, taskId=None, categoryId=world.categories["dev"]
+    )
+    at = (datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)).isoformat()
+    done = ok(
+        await mutate(gql, CONTINUE, {"id": source["id"], "startedAt": at}, world.member.token)
+    )
+    assert done["stoppedEntry"] is None and done["timeEntry"]["running"] is True
+    assert datetime.fromisoformat(done["timeEntry"]["startedAt"]) == datetime.fromisoformat(at)
+    assert done["timeEntry"]["category"] == {"id": world.categories["dev"], "key": "dev"}
+    copy = ok(
+        await mutate(
+            gql, DUPLICATE, {"id": source["id"], "workDate": "2025-03-11"}, world.member.token
+        )
+    )["timeEntry"]
+    assert (copy["scopeType"], copy["task"], copy["category"]) == (
+        "CATEGORY",
+        None,
+        {"id": world.categories["dev"], "key": "dev"},
+    )
