@@ -1433,6 +1433,8 @@ PAYLOAD_MUTATIONS = [
     "updateCategory",
     "createTask",
     "updateTask",
+    "continueTimeEntry",
+    "duplicateTimeEntry",
 ]
 FRAGMENTS = {
     "U": f"fragment U on User {{ {USER} }}",
@@ -1454,6 +1456,7 @@ PAYLOADS = {
     "updateTimeEntry": ("UpdateTimeEntryInput", ENTRY_PAYLOAD),
     "deleteTimeEntry": ("DeleteTimeEntryInput", ENTRY_PAYLOAD),
     "stopTimer": ("StopTimerInput", ENTRY_PAYLOAD),
+    "duplicateTimeEntry": ("DuplicateTimeEntryInput", ENTRY_PAYLOAD),
     "addComment": (
         "AddCommentInput",
         "replayed userErrors { ...Err } timeEntry { ...E } "
@@ -1465,6 +1468,10 @@ PAYLOADS = {
     ),
     "startTimer": (
         "StartTimerInput",
+        "replayed isNewTask userErrors { ...Err } timeEntry { ...E } stoppedEntry { ...E }",
+    ),
+    "continueTimeEntry": (
+        "ContinueTimeEntryInput",
         "replayed isNewTask userErrors { ...Err } timeEntry { ...E } stoppedEntry { ...E }",
     ),
     "lockTeamEntries": ("LockTeamEntriesInput", "replayed userErrors { ...Err } team { ...T }"),
@@ -1792,8 +1799,9 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
     comment, transition, start, stop = (whole_payload(m) for m in PAYLOAD_MUTATIONS[3:7])
     lock, create_team, update_team, add_member = (whole_payload(m) for m in PAYLOAD_MUTATIONS[7:11])
     create_category, update_category, create_task, update_task = (
-        whole_payload(m) for m in PAYLOAD_MUTATIONS[11:]
+        whole_payload(m) for m in PAYLOAD_MUTATIONS[11:15]
     )
+    carry_on, duplicate = (whole_payload(m) for m in PAYLOAD_MUTATIONS[15:17])
 
     def team(w: World, _: dict[str, str]) -> str:
         return w.a.id
@@ -1941,6 +1949,30 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         Write(stop, _i(idempotencyKey="stop-again")),
         Write(stop, _i(stoppedAt="2025-03-10T11:59:00Z"), viewer="a.owner"),
         Write(stop, _i(timeEntryId=made("timer"))),
+        # continueTimeEntry, duplicateTimeEntry
+        Write(carry_on, _i(id=made("logged"), idempotencyKey="cont-1")),
+        Write(carry_on, _i(id=made("logged"), idempotencyKey="cont-1")),
+        Write(carry_on, _i(id=made("timer"))),
+        Write(carry_on, _i(id=fact("theirs"))),
+        Write(stop, _i()),
+        Write(carry_on, _i(id=fact("deleted"))),
+        Write(
+            duplicate,
+            _i(id=made("logged"), startedAt="2025-03-11T08:00:00Z", idempotencyKey="dup-1"),
+        ),
+        Write(
+            duplicate,
+            _i(id=made("logged"), startedAt="2025-03-11T08:00:00Z", idempotencyKey="dup-1"),
+        ),
+        Write(duplicate, _i(id=made("logged"), workDate="2025-03-12", idempotencyKey="dup-1")),
+        Write(duplicate, _i(id=made("logged"), workDate="2025-03-10"), viewer="a.admin"),
+        Write(duplicate, _i(id=made("logged"))),
+        Write(
+            duplicate,
+            _i(id=fact("drafts", 1), startedAt="2025-03-12T08:00:00Z", workDate="2025-03-12"),
+        ),
+        Write(duplicate, _i(id=fact("theirs"), workDate="2025-03-12")),
+        Write(duplicate, _i(id=fact("admin's"), workDate="2025-03-09")),
         # lockTeamEntries
         Write(lock, _i(teamId=team, before="2025-03-01T00:00:00Z")),
         Write(lock, _i(teamId=team, before="2025-03-01T00:00:00+01:00"), viewer="a.admin"),

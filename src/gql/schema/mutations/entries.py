@@ -1,4 +1,4 @@
-"""Mutations on time entries: log, update, delete, comment, transition, lock."""
+"""Mutations on time entries: log, duplicate, update, delete, comment, transition, lock."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
-from store import timesheet
+from store import copies, timesheet
 from store.events import EventLog
 from store.models import InputType, Source
 from store.timeutil import utcnow
@@ -72,6 +72,32 @@ class EntryMutations:
             return Outcome({"timeEntry": entry.id}, [entry], replayed=replayed)
 
         done = await run_mutation(info, name="logTimeEntry", input=input, work=work)
+        return await p.time_entry_payload(info, done)
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Log a copy of a stopped entry of the viewer's team for the viewer (its "
+        "task or category, description, billable flag, duration): logTimeEntry's rules.",
+    )
+    async def duplicate_time_entry(
+        self, info: Info, input: i.DuplicateTimeEntryInput
+    ) -> p.TimeEntryPayload:
+        actor, entry_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            entry = await copies.duplicate_entry(
+                session,
+                actor_id=actor,
+                entry_id=entry_id,
+                started_at=input.started_at,
+                work_date=input.work_date,
+                now=utcnow(),
+                digest=digest,
+                events=events,
+            )
+            return Outcome({"timeEntry": entry.id}, [entry])
+
+        done = await run_mutation(info, name="duplicateTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
 
     @strawberry.mutation(

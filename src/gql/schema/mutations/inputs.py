@@ -78,6 +78,30 @@ class StartTimerInput:
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
+@strawberry.input(
+    description="Start a timer like the entry `id` (its team, task or category, description "
+    "and billable flag)."
+)
+class ContinueTimeEntryInput:
+    id: strawberry.ID
+    started_at: datetime | None = strawberry.field(
+        default=None, description="Default now; the rules of startTimer.startedAt."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(
+    description="Log a copy of the stopped entry `id`; give exactly one of startedAt or workDate."
+)
+class DuplicateTimeEntryInput:
+    id: strawberry.ID
+    started_at: datetime | None = None
+    work_date: date | None = strawberry.field(
+        default=None, description="Without startedAt: the copy starts 09:00 team time."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
 @strawberry.input
 class StopTimerInput:
     time_entry_id: strawberry.ID | None = strawberry.field(

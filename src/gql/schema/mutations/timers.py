@@ -1,4 +1,4 @@
-"""Timer mutations: start and stop."""
+"""Timer mutations: start, continue and stop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
-from store import timers
+from store import copies, timers
 from store.events import EventLog
 
 
@@ -62,6 +62,38 @@ class TimerMutations:
             )
 
         done = await run_mutation(info, name="startTimer", input=input, work=work)
+        return await p.start_timer_payload(info, done)
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Start a timer like an entry of the viewer's team (its task or category, "
+        "description, billable flag): startTimer's rules; the running timer stops.",
+    )
+    async def continue_time_entry(
+        self, info: Info, input: i.ContinueTimeEntryInput
+    ) -> p.StartTimerPayload:
+        actor, entry_id = info.context.viewer_id, str(input.id)
+
+        async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            started = await copies.continue_entry(
+                session,
+                actor_id=actor,
+                entry_id=entry_id,
+                started_at=input.started_at,
+                digest=digest,
+                events=events,
+            )
+            rows = [started.entry] + ([started.stopped] if started.stopped else [])
+            return Outcome(
+                {
+                    "timeEntry": started.entry.id,
+                    "stoppedEntry": started.stopped.id if started.stopped else None,
+                    "isNewTask": started.is_new_task,
+                },
+                rows,
+            )
+
+        done = await run_mutation(info, name="continueTimeEntry", input=input, work=work)
         return await p.start_timer_payload(info, done)
 
     @strawberry.mutation(
