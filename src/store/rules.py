@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, ColumnExpressionArgument, case, literal
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import locks
+from store import entry_rules, locks
 from store.entries import live_entries
 from store.errors import DomainError, ErrorCode
 from store.models import (
@@ -47,7 +47,7 @@ MAX_LOG_AHEAD = timedelta(days=1)
 # that long after its start (store.timers.stop_overdue). ``timer_limit`` is the one rule;
 # ``overdue_cutoff`` is the same rule in SQL.
 MIN_TIMER_HOURS = 1
-MAX_TIMER_HOURS = 24
+MAX_TIMER_HOURS = entry_rules.MAX_TIMER_HOURS
 MIN_ENTRY = timedelta(seconds=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FROZEN_STATUSES = frozenset({EntryStatus.LOCKED.value, EntryStatus.INVOICED.value})
