@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=1,
         gt=0,
         le=3600,
-        description="How often the server looks for timers at their 24-hour limit and stops "
+        description="How often the server looks for timers at their team's limit and stops "
         "them (at exactly the limit, whenever the sweep runs).",
     )
 

@@ -117,12 +117,14 @@ async def create_team(
     default_rate_cents: int = 0,
     tasks_readonly: bool = False,
     locked_before: datetime | None = None,
+    max_timer_hours: int = rules.MAX_TIMER_HOURS,
 ) -> Team:
     check_team_settings(
         week_start=week_start,
         rounding=rounding,
         rounding_minutes=rounding_minutes,
         default_rate_cents=default_rate_cents,
+        max_timer_hours=max_timer_hours,
     )
     team = Team(
         id=new_id(),
@@ -135,6 +137,7 @@ async def create_team(
         default_rate_cents=default_rate_cents,
         tasks_readonly=tasks_readonly,
         locked_before=locked_before,
+        max_timer_hours=max_timer_hours,
     )
     session.add(team)
     await session.flush()
@@ -149,6 +152,7 @@ def check_team_settings(
     rounding: str | None = None,
     rounding_minutes: int | None = None,
     default_rate_cents: int | None = None,
+    max_timer_hours: int | None = None,
     prefix: tuple[str, ...] = (),
 ) -> None:
     """The team settings' ranges; a refusal names ``prefix`` + the field (the API passes
@@ -171,6 +175,8 @@ def check_team_settings(
             "defaultRateCents is 0 to 100000000.",
             (*prefix, "defaultRateCents"),
         )
+    if max_timer_hours is not None:
+        rules.check_timer_hours(max_timer_hours, (*prefix, "maxTimerHours"))
 
 
 async def add_member(
@@ -274,6 +280,7 @@ async def update_team(
         rounding=changes.get("rounding"),  # type: ignore[arg-type]
         rounding_minutes=changes.get("rounding_minutes"),  # type: ignore[arg-type]
         default_rate_cents=changes.get("default_rate_cents"),  # type: ignore[arg-type]
+        max_timer_hours=changes.get("max_timer_hours"),  # type: ignore[arg-type]
         prefix=("input",),
     )
     if "name" in changes:

@@ -54,7 +54,7 @@ async def archive_team(
         for user_id in sorted(set(users)):
             entry = await rules.running_entry_of(session, user_id)
             if entry is not None and entry.team_id == team.id:
-                timers.stop_entry(entry, now, now, events)
+                timers.stop_entry(entry, now, now, events, team.max_timer_hours)
                 session.add(entry)
                 stopped.append(entry)
     team.archived_at = now

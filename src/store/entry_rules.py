@@ -39,7 +39,12 @@ from sqlalchemy.sql.selectable import FromClause
 from store.money import amount_cents, rounded_seconds
 from store.types import UTCDateTime
 
-MAX_RUNNING_SECONDS: Final = 24 * 3600
+# The longest any team lets a timer run (``Team.max_timer_hours`` is 1 to this; the rule is
+# ``store.rules.timer_limit``). A running entry's duration is clamped to it: a timer of a
+# team with a lower limit is stopped by the server's sweep within a second of its limit, so
+# it reads past that limit only in that second (or while no instance sweeps).
+MAX_TIMER_HOURS: Final = 24
+MAX_RUNNING_SECONDS: Final = MAX_TIMER_HOURS * 3600
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 

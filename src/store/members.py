@@ -85,7 +85,7 @@ async def remove_member(
     running = await rules.running_entry_of(session, target.user_id)
     stopped = None
     if running is not None and running.team_id == team.id:
-        timers.stop_entry(running, now, now, events)
+        timers.stop_entry(running, now, now, events, team.max_timer_hours)
         session.add(running)
         stopped = running
     await session.delete(target)

@@ -110,6 +110,10 @@ class Team(SQLModel, table=True):
     default_billable: bool = Field(default=True)
     default_rate_cents: int = Field(default=0)
     tasks_readonly: bool = Field(default=False)
+    # How long a timer of the team may run, 1 to 24 hours (store.rules.timer_limit).
+    max_timer_hours: int = Field(
+        default=24, sa_column=Column(Integer, nullable=False, server_default="24")
+    )
     locked_before: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, case, literal
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import locks
+from store import entry_rules, locks
 from store.entries import live_entries
 from store.errors import DomainError, ErrorCode
 from store.models import (
@@ -36,14 +36,18 @@ from store.models import (
 )
 from store.pricing import Priced, resolve_billable, resolve_rate_cents
 from store.timeutil import utcnow_precise
+from store.types import UTCDateTime
 
 MAX_DESCRIPTION = 10_000
 MAX_COMMENT = 10_000
 # A logged entry may be planned a day ahead, no further.
 MAX_LOG_AHEAD = timedelta(days=1)
-# A timer runs 1 second to 24 hours: it may start at most this far back, and the server
-# stops it this long after its start (store.timer_limits).
-MAX_TIMER = timedelta(hours=24)
+# A timer runs 1 second to its team's limit (``Team.max_timer_hours``, 1 to 24 hours, 24
+# unless an admin lowers it): it may start at most that far back, and the server stops it
+# that long after its start (store.timers.stop_overdue). ``timer_limit`` is the one rule;
+# ``overdue_cutoff`` is the same rule in SQL.
+MIN_TIMER_HOURS = 1
+MAX_TIMER_HOURS = entry_rules.MAX_TIMER_HOURS
 MIN_ENTRY = timedelta(seconds=1)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FROZEN_STATUSES = frozenset({EntryStatus.LOCKED.value, EntryStatus.INVOICED.value})
@@ -303,20 +307,56 @@ def check_start(started_at: datetime, *, now: datetime, ahead: timedelta, field:
         raise DomainError(ErrorCode.VALIDATION, "The start lies before the year 2000.", field)
 
 
-def check_timer_start(started_at: datetime, *, now: datetime, field: Field) -> None:
-    """A timer starts now or up to 24 hours back, never in the future."""
-    if started_at > now:
-        raise DomainError(ErrorCode.VALIDATION, "A timer cannot start in the future.", field)
-    if started_at < now - MAX_TIMER:
+def timer_limit(max_timer_hours: int) -> timedelta:
+    """How long a timer of a team with ``max_timer_hours`` may run: the start may lie at
+    most this far back, and the server stops a timer this long after its start."""
+    return timedelta(hours=max_timer_hours)
+
+
+def overdue_cutoff(
+    max_timer_hours: ColumnExpressionArgument[int], now: datetime
+) -> ColumnElement[datetime]:
+    """``now - timer_limit(max_timer_hours)`` in SQL, for a column of team limits: a timer
+    that started before it has run past its team's limit. A CASE over the 24 possible
+    limits, each cutoff computed by :func:`timer_limit` and bound as a UTC instant, so
+    PostgreSQL and SQLite compare the same values (no dialect's interval arithmetic)."""
+    return case(
+        {
+            hours: literal(now - timer_limit(hours), UTCDateTime())
+            for hours in range(MIN_TIMER_HOURS, MAX_TIMER_HOURS + 1)
+        },
+        value=max_timer_hours,
+        else_=literal(now - timer_limit(MAX_TIMER_HOURS), UTCDateTime()),
+    )
+
+
+def check_timer_hours(hours: int, field: Field) -> None:
+    if not MIN_TIMER_HOURS <= hours <= MAX_TIMER_HOURS:
         raise DomainError(
-            ErrorCode.VALIDATION, "A timer may start at most 24 hours in the past.", field
+            ErrorCode.VALIDATION,
+            f"maxTimerHours is {MIN_TIMER_HOURS} to {MAX_TIMER_HOURS}.",
+            field,
         )
 
 
-def stop_instant(started_at: datetime, at: datetime) -> datetime:
-    """When an entry that is stopped at ``at`` ends: at least 1 second, at most 24 hours
-    after its start."""
-    return min(max(at, started_at + MIN_ENTRY), started_at + MAX_TIMER)
+def check_timer_start(
+    started_at: datetime, *, now: datetime, max_timer_hours: int, field: Field
+) -> None:
+    """A timer starts now or up to its team's limit back, never in the future."""
+    if started_at > now:
+        raise DomainError(ErrorCode.VALIDATION, "A timer cannot start in the future.", field)
+    if started_at < now - timer_limit(max_timer_hours):
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            f"A timer of this team may start at most {max_timer_hours} hours in the past.",
+            field,
+        )
+
+
+def stop_instant(started_at: datetime, at: datetime, max_timer_hours: int) -> datetime:
+    """When an entry that is stopped at ``at`` ends: at least 1 second, at most its team's
+    limit after its start."""
+    return min(max(at, started_at + MIN_ENTRY), started_at + timer_limit(max_timer_hours))
 
 
 def work_date_of(team: TeamTerms, started_at: datetime) -> date:

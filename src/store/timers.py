@@ -1,5 +1,5 @@
 """Timers: start (stopping the running one at the same instant), stop, and the server's
-stop at the 24-hour limit.
+stop at the team's limit (``Team.max_timer_hours``, 1 to 24 hours: ``rules.timer_limit``).
 
 Every timer change of a user locks the user's row first (``store.locks`` step 3, after the
 team's ``FOR KEY SHARE``), then their running entry: starts and stops of one user run one
@@ -163,15 +163,25 @@ async def _last_instant(session: AsyncSession, user_id: str, now: datetime) -> d
     return max([now, *latest])
 
 
-def stop_entry(entry: TimeEntry, at: datetime, now: datetime, events: EventLog) -> None:
-    """Stop a running entry at ``at``: it lasts at least 1 second, at most 24 hours; a stop
-    past the limit is the server's (``autoStopped``), at exactly the limit."""
-    end = rules.stop_instant(entry.started_at, at)
+def stop_entry(
+    entry: TimeEntry, at: datetime, now: datetime, events: EventLog, max_timer_hours: int
+) -> None:
+    """Stop a running entry at ``at``: it lasts at least 1 second, at most its team's limit
+    (``max_timer_hours``); a stop past the limit is the server's (``autoStopped``), at
+    exactly the limit."""
+    end = rules.stop_instant(entry.started_at, at, max_timer_hours)
     entry.stopped_at = end
     entry.duration_seconds = int((end - entry.started_at).total_seconds())
-    entry.auto_stopped = at > entry.started_at + rules.MAX_TIMER
+    entry.auto_stopped = at > entry.started_at + rules.timer_limit(max_timer_hours)
     rules.touch(entry, now)
     events.add(EventKind.STOPPED, entry, now)
+
+
+async def _limit_of(session: AsyncSession, entry: TimeEntry) -> int:
+    """The timer limit of the entry's team, in hours."""
+    team = await session.get(Team, entry.team_id)
+    assert team is not None  # an entry's team is a foreign key
+    return team.max_timer_hours
 
 
 async def start_timer(
@@ -214,7 +224,9 @@ async def start_timer(
     else:
         scope = await resolve_scope(session, team=team, scope=Scope(data.task_id, data.category_id))
     started_at = (data.started_at or now).replace(microsecond=0)
-    rules.check_timer_start(started_at, now=now, field=f("startedAt"))
+    rules.check_timer_start(
+        started_at, now=now, max_timer_hours=team.max_timer_hours, field=f("startedAt")
+    )
     start_field = f("startedAt") if data.started_at is not None else f("teamId")
     rules.check_period_open(team, started_at, start_field)
     description = rules.check_description(data.description, f("description"))
@@ -230,7 +242,8 @@ async def start_timer(
                 "startedAt lies before the start of your running timer.",
                 f("startedAt"),
             )
-        stop_entry(running, started_at, now, events)
+        # The running timer may be of another team: its own team's limit applies.
+        stop_entry(running, started_at, now, events, await _limit_of(session, running))
         # An entry lasts at least a second: a start within the running one's first
         # second begins when that one ends, so the two never overlap.
         assert running.stopped_at is not None
@@ -305,7 +318,7 @@ async def stop_timer(
         raise DomainError(ErrorCode.VALIDATION, "stoppedAt lies before the start.", f("stoppedAt"))
     if stopped_at is not None and at > now:
         raise DomainError(ErrorCode.VALIDATION, "stoppedAt lies in the future.", f("stoppedAt"))
-    stop_entry(entry, at, now, events)
+    stop_entry(entry, at, now, events, await _limit_of(session, entry))
     session.add(entry)
     await session.flush()
     return entry
@@ -315,34 +328,47 @@ SWEEP_BATCH = 500
 
 
 def _overdue(now: datetime) -> ColumnElement[bool]:
-    return and_(rules.live_condition(), col(TimeEntry.started_at) < now - rules.MAX_TIMER)
+    """A running timer past its team's limit (joined with ``teams``)."""
+    return and_(
+        rules.live_condition(),
+        col(TimeEntry.started_at) < rules.overdue_cutoff(col(Team.max_timer_hours), now),
+    )
 
 
 async def any_overdue(session: AsyncSession, *, now: datetime) -> bool:
-    """Whether a timer has run past its 24-hour limit (a cheap read before the sweep)."""
-    return (
-        await session.exec(select(TimeEntry.id).where(_overdue(now)).limit(1))
-    ).first() is not None
+    """Whether a timer has run past its team's limit (a cheap read before the sweep)."""
+    stmt = (
+        select(TimeEntry.id)
+        .join(Team, col(Team.id) == col(TimeEntry.team_id))
+        .where(_overdue(now))
+        .limit(1)
+    )
+    return (await session.exec(stmt)).first() is not None
 
 
 async def stop_overdue(
     session: AsyncSession, *, now: datetime, events: EventLog
 ) -> list[TimeEntry]:
-    """The server's stop: every timer still running 24 hours after its start is stopped at
-    exactly that instant (``autoStopped``). Entries another transaction holds are skipped
-    (``SKIP LOCKED``: that one is stopping or changing them, and the next sweep looks
-    again), so several instances sweeping at once never stop one timer twice."""
+    """The server's stop: every timer still running its team's limit after its start is
+    stopped at exactly that instant (``autoStopped``); after an admin lowered the limit,
+    that instant may lie in the past. Entries another transaction holds are skipped
+    (``SKIP LOCKED``, only the entry rows: ``OF time_entries``): that one is stopping or
+    changing them, and the next sweep looks again, so several instances sweeping at once
+    never stop one timer twice."""
     stmt = (
-        select(TimeEntry)
+        select(TimeEntry, Team.max_timer_hours)
+        .join(Team, col(Team.id) == col(TimeEntry.team_id))
         .where(_overdue(now))
         .order_by(col(TimeEntry.started_at))
         .limit(SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=TimeEntry)
         .execution_options(populate_existing=True)
     )
-    stopped = list((await session.exec(stmt)).all())
-    for entry in stopped:
-        stop_entry(entry, now, now, events)
+    rows = list((await session.exec(stmt)).all())
+    stopped: list[TimeEntry] = []
+    for entry, max_timer_hours in rows:
+        stop_entry(entry, now, now, events, max_timer_hours)
         session.add(entry)
+        stopped.append(entry)
     await session.flush()
     return stopped

@@ -1444,7 +1444,7 @@ FRAGMENTS = {
     "K": """fragment K on Task { id key title url state description team { id }
       category { ...C } }""",
     "T": """fragment T on Team { id name timeZone weekStart rounding roundingMinutes
-      defaultBillable defaultRateCents tasksReadonly lockedBefore eventCursor
+      defaultBillable defaultRateCents tasksReadonly maxTimerHours lockedBefore eventCursor
       members { role rateCents user { ...U } } categories { id key }
       runningEntries { id user { id } } }""",
     "E": f"""fragment E on TimeEntry {{ {ENTRY} team {{ ...T }} user {{ ...U }} task {{ ...K }}

@@ -117,7 +117,7 @@ async def purge_idempotency_records(db: Database, retention: timedelta) -> None:
 
 
 async def stop_overdue_timers(db: Database, events: EventBus, every: float) -> None:
-    """Stop timers at their 24-hour limit (``store.timers.stop_overdue``), every ``every``
+    """Stop timers at their team's limit (``store.timers.stop_overdue``), every ``every``
     seconds; the STOPPED events go out after the commit, like any mutation's."""
     while True:
         await asyncio.sleep(every)
@@ -132,7 +132,7 @@ async def stop_overdue_timers(db: Database, events: EventBus, every: float) -> N
                 await outbox.append(session, log_of_stops)
                 await session.commit()
             if stopped:
-                log.info("stopped %d timers at their 24-hour limit", len(stopped))
+                log.info("stopped %d timers at their team's limit", len(stopped))
                 await events.publish(log_of_stops)
         except Exception as exc:  # a lost database must not end the loop
             log.warning("timer sweep failed: %r", exc)

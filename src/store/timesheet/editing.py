@@ -16,7 +16,7 @@ from store import rules
 from store.entry_rules import effective_category_id
 from store.errors import DomainError, ErrorCode
 from store.events import EventKind, EventLog
-from store.models import InputType, Membership, Source, Task, TimeEntry
+from store.models import InputType, Membership, Source, Task, Team, TimeEntry
 from store.rules import field as f
 from store.timesheet.access import entry_for_change, member_rate, target_user
 from store.timesheet.create import external_ref_holder, resolve_scope, set_span
@@ -124,9 +124,7 @@ async def _category_of(session: AsyncSession, entry: TimeEntry) -> str | None:
     )
 
 
-def _apply_timing(
-    entry: TimeEntry, team: rules.TeamTerms, changes: EntryChanges, now: datetime
-) -> None:
+def _apply_timing(entry: TimeEntry, team: Team, changes: EntryChanges, now: datetime) -> None:
     """The new start (``startedAt``, or ``workDate`` at 09:00 team time) and duration."""
     start = rules.entry_start(team, started_at=changes.started_at, work_date=changes.work_date)
     started_at, start_field = entry.started_at, f("startedAt")
@@ -145,7 +143,9 @@ def _apply_timing(
                 f("durationSeconds"),
             )
         if started_at != entry.started_at:
-            rules.check_timer_start(started_at, now=now, field=start_field)
+            rules.check_timer_start(
+                started_at, now=now, max_timer_hours=team.max_timer_hours, field=start_field
+            )
         entry.started_at = started_at
         entry.work_date = rules.work_date_of(team, started_at)
         return
@@ -167,7 +167,7 @@ async def delete_entry(
         return entry
     rules.check_entry_editable(entry, team, actor, f("id"))
     if entry.stopped_at is None:
-        stop = rules.stop_instant(entry.started_at, now)
+        stop = rules.stop_instant(entry.started_at, now, team.max_timer_hours)
         entry.stopped_at = stop
         entry.duration_seconds = int((stop - entry.started_at).total_seconds())
     entry.deleted_at = now

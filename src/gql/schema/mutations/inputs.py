@@ -179,6 +179,11 @@ class CreateTeamInput:
     default_billable: bool | None = None
     default_rate_cents: int | None = None
     tasks_readonly: bool | None = None
+    max_timer_hours: int | None = strawberry.field(
+        default=None,
+        description="How long a timer may run, 1 to 24 hours (default 24); the server stops "
+        "a timer at exactly its start + this limit.",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
@@ -193,6 +198,11 @@ class UpdateTeamInput:
     default_billable: bool | None = None
     default_rate_cents: int | None = None
     tasks_readonly: bool | None = None
+    max_timer_hours: int | None = strawberry.field(
+        default=None,
+        description="How long a timer may run, 1 to 24 hours (default 24); the server stops "
+        "a timer at exactly its start + this limit.",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 

@@ -28,6 +28,7 @@ TEAM_FIELDS = (
     "default_billable",
     "default_rate_cents",
     "tasks_readonly",
+    "max_timer_hours",
 )
 
 

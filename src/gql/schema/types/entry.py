@@ -138,7 +138,9 @@ class TimeEntry(RowObject, Node):
     updated_at: datetime = column("updated_at")
     version: int = column("version")
     auto_stopped: bool = column(
-        "auto_stopped", description="Whether the server stopped this timer at its 24-hour limit."
+        "auto_stopped",
+        description="Whether the server stopped this timer at its team's limit "
+        "(Team.maxTimerHours).",
     )
     running: bool = computed(lambda e, _ctx: e.row.stopped_at is None, reads=("stopped_at",))
     duration_seconds: int = computed(

@@ -75,6 +75,12 @@ class Team(RowObject, Node):
     default_billable: bool = column("default_billable")
     default_rate_cents: int = column("default_rate_cents")
     tasks_readonly: bool = column("tasks_readonly")
+    max_timer_hours: int = column(
+        "max_timer_hours",
+        description="How long a timer of the team may run, 1 to 24 hours (default 24): the "
+        "server stops a timer still running at exactly startedAt + this limit "
+        "(autoStopped), and startTimer refuses a startedAt further back.",
+    )
     locked_before: datetime | None = column("locked_before")
     archived_at: datetime | None = column(
         "archived_at",
