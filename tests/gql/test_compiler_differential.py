@@ -1417,6 +1417,9 @@ ULID_RE = re.compile(rb"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 # Every mutation with a payload. The webhook mutations are left out: createWebhook makes
 # up a random signing secret and shows it in its payload, and resolves the URL's host
 # (the network); with no webhook created, updateWebhook and deleteWebhook only refuse.
+# createAccessToken shows a random secret, and revokeAccessToken a revocation instant of
+# the wall clock (each twin its own); archiveTeam would close the shared world's team to
+# every later write of a generated sequence (tests/gql/test_team_lifecycle.py has it).
 PAYLOAD_MUTATIONS = [
     "logTimeEntry",
     "updateTimeEntry",
@@ -1435,16 +1438,22 @@ PAYLOAD_MUTATIONS = [
     "updateTask",
     "continueTimeEntry",
     "duplicateTimeEntry",
+    "restoreTimeEntry",
+    "restoreTeam",
+    "updateTeamMember",
+    "removeTeamMember",
+    "updateViewer",
 ]
 FRAGMENTS = {
     "U": f"fragment U on User {{ {USER} }}",
     "Err": "fragment Err on UserError { __typename code field message }",
     "C": """fragment C on Category { id key title color position archived billable rateCents
       team { id } parent { id key } children { id key } ancestors { id key } }""",
-    "K": """fragment K on Task { id key title url state description team { id }
-      category { ...C } }""",
+    "K": """fragment K on Task { id key title url state description archived archivedAt
+      team { id } category { ...C } }""",
     "T": """fragment T on Team { id name timeZone weekStart rounding roundingMinutes
       defaultBillable defaultRateCents tasksReadonly maxTimerHours lockedBefore eventCursor
+      archived archivedAt
       members { role rateCents user { ...U } } categories { id key }
       runningEntries { id user { id } } }""",
     "E": f"""fragment E on TimeEntry {{ {ENTRY} team {{ ...T }} user {{ ...U }} task {{ ...K }}
@@ -1457,6 +1466,21 @@ PAYLOADS = {
     "deleteTimeEntry": ("DeleteTimeEntryInput", ENTRY_PAYLOAD),
     "stopTimer": ("StopTimerInput", ENTRY_PAYLOAD),
     "duplicateTimeEntry": ("DuplicateTimeEntryInput", ENTRY_PAYLOAD),
+    "restoreTimeEntry": ("RestoreTimeEntryInput", ENTRY_PAYLOAD),
+    "restoreTeam": ("RestoreTeamInput", "replayed userErrors { ...Err } team { ...T }"),
+    "updateTeamMember": (
+        "UpdateTeamMemberInput",
+        "replayed userErrors { ...Err } member { role rateCents user { ...U teams { id } } } "
+        "team { ...T }",
+    ),
+    "removeTeamMember": (
+        "RemoveTeamMemberInput",
+        "replayed userErrors { ...Err } removedUserId team { ...T } stoppedEntry { ...E }",
+    ),
+    "updateViewer": (
+        "UpdateViewerInput",
+        "replayed userErrors { ...Err } viewer { ...U teams { id } }",
+    ),
     "addComment": (
         "AddCommentInput",
         "replayed userErrors { ...Err } timeEntry { ...E } "
@@ -1802,6 +1826,9 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         whole_payload(m) for m in PAYLOAD_MUTATIONS[11:15]
     )
     carry_on, duplicate = (whole_payload(m) for m in PAYLOAD_MUTATIONS[15:17])
+    restore_entry, restore_team, update_member, remove_member, update_viewer = (
+        whole_payload(m) for m in PAYLOAD_MUTATIONS[17:22]
+    )
 
     def team(w: World, _: dict[str, str]) -> str:
         return w.a.id
@@ -2086,6 +2113,39 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         Write(COMPILED_LOG, _i(**{**plain, "taskId": made("task")}, minutes=10)),
         Write(COMPILED_LOG, _i(teamId=team, categoryId=made("category"), minutes=10)),
         Write(COMPILED_LOG, _i(**{**plain, "startedAt": "2025-03-02T10:00:00Z"}, minutes=9)),
+        # restoreTimeEntry: back, a replay, not deleted, another team's
+        Write(restore_entry, _i(id=made("logged2"), idempotencyKey="restore-1")),
+        Write(restore_entry, _i(id=made("logged2"), idempotencyKey="restore-1")),
+        Write(restore_entry, _i(id=made("logged"))),
+        Write(restore_entry, _i(id=fact("theirs"))),
+        # restoreTeam of an active team (nothing changes), by an admin, by an outsider
+        Write(restore_team, _i(id=team), viewer="a.owner"),
+        Write(restore_team, _i(id=team), viewer="a.admin"),
+        Write(restore_team, _i(id=team), viewer="b.owner"),
+        # updateTeamMember: a rate, a role by an admin, a member's try
+        Write(
+            update_member,
+            _i(teamId=team, userId=lambda w, _: w.a.member.id, rateCents=7700),
+            viewer="a.admin",
+        ),
+        Write(
+            update_member,
+            _i(teamId=team, userId=lambda w, _: w.a.member.id, role="OWNER"),
+            viewer="a.admin",
+        ),
+        Write(update_member, _i(teamId=team, userId=lambda w, _: w.a.admin.id, rateCents=1)),
+        # updateViewer
+        Write(update_viewer, _i(nickname="Renamed Member", idempotencyKey="me-1")),
+        Write(update_viewer, _i(nickname="Renamed Member", idempotencyKey="me-1")),
+        Write(update_viewer, _i(timeZone="Not/AZone")),
+        # removeTeamMember, last: the removed member's entries stay theirs
+        Write(
+            remove_member,
+            _i(teamId=team, userId=lambda w, _: w.b.member.id),
+            viewer="a.owner",
+        ),
+        Write(remove_member, _i(teamId=team, userId=lambda w, _: w.a.owner.id), viewer="a.admin"),
+        Write(remove_member, _i(teamId=team, userId=lambda w, _: w.a.member.id)),
     ]
 
 
