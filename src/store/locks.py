@@ -25,8 +25,10 @@ anyone may retry):
    are read as committed;
 3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
    entries runs one at a time (one running timer, the order of their instants), and so
-   do changes of the user's own settings and tokens (``accounts.update_viewer``, and
-   ``tokens.issue_own``, which counts the live tokens under this lock);
+   do changes of the user's own settings, tokens and pins (``accounts.update_viewer``,
+   ``tokens.issue_own``, which counts the live tokens under this lock, and
+   ``pins.pin``/``pins.unpin``, which read the membership and count the pins of the team
+   under it);
    ``removeTeamMember`` and ``archiveTeam`` lock the users whose running timers they stop;
    then the writer's own membership, ``FOR KEY SHARE`` (:func:`own_membership`), read
    afresh after the users' locks (one holder per user at a time: no growing list of
