@@ -28,7 +28,8 @@ from store.models import Membership, Task, TaskPin, TimeEntry
 
 # The pins of one user in one team; a module constant so a test can lower it.
 MAX_PINS = 100
-# ``User.recentTasks(first:)``: 1 to this many.
+# ``User.recentTasks(first:)``: 1 to ``MAX_RECENT``, ``DEFAULT_RECENT`` when not given.
+DEFAULT_RECENT = 10
 MAX_RECENT = 50
 
 

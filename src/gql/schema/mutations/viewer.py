@@ -20,8 +20,8 @@ from gql.schema.errors import UserError, user_errors
 from gql.schema.mutations.inputs import KEY_DOC
 from gql.schema.mutations.runner import Done, Outcome, run_mutation
 from gql.schema.types.enums import TokenScope
-from gql.schema.types.token import AccessToken
 from gql.schema.types.team import Task
+from gql.schema.types.token import AccessToken
 from gql.schema.types.user import User
 from store import accounts, models, pins, tokens
 from store.errors import DomainError, ErrorCode

@@ -9,11 +9,11 @@ import strawberry
 from gql.schema.connections import entry_connection
 from gql.schema.context import Context, Info
 from gql.schema.declare import RowObject, column, related, resolved
+from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.filters import RelatedTimeEntryFilter, store_filter
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.node import Node
 from gql.schema.types.pagination import Connection
-from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.types.team import PAGE_ARGUMENTS, Task, Team
 from gql.schema.types.token import AccessToken
 from store import pins, tokens
@@ -94,13 +94,14 @@ class User(RowObject, Node):
     @strawberry.field(
         description="The tasks of the viewer's own entries in the team (deleted ones left "
         "out), most recently used first: by the latest start of their entries on each, ties "
-        f"by task id (newest first); `first` 1 to {pins.MAX_RECENT}. An empty list on any "
-        "other user, and for a team the viewer is not a member of.",
+        f"by task id (newest first); `first` 1 to {pins.MAX_RECENT} (null: 10). An empty list "
+        "on any other user, and for a team the viewer is not a member of.",
         metadata=resolved("the viewer's own entries only, with arguments: one statement"),
     )
     async def recent_tasks(
-        self, info: Info, team_id: strawberry.ID, first: int = 10
+        self, info: Info, team_id: strawberry.ID, first: int | None = 10
     ) -> list[Task]:
+        first = pins.DEFAULT_RECENT if first is None else first
         if not 1 <= first <= pins.MAX_RECENT:
             code = TopLevelCode.VALIDATION if first < 1 else TopLevelCode.QUERY_TOO_COMPLEX
             raise CodedError(code, f"`first` must be 1 to {pins.MAX_RECENT} (got {first}).")
