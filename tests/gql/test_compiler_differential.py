@@ -1192,6 +1192,9 @@ VIEWER = f"""{{ viewer {{ {USER} teams {{ id name }}
   runningEntry {{ id startedAt durationSeconds roundedSeconds amountCents task {{ key }} }}
   timeEntries(first: 3) {{ totalCount nodes {{ id team {{ id }} }} {PAGE_INFO} }}
   mine: timeEntries(filter: {{running: false, billable: true}}) {{ totalCount }} }} }}"""
+PICKS = """query($team: ID!, $first: Int) { viewer {
+  recentTasks(teamId: $team, first: $first) { id key pinned team { id } category { key } }
+  pinnedTasks(teamId: $team) { id pinned } } }"""
 BY_ID = f"""query($id: ID!) {{ timeEntry(id: $id) {{ {ENTRY}
   comments {{ id content createdAt user {{ id nickname }} timeEntry {{ id }} }}
   team {{ id }} user {{ id }} task {{ id key }} category {{ id key }} }} }}"""
@@ -1294,6 +1297,9 @@ async def test_documents_written_by_hand(world: World) -> None:
                 )
         await d.run(CATALOG, viewer=viewer)
         await d.run(VIEWER, viewer=viewer)
+        for team in (a.id, b.id):
+            for first in (None, 2, 0, 51):
+                await d.run(PICKS, {"team": team, "first": first}, viewer=viewer)
     filters: list[dict[str, Any]] = [
         {},
         {"includeDeleted": True},
@@ -1433,13 +1439,15 @@ PAYLOAD_MUTATIONS = [
     "updateCategory",
     "createTask",
     "updateTask",
+    "pinTask",
+    "unpinTask",
 ]
 FRAGMENTS = {
     "U": f"fragment U on User {{ {USER} }}",
     "Err": "fragment Err on UserError { __typename code field message }",
     "C": """fragment C on Category { id key title color position archived billable rateCents
       team { id } parent { id key } children { id key } ancestors { id key } }""",
-    "K": """fragment K on Task { id key title url state description team { id }
+    "K": """fragment K on Task { id key title url state description pinned team { id }
       category { ...C } }""",
     "T": """fragment T on Team { id name timeZone weekStart rounding roundingMinutes
       defaultBillable defaultRateCents tasksReadonly lockedBefore eventCursor
@@ -1498,6 +1506,8 @@ PAYLOADS = {
         "UpdateTaskInput",
         "replayed userErrors { ...Err } task { ...K timeEntries { totalCount nodes { id } } }",
     ),
+    "pinTask": ("PinTaskInput", "__typename replayed userErrors { ...Err } task { ...K }"),
+    "unpinTask": ("UnpinTaskInput", "__typename replayed userErrors { ...Err } task { ...K }"),
 }
 # The log that today's FastPath compiles: its payload within the fields it plans.
 COMPILED_LOG = """mutation Log($i: LogTimeEntryInput!) { logged: logTimeEntry(input: $i) {
@@ -1792,8 +1802,9 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
     comment, transition, start, stop = (whole_payload(m) for m in PAYLOAD_MUTATIONS[3:7])
     lock, create_team, update_team, add_member = (whole_payload(m) for m in PAYLOAD_MUTATIONS[7:11])
     create_category, update_category, create_task, update_task = (
-        whole_payload(m) for m in PAYLOAD_MUTATIONS[11:]
+        whole_payload(m) for m in PAYLOAD_MUTATIONS[11:15]
     )
+    pin, unpin = (whole_payload(m) for m in PAYLOAD_MUTATIONS[15:17])
 
     def team(w: World, _: dict[str, str]) -> str:
         return w.a.id
@@ -2054,6 +2065,20 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         Write(COMPILED_LOG, _i(**{**plain, "taskId": made("task")}, minutes=10)),
         Write(COMPILED_LOG, _i(teamId=team, categoryId=made("category"), minutes=10)),
         Write(COMPILED_LOG, _i(**{**plain, "startedAt": "2025-03-02T10:00:00Z"}, minutes=9)),
+        # pinTask, unpinTask: the viewer's own; foreign and unknown tasks are NOT_FOUND.
+        Write(pin, _i(taskId=task("T-1"), idempotencyKey="pin-1")),
+        Write(pin, _i(taskId=task("T-1"), idempotencyKey="pin-1")),
+        Write(pin, _i(taskId=task("T-1"), idempotencyKey="pin-1x")),
+        Write(pin, _i(taskId=made("task"))),
+        Write(pin, _i(taskId=task("T-2")), viewer="a.admin"),
+        Write(pin, _i(taskId=lambda w, _: w.b.tasks["T-1"])),
+        Write(pin, _i(taskId=made("nothing"))),
+        Write(pin, _i(taskId="not-an-id")),
+        Write(unpin, _i(taskId=task("T-1"), idempotencyKey="unpin-1")),
+        Write(unpin, _i(taskId=task("T-1"), idempotencyKey="unpin-1")),
+        Write(unpin, _i(taskId=task("T-2"))),
+        Write(unpin, _i(taskId=lambda w, _: w.b.tasks["T-1"])),
+        Write(update_task, _i(id=made("task"), title="Pinned still"), viewer="a.admin"),
     ]
 
 
