@@ -11,7 +11,8 @@ anyone may retry):
 2. the team row, by the kind of change:
    - ``FOR KEY SHARE`` (:func:`team_for_entries`, or :func:`team_and_member_for_entries`
      with the writer's membership) by every command that creates, changes
-     or deletes entries: it then reads the committed ``locked_before``;
+     or deletes entries: it then reads the committed ``locked_before``; and by
+     ``pinTask`` (``store.pins.pin``), whose new row names the team;
    - ``FOR UPDATE`` (:func:`team_for_period_lock`) by ``lockTeamEntries``, which so waits
      for the entry writers in flight and holds new ones back until it commits: no change
      commits inside a lock that was acknowledged before it;

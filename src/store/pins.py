@@ -58,6 +58,15 @@ async def _visible_task(session: AsyncSession, *, user_id: str, task_id: str) ->
 async def pin(session: AsyncSession, *, user_id: str, task_id: str, now: datetime) -> Task:
     """Pin the task for the user (``pinTask``); pinning it again changes nothing. At most
     ``MAX_PINS`` pins per user and team (VALIDATION beyond)."""
+    # The new row names the team (its foreign key takes FOR KEY SHARE on it): the team is
+    # locked so at step 2, before the user, as entry writers do, never after the user's
+    # lock (``archiveTeam`` holds the team FOR UPDATE and then waits for users' locks).
+    team_id = (
+        await session.exec(select(Task.team_id).where(Task.id == (parse_ulid(task_id) or "")))
+    ).first()
+    if team_id is None:
+        raise _not_found()
+    await locks.team_for_entries(session, team_id)
     await locks.users(session, [user_id])
     task = await _visible_task(session, user_id=user_id, task_id=task_id)
     if await session.get(TaskPin, (user_id, task.id)) is not None:

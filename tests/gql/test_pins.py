@@ -329,3 +329,30 @@ async def test_concurrent_pins_of_one_user_respect_the_limit(
     pinned = await _pins(db)
     assert len(pinned) == 5
     assert {t for _, t in pinned} == {r["task"]["id"] for r in accepted}
+
+
+async def test_pins_racing_an_archive_of_their_team_never_deadlock(
+    dialect: str, db: Database, gql: GQL, world: TeamWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``archiveTeam`` holds the team FOR UPDATE, then locks the users whose timers it
+    stops; a pin locks the team (FOR KEY SHARE) before the user, so neither waits on the
+    other in a circle (a deadlock would show as a retry, after PostgreSQL's 1 s timeout)."""
+    if dialect != "postgresql":
+        pytest.skip("real concurrency: PostgreSQL (SQLite has one writer at a time)")
+    w, me = world, world.member
+    tasks = list((await _add_tasks(db, w.id, [f"R-{i}" for i in range(12)])).values())
+    start = """mutation($input: StartTimerInput!) { startTimer(input: $input) {
+      userErrors { code } } }"""
+    archive = """mutation($input: ArchiveTeamInput!) { archiveTeam(input: $input) {
+      userErrors { code } } }"""
+    ok(await mutate(gql, start, {"teamId": w.id, "taskId": w.tasks["T-1"]}, me.token))
+    caplog.set_level("INFO", logger="punchclock.mutations")
+    results = await asyncio.gather(
+        *(mutate(gql, PIN, {"taskId": t}, me.token) for t in tasks[:6]),
+        mutate(gql, archive, {"id": w.id}, w.owner.token),
+        *(mutate(gql, PIN, {"taskId": t}, me.token) for t in tasks[6:]),
+    )
+    assert all(r["userErrors"] == [] for r in results), results
+    assert len(await _pins(db)) == 12
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert not any("DBAPIError" in m or "Deadlock" in m for m in retries), retries
