@@ -11,7 +11,8 @@ anyone may retry):
 2. the team row, by the kind of change:
    - ``FOR KEY SHARE`` (:func:`team_for_entries`, or :func:`team_and_member_for_entries`
      with the writer's membership) by every command that creates, changes
-     or deletes entries: it then reads the committed ``locked_before``;
+     or deletes entries: it then reads the committed ``locked_before``; and by
+     ``pinTask`` (``store.pins.pin``), whose new row names the team;
    - ``FOR UPDATE`` (:func:`team_for_period_lock`) by ``lockTeamEntries``, which so waits
      for the entry writers in flight and holds new ones back until it commits: no change
      commits inside a lock that was acknowledged before it;
@@ -25,8 +26,10 @@ anyone may retry):
    are read as committed;
 3. user rows, by id, ``FOR NO KEY UPDATE`` (:func:`users`): every change of a user's
    entries runs one at a time (one running timer, the order of their instants), and so
-   do changes of the user's own settings and tokens (``accounts.update_viewer``, and
-   ``tokens.issue_own``, which counts the live tokens under this lock);
+   do changes of the user's own settings, tokens and pins (``accounts.update_viewer``,
+   ``tokens.issue_own``, which counts the live tokens under this lock, and
+   ``pins.pin``/``pins.unpin``, which read the membership and count the pins of the team
+   under it);
    ``removeTeamMember`` and ``archiveTeam`` lock the users whose running timers they stop;
    then the writer's own membership, ``FOR KEY SHARE`` (:func:`own_membership`), read
    afresh after the users' locks (one holder per user at a time: no growing list of

@@ -261,6 +261,23 @@ class TimeEntry(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)
 
 
+class TaskPin(SQLModel, table=True):
+    """A user's favourite task (``pinTask``): personal, per user; ``team_id`` is the task's
+    team, kept here so a user's pins of a team are read by one index."""
+
+    __tablename__ = "task_pins"
+    __table_args__ = (Index(None, "user_id", "team_id", "created_at"),)
+
+    user_id: str = Field(
+        sa_column=Column(String(26), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    task_id: str = Field(
+        sa_column=Column(String(26), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    )
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+
+
 class Comment(SQLModel, table=True):
     __tablename__ = "comments"
     __table_args__ = (Index(None, "time_entry_id", "created_at"),)

@@ -1192,6 +1192,9 @@ VIEWER = f"""{{ viewer {{ {USER} teams {{ id name }}
   runningEntry {{ id startedAt durationSeconds roundedSeconds amountCents task {{ key }} }}
   timeEntries(first: 3) {{ totalCount nodes {{ id team {{ id }} }} {PAGE_INFO} }}
   mine: timeEntries(filter: {{running: false, billable: true}}) {{ totalCount }} }} }}"""
+PICKS = """query($team: ID!, $first: Int) { viewer {
+  recentTasks(teamId: $team, first: $first) { id key pinned team { id } category { key } }
+  pinnedTasks(teamId: $team) { id pinned } } }"""
 BY_ID = f"""query($id: ID!) {{ timeEntry(id: $id) {{ {ENTRY}
   comments {{ id content createdAt user {{ id nickname }} timeEntry {{ id }} }}
   team {{ id }} user {{ id }} task {{ id key }} category {{ id key }} }} }}"""
@@ -1294,6 +1297,9 @@ async def test_documents_written_by_hand(world: World) -> None:
                 )
         await d.run(CATALOG, viewer=viewer)
         await d.run(VIEWER, viewer=viewer)
+        for team in (a.id, b.id):
+            for first in (None, 2, 0, 51):
+                await d.run(PICKS, {"team": team, "first": first}, viewer=viewer)
     filters: list[dict[str, Any]] = [
         {},
         {"includeDeleted": True},
@@ -1443,6 +1449,8 @@ PAYLOAD_MUTATIONS = [
     "updateTeamMember",
     "removeTeamMember",
     "updateViewer",
+    "pinTask",
+    "unpinTask",
 ]
 FRAGMENTS = {
     "U": f"fragment U on User {{ {USER} }}",
@@ -1450,7 +1458,7 @@ FRAGMENTS = {
     "C": """fragment C on Category { id key title color position archived billable rateCents
       team { id } parent { id key } children { id key } ancestors { id key } }""",
     "K": """fragment K on Task { id key title url state description archived archivedAt
-      team { id } category { ...C } }""",
+      pinned team { id } category { ...C } }""",
     "T": """fragment T on Team { id name timeZone weekStart rounding roundingMinutes
       defaultBillable defaultRateCents tasksReadonly maxTimerHours lockedBefore eventCursor
       archived archivedAt
@@ -1529,6 +1537,8 @@ PAYLOADS = {
         "UpdateTaskInput",
         "replayed userErrors { ...Err } task { ...K timeEntries { totalCount nodes { id } } }",
     ),
+    "pinTask": ("PinTaskInput", "__typename replayed userErrors { ...Err } task { ...K }"),
+    "unpinTask": ("UnpinTaskInput", "__typename replayed userErrors { ...Err } task { ...K }"),
 }
 # The log that today's FastPath compiles: its payload within the fields it plans.
 COMPILED_LOG = """mutation Log($i: LogTimeEntryInput!) { logged: logTimeEntry(input: $i) {
@@ -1829,6 +1839,7 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
     restore_entry, restore_team, update_member, remove_member, update_viewer = (
         whole_payload(m) for m in PAYLOAD_MUTATIONS[17:22]
     )
+    pin, unpin = whole_payload("pinTask"), whole_payload("unpinTask")
 
     def team(w: World, _: dict[str, str]) -> str:
         return w.a.id
@@ -2113,6 +2124,20 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         Write(COMPILED_LOG, _i(**{**plain, "taskId": made("task")}, minutes=10)),
         Write(COMPILED_LOG, _i(teamId=team, categoryId=made("category"), minutes=10)),
         Write(COMPILED_LOG, _i(**{**plain, "startedAt": "2025-03-02T10:00:00Z"}, minutes=9)),
+        # pinTask, unpinTask: the viewer's own; foreign and unknown tasks are NOT_FOUND.
+        Write(pin, _i(taskId=task("T-1"), idempotencyKey="pin-1")),
+        Write(pin, _i(taskId=task("T-1"), idempotencyKey="pin-1")),
+        Write(pin, _i(taskId=task("T-1"), idempotencyKey="pin-1x")),
+        Write(pin, _i(taskId=made("task"))),
+        Write(pin, _i(taskId=task("T-2")), viewer="a.admin"),
+        Write(pin, _i(taskId=lambda w, _: w.b.tasks["T-1"])),
+        Write(pin, _i(taskId=made("nothing"))),
+        Write(pin, _i(taskId="not-an-id")),
+        Write(unpin, _i(taskId=task("T-1"), idempotencyKey="unpin-1")),
+        Write(unpin, _i(taskId=task("T-1"), idempotencyKey="unpin-1")),
+        Write(unpin, _i(taskId=task("T-2"))),
+        Write(unpin, _i(taskId=lambda w, _: w.b.tasks["T-1"])),
+        Write(update_task, _i(id=made("task"), title="Pinned still"), viewer="a.admin"),
         # restoreTimeEntry: back, a replay, not deleted, another team's
         Write(restore_entry, _i(id=made("logged2"), idempotencyKey="restore-1")),
         Write(restore_entry, _i(id=made("logged2"), idempotencyKey="restore-1")),

@@ -25,6 +25,21 @@ def test_viewer_dependent_documents_are_keyed_by_viewer() -> None:
     assert a is not None and b is not None and a.key != b.key
 
 
+def test_the_viewers_own_picks_are_keyed_by_viewer() -> None:
+    for selection in (
+        "task { pinned }",
+        'user { recentTasks(teamId: "T1") { id } }',
+        'user { pinnedTasks(teamId: "T1") { id } }',
+        "user { accessTokens { id } }",
+    ):
+        doc = (
+            f"subscription($t: ID!) {{ timerEvents(teamId: $t) {{ timeEntry {{ {selection} }} }} }}"
+        )
+        a = plan_for(doc, {"t": "T1"}, None, "viewer-a")
+        b = plan_for(doc, {"t": "T1"}, None, "viewer-b")
+        assert a is not None and b is not None and a.key != b.key, selection
+
+
 def test_literal_team_argument() -> None:
     plan = plan_for('subscription { runningTimers(teamId: "T9") { id } }', None, None, "v")
     assert plan is not None and plan.team_id == "T9" and plan.field == "runningTimers"

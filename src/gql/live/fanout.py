@@ -63,7 +63,19 @@ CHANGES_ONLY = frozenset({"timeReportUpdates"})
 # Fields whose value depends on the viewer: documents selecting them are not shared
 # between different viewers.
 VIEWER_DEPENDENT = frozenset(
-    {"email", "rateCents", "teams", "runningEntry", "timeEntries", "members"}
+    {
+        "email",
+        "rateCents",
+        "teams",
+        "runningEntry",
+        "timeEntries",
+        "members",
+        # The viewer's own: their tokens, favourite and recent tasks.
+        "accessTokens",
+        "pinned",
+        "pinnedTasks",
+        "recentTasks",
+    }
 )
 QUEUE_LIMIT = 256
 END = object()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from store import lookups, nodes
+from store import lookups, nodes, pins
 from store.db import Database
 from store.entry_pages import Page, PageRequest, entry_pages
 
@@ -175,6 +175,27 @@ class Loaders:
         async def load(keys: Sequence[str]) -> list[list[str]]:
             found = await nodes.kinds_of(db, list(keys))
             return [found.get(k, []) for k in keys]
+
+        return SharedLoader(load_fn=load)
+
+    @cached_property
+    def pinned(self) -> DataLoader[str, bool]:
+        """Whether a user pinned a task, by ``"<user id> <task id>"`` (the request's
+        loaders know no viewer): one statement per user and batch, so per level of tasks."""
+        db = self._db
+
+        async def load(keys: Sequence[str]) -> list[bool]:
+            by_user: dict[str, list[str]] = {}
+            for key in keys:
+                user_id, task_id = key.split(" ", 1)
+                by_user.setdefault(user_id, []).append(task_id)
+            found: set[str] = set()
+            for user_id, task_ids in by_user.items():
+                found |= {
+                    f"{user_id} {t}"
+                    for t in await pins.pinned_among(db, user_id=user_id, task_ids=task_ids)
+                }
+            return [k in found for k in keys]
 
         return SharedLoader(load_fn=load)
 

@@ -1,5 +1,6 @@
-"""The viewer's own account: access tokens (createAccessToken, revokeAccessToken) and
-settings (updateViewer). Each acts on the viewer only; another user's token reads as none.
+"""The viewer's own account: access tokens (createAccessToken, revokeAccessToken),
+settings (updateViewer) and favourite tasks (pinTask, unpinTask). Each acts on the viewer
+only; another user's token reads as none. Pins write no event: they are personal.
 
 A new token's secret is answered once: it travels in the run's ``Outcome.once``, never in
 the stored result, so an idempotent replay answers the token with ``secret: null``.
@@ -19,9 +20,10 @@ from gql.schema.errors import UserError, user_errors
 from gql.schema.mutations.inputs import KEY_DOC
 from gql.schema.mutations.runner import Done, Outcome, run_mutation
 from gql.schema.types.enums import TokenScope
+from gql.schema.types.team import Task
 from gql.schema.types.token import AccessToken
 from gql.schema.types.user import User
-from store import accounts, models, tokens
+from store import accounts, models, pins, tokens
 from store.errors import DomainError, ErrorCode
 from store.events import EventLog
 from store.timeutil import utcnow, utcnow_precise
@@ -62,6 +64,25 @@ class UpdateViewerInput:
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
+@strawberry.input(description="Pin a task of one of the viewer's teams (a favourite).")
+class PinTaskInput:
+    task_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Unpin one of the viewer's pinned tasks.")
+class UnpinTaskInput:
+    task_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.type
+class TaskPinPayload:
+    task: Task | None = strawberry.field(description="The task, with `pinned` as it is now.")
+    replayed: bool
+    user_errors: list[UserError]
+
+
 @strawberry.type
 class CreateAccessTokenPayload:
     access_token: AccessToken | None
@@ -95,6 +116,16 @@ async def _token_of(info: Info, done: Done) -> models.AccessToken | None:
         row = await session.get(models.AccessToken, token_id)
     # Only the viewer's own (a replay reads the token as it is now).
     return row if row is not None and row.user_id == info.context.viewer_id else None
+
+
+async def _pin_payload(info: Info, done: Done) -> TaskPinPayload:
+    task = None
+    if done.outcome is not None:
+        row = await info.context.loaders.task.load(done.outcome.result["task"])
+        # A replay reads the task as it is now, and only of a team the viewer is still in.
+        if row is not None and info.context.is_member(row.team_id):
+            task = Task(row=row)
+    return TaskPinPayload(task=task, replayed=done.replayed, user_errors=user_errors(done.errors))
 
 
 def _given(value: Any, field: str) -> Any:
@@ -185,3 +216,32 @@ class ViewerMutations:
         return UpdateViewerPayload(
             viewer=viewer, replayed=done.replayed, user_errors=user_errors(done.errors)
         )
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description=f"Pin a task for the viewer (a favourite; at most {pins.MAX_PINS} per "
+        "team). Pinning a pinned task changes nothing.",
+    )
+    async def pin_task(self, info: Info, input: PinTaskInput) -> TaskPinPayload:
+        actor, task_id = info.context.viewer_id, str(input.task_id)
+
+        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+            task = await pins.pin(session, user_id=actor, task_id=task_id, now=utcnow_precise())
+            return Outcome({"task": task.id}, [task])
+
+        done = await run_mutation(info, name="pinTask", input=input, work=work)
+        return await _pin_payload(info, done)
+
+    @strawberry.mutation(
+        metadata=DOMAIN_WORK,
+        description="Unpin a task for the viewer. Unpinning a task not pinned changes nothing.",
+    )
+    async def unpin_task(self, info: Info, input: UnpinTaskInput) -> TaskPinPayload:
+        actor, task_id = info.context.viewer_id, str(input.task_id)
+
+        async def work(session: AsyncSession, _e: EventLog, _d: str) -> Outcome:
+            task = await pins.unpin(session, user_id=actor, task_id=task_id)
+            return Outcome({"task": task.id}, [task])
+
+        done = await run_mutation(info, name="unpinTask", input=input, work=work)
+        return await _pin_payload(info, done)

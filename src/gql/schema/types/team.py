@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -219,6 +220,18 @@ class Category(RowObject, Node):
         )
 
 
+async def _pin_keys(tasks: Sequence[Any], ctx: Context) -> list[str | None]:
+    """The ``pinned`` loader's keys: the viewer and the task (none without a viewer)."""
+    if ctx.viewer is None:
+        return [None for _ in tasks]
+    viewer = ctx.viewer_id
+    return [f"{viewer} {t.row.id}" for t in tasks]
+
+
+def _pinned(_t: Any, _ctx: Context, pinned: bool | None) -> bool:
+    return bool(pinned)
+
+
 @strawberry.type
 class Task(RowObject, Node):
     row: strawberry.Private[Any]
@@ -236,6 +249,13 @@ class Task(RowObject, Node):
     archived: bool = computed(_archived, reads=("archived_at",))
     team: Team = related("team", _team, key="team_id")
     category: Category | None = related("category", _category, key="category_id")
+    pinned: bool = related(
+        "pinned",
+        _pinned,
+        keys=_pin_keys,
+        reads=("id",),
+        description="Whether the viewer pinned this task (pinTask): their favourite.",
+    )
 
     @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(

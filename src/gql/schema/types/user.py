@@ -9,13 +9,14 @@ import strawberry
 from gql.schema.connections import entry_connection
 from gql.schema.context import Context, Info
 from gql.schema.declare import RowObject, column, related, resolved
+from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.filters import RelatedTimeEntryFilter, store_filter
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.node import Node
 from gql.schema.types.pagination import Connection
-from gql.schema.types.team import PAGE_ARGUMENTS, Team
+from gql.schema.types.team import PAGE_ARGUMENTS, Task, Team
 from gql.schema.types.token import AccessToken
-from store import tokens
+from store import pins, tokens
 
 
 async def shared_team_ids(ctx: Context, user_id: str) -> list[str]:
@@ -89,3 +90,40 @@ class User(RowObject, Node):
         async with ctx.db.read() as session:
             rows = await tokens.tokens_of(session, user_id=self.row.id)
         return [AccessToken(row=r) for r in rows]
+
+    @strawberry.field(
+        description="The tasks of the viewer's own entries in the team (deleted ones left "
+        "out), most recently used first: by the latest start of their entries on each, ties "
+        f"by task id (newest first); `first` 1 to {pins.MAX_RECENT} (null: 10). An empty list "
+        "on any other user, and for a team the viewer is not a member of.",
+        metadata=resolved("the viewer's own entries only, with arguments: one statement"),
+    )
+    async def recent_tasks(
+        self, info: Info, team_id: strawberry.ID, first: int | None = 10
+    ) -> list[Task]:
+        first = pins.DEFAULT_RECENT if first is None else first
+        if not 1 <= first <= pins.MAX_RECENT:
+            code = TopLevelCode.VALIDATION if first < 1 else TopLevelCode.QUERY_TOO_COMPLEX
+            raise CodedError(code, f"`first` must be 1 to {pins.MAX_RECENT} (got {first}).")
+        ctx = info.context
+        team = str(team_id).upper()
+        if ctx.viewer is None or self.row.id != ctx.viewer_id or not ctx.is_member(team):
+            return []
+        async with ctx.db.read_statement() as session:
+            rows = await pins.recent_tasks(session, user_id=self.row.id, team_id=team, first=first)
+        return [Task(row=r) for r in rows]
+
+    @strawberry.field(
+        description="The viewer's pinned tasks of the team (pinTask), most recently pinned "
+        "first; archived and CLOSED ones too. An empty list on any other user, and for a "
+        "team the viewer is not a member of.",
+        metadata=resolved("the viewer's own pins only, with an argument"),
+    )
+    async def pinned_tasks(self, info: Info, team_id: strawberry.ID) -> list[Task]:
+        ctx = info.context
+        team = str(team_id).upper()
+        if ctx.viewer is None or self.row.id != ctx.viewer_id or not ctx.is_member(team):
+            return []
+        async with ctx.db.read_statement() as session:
+            rows = await pins.pinned_tasks(session, user_id=self.row.id, team_id=team)
+        return [Task(row=r) for r in rows]
