@@ -311,11 +311,10 @@ async def test_pins_of_a_removed_member_are_not_shown(
         assert await pins.pinned_tasks(s, user_id=me.id, team_id=w.id) == []
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"])  # real concurrency
 async def test_concurrent_pins_of_one_user_respect_the_limit(
-    dialect: str, db: Database, gql: GQL, world: TeamWorld, monkeypatch: pytest.MonkeyPatch
+    db: Database, gql: GQL, world: TeamWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if dialect != "postgresql":
-        pytest.skip("real concurrency: PostgreSQL (SQLite has one writer at a time)")
     monkeypatch.setattr(pins, "MAX_PINS", 5)
     w, me = world, world.member
     tasks = await _add_tasks(db, w.id, [f"C-{i}" for i in range(20)])
@@ -331,14 +330,13 @@ async def test_concurrent_pins_of_one_user_respect_the_limit(
     assert {t for _, t in pinned} == {r["task"]["id"] for r in accepted}
 
 
+@pytest.mark.parametrize("dialect", ["postgresql"])  # real concurrency
 async def test_pins_racing_an_archive_of_their_team_never_deadlock(
-    dialect: str, db: Database, gql: GQL, world: TeamWorld, caplog: pytest.LogCaptureFixture
+    db: Database, gql: GQL, world: TeamWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``archiveTeam`` holds the team FOR UPDATE, then locks the users whose timers it
     stops; a pin locks the team (FOR KEY SHARE) before the user, so neither waits on the
     other in a circle (a deadlock would show as a retry, after PostgreSQL's 1 s timeout)."""
-    if dialect != "postgresql":
-        pytest.skip("real concurrency: PostgreSQL (SQLite has one writer at a time)")
     w, me = world, world.member
     tasks = list((await _add_tasks(db, w.id, [f"R-{i}" for i in range(12)])).values())
     start = """mutation($input: StartTimerInput!) { startTimer(input: $input) {
