@@ -124,25 +124,41 @@ async def _seed_other(client: httpx.AsyncClient, other: TeamWorld, secrets: Secr
 
 
 async def _keeps_working(
-    base: str, team: TeamWorld, tag: str, created: set[str], stop: asyncio.Event
+    base: str,
+    team: TeamWorld,
+    tag: str,
+    created: set[str],
+    stop: asyncio.Event,
+    *,
+    refusals_allowed: bool = False,
 ) -> None:
-    """A team's member logs time all along, so its events flow during the stream."""
+    """A team's member logs time all along, so its events flow during the stream. The
+    stream's own team may be changed by the stream itself (its task closed, a period
+    locked...): there a refused log is allowed; on the other team none is."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         n = 0
         while not stop.is_set():
-            entry = await _ok(
-                client,
-                team.member.token,
-                LOG,
-                {
-                    "teamId": team.id,
-                    "taskId": team.tasks["T-2"],
-                    "startedAt": f"2025-04-01T{n % 24:02d}:{n // 24 % 60:02d}:00Z",
-                    "duration": "1m",
-                    "description": f"{tag}-live-{n}",
-                },
-            )
-            created.add(entry["timeEntry"]["id"])
+            body = (
+                await _post(
+                    client,
+                    team.member.token,
+                    LOG,
+                    {
+                        "input": {
+                            "teamId": team.id,
+                            "taskId": team.tasks["T-2"],
+                            "startedAt": f"2025-04-01T{n % 24:02d}:{n // 24 % 60:02d}:00Z",
+                            "duration": "1m",
+                            "description": f"{tag}-live-{n}",
+                        }
+                    },
+                )
+            ).json()
+            payload = body["data"]["logTimeEntry"]
+            if not refusals_allowed:
+                assert payload["userErrors"] == [], payload
+            if payload["timeEntry"] is not None:
+                created.add(payload["timeEntry"]["id"])
             n += 1
             await asyncio.sleep(0.05)
 
@@ -269,7 +285,9 @@ async def test_a_generated_stream_never_shows_or_changes_another_team(
         mine_created: set[str] = set()
         writers = [
             asyncio.create_task(_keeps_working(server.base, other, "b-secret", created, stop)),
-            asyncio.create_task(_keeps_working(server.base, mine, "a", mine_created, stop)),
+            asyncio.create_task(
+                _keeps_working(server.base, mine, "a", mine_created, stop, refusals_allowed=True)
+            ),
         ]
 
         scalars = _scalars(ids)
