@@ -497,6 +497,26 @@ async def test_list_parameters_repeat_or_take_commas(
     assert [r["id"] for r in read_csv(empty)] == [r["id"] for r in read_csv(everything)]
 
 
+def entries_scope(w: TeamWorld, *, spec_version: str) -> dict[str, Any]:
+    """The ASGI scope of the owner's GET of the team's entries export, for a test that
+    drives the app's ASGI interface itself (to watch each body message it sends)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": ENTRIES,
+        "raw_path": ENTRIES.encode(),
+        "root_path": "",
+        "query_string": f"teamId={w.id}".encode(),
+        "headers": [(b"authorization", f"Bearer {w.owner.token}".encode()), (b"host", b"t")],
+        "client": ("127.0.0.1", 1),
+        "server": ("t", 80),
+        "state": {},
+    }
+
+
 def wrong_secret(token: str) -> str:
     """The token with its last character changed (to another one, whatever it was)."""
     return token[:-1] + ("y" if token.endswith("x") else "x")
@@ -702,21 +722,7 @@ async def test_rows_stream_in_batches_from_a_server_side_cursor(
         if message["type"] == "http.response.body" and message.get("body"):
             bodies.append(message["body"])
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": ENTRIES,
-        "raw_path": ENTRIES.encode(),
-        "root_path": "",
-        "query_string": f"teamId={w.id}".encode(),
-        "headers": [(b"authorization", f"Bearer {w.owner.token}".encode()), (b"host", b"t")],
-        "client": ("127.0.0.1", 1),
-        "server": ("t", 80),
-        "state": {},
-    }
+    scope = entries_scope(w, spec_version="2.4")
     async with app.router.lifespan_context(app):
         await app(scope, receive, send)  # type: ignore[arg-type]
     rows = [len(list(csv.reader(io.StringIO(b.decode(), newline="")))) for b in bodies]
@@ -817,21 +823,7 @@ async def test_streams_beyond_the_limit_are_refused_until_one_ends(
         if message["type"] == "http.response.body":
             await release.wait()  # a client that does not read on
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": ENTRIES,
-        "raw_path": ENTRIES.encode(),
-        "root_path": "",
-        "query_string": f"teamId={w.id}".encode(),
-        "headers": [(b"authorization", f"Bearer {w.owner.token}".encode()), (b"host", b"t")],
-        "client": ("127.0.0.1", 1),
-        "server": ("t", 80),
-        "state": {},
-    }
+    scope = entries_scope(w, spec_version="2.3")
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
