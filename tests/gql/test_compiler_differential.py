@@ -1706,16 +1706,21 @@ class Lockstep:
             # The same ids for the rows both sides make, when they make them in one order.
             self.twins.ids.reset(100_000 + self.steps)
             result = None
+            # One context per side, as the view has one per request: when the compiler
+            # declines after its mutations ran (a field error further down the payload),
+            # standard execution answers with their outcomes (``replay_dones``) instead
+            # of running them again.
+            ctx = await context(world, token)
             if side == 0:
                 result = await self.compiler.execute(
-                    await context(world, token), w.query, given, w.operation_name, writes=True
+                    ctx, w.query, given, w.operation_name, writes=True
                 )
                 answered = result is not None
             if result is None:
                 result = await schema.execute(
                     w.query,
                     variable_values=given,
-                    context_value=await context(world, token),
+                    context_value=ctx,
                     operation_name=w.operation_name,
                 )
             answers.append(encode(result))
