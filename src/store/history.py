@@ -190,15 +190,18 @@ def _pending(session: Session) -> dict[str, _Pending]:
 
 
 def note_change(session: Any, entry: TimeEntry, name: str, before: Any, after: Any) -> None:
-    """Record a change of a value that is not a column of the entry (e.g. ``tagIds``,
+    """Record a change of a value that is not a column of the entry (e.g. ``tagIds``;
     lists are shown as their sorted items joined by commas) in the entry's change row of
-    the current transaction; written with the next flush. Equal values record nothing."""
+    the current transaction, with the entry's column changes before or after the call;
+    written with the next flush (``run_mutation`` flushes before it commits). Equal
+    values record nothing; a value changed twice keeps its first ``from``."""
     sync: Session = getattr(session, "sync_session", session)
     old, new = api_value(before), api_value(after)
     pending = _pending(sync)
     state = pending.get(entry.id)
-    if state is None:
-        state = pending[entry.id] = _Pending(entry, _values(entry))
+    if state is None:  # its values as found: changes made but not flushed yet count too
+        found = None if inspect(entry).pending else _found_values(entry)
+        state = pending[entry.id] = _Pending(entry, found)
     first = state.extra.get(name, {"from": old})["from"]
     if first == new:
         state.extra.pop(name, None)

@@ -394,9 +394,10 @@ async def test_a_noted_change_joins_the_entrys_change_row_of_the_transaction(
     async with db.write() as s:
         history.set_actor(s, w.member.id)
         row = (await locks.entries(s, [entry["id"]]))[entry["id"]]
-        history.note_change(s, row, "tagIds", ["B", "A"], ["A"])
-        row.description = "tagged"
+        row.description = "tagged"  # a column change before the note, not flushed yet
         row.version += 1
+        history.note_change(s, row, "tagIds", ["B", "A"], ["C"])
+        history.note_change(s, row, "tagIds", ["C"], ["A"])  # the first `from` stays
         s.add(row)
         await s.commit()
     async with db.write() as s:  # the same tags again: nothing
