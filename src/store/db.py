@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import store.history  # noqa: F401  (registers the change-history listener on every Session)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
 

@@ -13,8 +13,9 @@ the common case (the viewer logs on a task or a category of their team) takes:
   raises ``Replay`` with the stored result, and costs this one read;
 - ``rules.decide_scope``, ``timesheet.log_timing``, ``rules.billing`` and
   ``timesheet.new_entry_values``, the very rules and columns of the ORM path;
-- one write: on PostgreSQL a single statement (the idempotency record is a CTE of the entry
-  insert, committed together or not at all); on SQLite the whole transaction, BEGIN
+- one write: on PostgreSQL a single statement (the idempotency record and the entry's
+  CREATED change, ``store.history``, are CTEs of the entry insert, committed together or
+  not at all); on SQLite the whole transaction, BEGIN
   IMMEDIATE to COMMIT, in one hand-off to the process's writer thread
   (``Database.run_on_writer``), kept apart from write sessions by the ``WriteGate``.
 
@@ -49,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
-from store import idempotency, outbox, rules, tokens
+from store import history, idempotency, outbox, rules, tokens
 from store.db import Database
 from store.direct import Statement, announce, compile_statement
 from store.entry_rules import effective_category_id
@@ -125,9 +126,11 @@ def _table(name: str) -> Table:
 @dataclass(frozen=True)
 class _Plan:
     facts: Statement  # every fact, one row per category of the chain
-    # SQLite, in one BEGIN IMMEDIATE: the record, the entry, the counter, the event.
+    # SQLite, in one BEGIN IMMEDIATE: the record, the entry, its change, the counter, the
+    # event.
     record: Statement | None
     entry: Statement | None
+    change: Statement | None
     counter: Statement | None
     event: Statement | None
     # PostgreSQL, one statement each: the entry, (the record,) the counter and the event.
@@ -214,12 +217,14 @@ def _plan(dialect: Dialect) -> _Plan:
         .where(tokens.c.prefix == bindparam("prefix"))
     )
     entries = _table("time_entries")
+    changes = _table("entry_changes")
     events = outbox.EVENTS
     if dialect.name == "sqlite":  # BEGIN IMMEDIATE: the facts read is the writer's own
         return _Plan(
             facts=compile_statement(facts, dialect),
             record=compile_statement(_insert(records, "r_"), dialect),
             entry=compile_statement(_insert(entries, "e_"), dialect),
+            change=compile_statement(_insert(changes, "h_"), dialect),
             counter=compile_statement(
                 outbox.raise_counter(
                     "sqlite", bindparam("e_team_id", type_=String()), literal_column("1")
@@ -278,15 +283,26 @@ def _plan(dialect: Dialect) -> _Plan:
     record = insert(records).from_select(
         [c.name for c in records.columns], select(*_binds(records, "r_")).select_from(created)
     )
+    # The entry's CREATED change (store.history), inserted only with the entry.
+    change = insert(changes).from_select(
+        [c.name for c in changes.columns], select(*_binds(changes, "h_")).select_from(created)
+    )
     return _Plan(
         facts=compile_statement(facts, dialect),
         record=None,
         entry=None,
+        change=None,
         counter=None,
         event=None,
-        write=compile_statement(event.add_cte(created).add_cte(counter), dialect),
+        write=compile_statement(
+            event.add_cte(created).add_cte(change.cte("change")).add_cte(counter), dialect
+        ),
         write_with_record=compile_statement(
-            event.add_cte(created).add_cte(record.cte("record")).add_cte(counter), dialect
+            event.add_cte(created)
+            .add_cte(change.cte("change"))
+            .add_cte(record.cte("record"))
+            .add_cte(counter),
+            dialect,
         ),
     )
 
@@ -425,6 +441,17 @@ def _decide(
     )
     # "floor": no period lock at all (PostgreSQL's insert reads lockedBefore again).
     params = {f"e_{name}": value for name, value in values.items()} | {"floor": rules.EARLIEST}
+    # The CREATED change, as the ORM path's listener records it (store.history).
+    change = history.change_values(
+        entry_id=values["id"],
+        team_id=values["team_id"],
+        actor_id=actor_id,
+        at=values["updated_at"],
+        before=None,
+        after=values,
+    )
+    assert change is not None  # a new entry always has values
+    params |= {f"h_{name}": value for name, value in change.items()}
     if request.key is not None:
         record = idempotency.record_values(
             user_id=actor_id,
@@ -516,6 +543,7 @@ async def log_entry(
                 if key is not None:
                     run(plan.record)
                 run(plan.entry)
+                run(plan.change)
                 params["v_position"] = int(run(plan.counter).fetchone()[0])
                 run(plan.event)
                 connection.execute("COMMIT")

@@ -50,7 +50,12 @@ anyone may retry):
 
 An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
 with ``FOR UPDATE``, which only ``lockTeamEntries``, ``archiveTeam`` and ``restoreTeam``
-take on a team, at step 2 (no foreign key names a membership).
+take on a team, at step 2 (no foreign key names a membership). The change rows of an
+entry's history (``store.history``) are such inserts, written with the flush of the
+entry's change: their keys name the entry (the writer's own, held at step 4 or new), its
+team (held at step 2 by entry writers; the timer sweep, which locks no team, takes it
+with this insert, as its events' insert at step 7 takes it anyway) and the actor's user row
+(held at step 3): no new lock and no new order.
 
 Every lock re-reads its row (``populate_existing``): the session may hold an older copy
 read before the lock was granted.

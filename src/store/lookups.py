@@ -55,6 +55,8 @@ USER_MEMBERSHIPS = Lookup("memberships", "user_id", many=True)
 ENTRY_COMMENTS = Lookup(
     "comments", "time_entry_id", many=True, order=lambda t: [t.c.created_at, t.c.id]
 )
+# An entry's change history (store.history), oldest first: the index (entry_id, at, id).
+ENTRY_HISTORY = Lookup("entry_changes", "entry_id", many=True, order=lambda t: [t.c.at, t.c.id])
 TEAM_RUNNING = Lookup(
     "time_entries",
     "team_id",

@@ -11,8 +11,10 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -24,7 +26,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Relationship, SQLModel
 
 from store.timeutil import utcnow_precise
 from store.types import UTCDateTime
@@ -88,6 +90,18 @@ class Source(StrEnum):
     API = "API"
     UI = "UI"
     IMPORT = "IMPORT"
+
+
+class EntryAction(StrEnum):
+    """What a change of a time entry was (``entry_changes.action``, store.history)."""
+
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    STOPPED = "STOPPED"
+    AUTO_STOPPED = "AUTO_STOPPED"
+    TRANSITIONED = "TRANSITIONED"
+    DELETED = "DELETED"
+    RESTORED = "RESTORED"
 
 
 def _utc(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
@@ -259,6 +273,34 @@ class TimeEntry(SQLModel, table=True):
     # Hash of the create request when the client chose the id: a repeat with the same
     # id must be the same request to be replayed.
     request_hash: str | None = Field(default=None, max_length=64)
+
+
+class EntryChange(SQLModel, table=True):
+    """One committed change of a time entry (``TimeEntry.history``, store.history): who
+    (null: the server itself), when (the write's instant), what kind, and the values of
+    the API fields it changed. Rows go with their entry (ON DELETE CASCADE)."""
+
+    __tablename__ = "entry_changes"
+    __table_args__ = (
+        Index(None, "entry_id", "at", "id"),
+        CheckConstraint(
+            "action IN (" + ", ".join(f"'{a.value}'" for a in EntryAction) + ")",
+            name="action",
+        ),
+    )
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    entry_id: str = Field(sa_column=_fk("time_entries.id", ondelete="CASCADE"))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    # Users are never deleted: a plain foreign key (null is the server, not a lost user).
+    user_id: str | None = Field(default=None, sa_column=_fk("users.id", nullable=True))
+    at: datetime = Field(sa_column=_utc())
+    action: str = Field(max_length=16)
+    # [{"field": <GraphQL field name>, "from": <API value or null>, "to": ...}, ...]
+    changes: list[dict[str, str | None]] = Field(sa_column=Column(JSON, nullable=False))
+    # Never loaded: declared so that a flush inserts an entry before its change rows (the
+    # unit of work orders mappers by their relationships, not by foreign keys).
+    entry: TimeEntry = Relationship(sa_relationship_kwargs={"lazy": "raise"})
 
 
 class TaskPin(SQLModel, table=True):

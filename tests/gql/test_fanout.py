@@ -31,6 +31,7 @@ def test_the_viewers_own_picks_are_keyed_by_viewer() -> None:
         'user { recentTasks(teamId: "T1") { id } }',
         'user { pinnedTasks(teamId: "T1") { id } }',
         "user { accessTokens { id } }",
+        "history { action }",  # the entry's user and the team's admins only
     ):
         doc = (
             f"subscription($t: ID!) {{ timerEvents(teamId: $t) {{ timeEntry {{ {selection} }} }} }}"

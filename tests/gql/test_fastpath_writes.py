@@ -34,7 +34,7 @@ from store import tokens
 from store.db import Database
 from store.events import EntryEvent
 from store.ids import new_id
-from store.models import Category, IdempotencyRecord, Task, Team, TimeEntry
+from store.models import Category, EntryChange, IdempotencyRecord, Task, Team, TimeEntry
 from tests.conftest import QUIET, _pg_dsn
 from tests.factories import TeamWorld, make_team
 
@@ -134,6 +134,17 @@ async def _entry_row(db: Database, entry_id: str) -> dict[str, Any]:
     return entry.model_dump(exclude={"id", "created_at", "updated_at"})
 
 
+async def _history(db: Database, entry_id: str) -> list[tuple[Any, ...]]:
+    """The entry's recorded changes (store.history), without their own ids and instants."""
+    async with db.read() as s:
+        rows = (await s.exec(select(EntryChange).where(EntryChange.entry_id == entry_id))).all()
+    return [(r.team_id, r.user_id, r.action, r.changes) for r in rows]
+
+
+def _sided(value: Any) -> bytes:
+    return orjson.dumps(value).replace(b"~fast", b"~side").replace(b"~standard", b"~side")
+
+
 async def _record(db: Database, key: str) -> dict[str, Any] | None:
     async with db.read() as s:
         found = (
@@ -197,6 +208,11 @@ async def log_both(
             if row["ext_id"] is not None:
                 row["ext_id"] = row["ext_id"].rsplit("~", 1)[0]
         assert left == right
+        # Each path recorded the one CREATED change, the same (store.history).
+        fast_history = await _history(apps.db, ids[0])
+        standard_history = await _history(apps.db, ids[1])
+        assert [h[2] for h in fast_history] == ["CREATED"], fast_history
+        assert _sided(fast_history) == _sided(standard_history)
     if isinstance(fast_key, str) and isinstance(standard_key, str):
         assert await _record(apps.db, fast_key) == await _record(apps.db, standard_key)
     return orjson.loads(bodies[0]), answered
@@ -389,9 +405,10 @@ async def test_a_log_takes_few_statements(apps: Apps) -> None:
     )
     assert orjson.loads(r.content)["data"]["logTimeEntry"]["userErrors"] == []
     # The token with the facts, then the write: one statement on PostgreSQL (the idempotency
-    # record, the team's event counter and the outbox event are CTEs of the entry insert),
-    # four on SQLite (record, entry, counter, event, in one transaction).
-    expected = 2 if database.dialect == "postgresql" else 5
+    # record, the entry's CREATED change, the team's event counter and the outbox event are
+    # CTEs of the entry insert), five on SQLite (record, entry, change, counter, event, in
+    # one transaction).
+    expected = 2 if database.dialect == "postgresql" else 6
     assert len(statements) == expected, statements
 
 

@@ -20,7 +20,8 @@ from tests.factories import add_entries, make_team
 NESTED = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, first: $first) {
   nodes { id durationSeconds amountCents user { id nickname } team { id name }
           task { id title category { id title parent { id title } } }
-          category { id } comments { id content user { nickname } } } } }"""
+          category { id } comments { id content user { nickname } }
+          history { action user { nickname } changes { field to } } } } }"""
 
 
 async def test_nested_page_statement_count_does_not_grow(db: Database, database_url: str) -> None:

@@ -75,6 +75,8 @@ VIEWER_DEPENDENT = frozenset(
         "pinned",
         "pinnedTasks",
         "recentTasks",
+        # Visible to the entry's user and the team's admins only (TimeEntry.history).
+        "history",
     }
 )
 QUEUE_LIMIT = 256

@@ -220,6 +220,10 @@ class Loaders:
         return self._of(lookups.ENTRY_COMMENTS)
 
     @cached_property
+    def entry_history(self) -> DataLoader[str, Any]:
+        return self._of(lookups.ENTRY_HISTORY)
+
+    @cached_property
     def team_running(self) -> DataLoader[str, Any]:
         return self._of(lookups.TEAM_RUNNING)
 

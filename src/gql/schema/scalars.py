@@ -14,6 +14,8 @@ import strawberry
 from strawberry.schema.types.base_scalars import DateDefinition
 from strawberry.types.scalar import ScalarDefinition
 
+from store.timeutil import format_instant
+
 DATE_TIME_SPEC = "https://scalars.graphql.org/andimarek/date-time"
 DATE_SPEC = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6"
 # A JSON number, exact where I-JSON promises interoperability (up to 2^53 - 1).
@@ -21,14 +23,9 @@ BIG_INT_SPEC = "https://www.rfc-editor.org/rfc/rfc7493#section-2.2"
 
 
 def serialize_datetime(value: datetime) -> str:
-    """Every instant the API returns, in one precision: whole seconds, UTC, ``Z``.
-
-    Entries are exact to the second; bookkeeping instants (``updatedAt``...) are stored
-    finer and shown truncated, so a sync client that polls ``updatedSince`` (inclusive)
-    with the last ``updatedAt`` it saw gets every later change of that second again."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="seconds")[:-6] + "Z"
+    """Every instant the API returns, in one precision (``store.timeutil.format_instant``,
+    which the change history's values share)."""
+    return format_instant(value)
 
 
 def parse_datetime(value: object) -> datetime:

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.schema.context import Context
-from store import idempotency, outbox
+from store import history, idempotency, outbox
 from store.errors import DomainError, DomainErrors, ErrorCode, Retry
 from store.events import EventLog
 from store.models import Category, Comment, Task, Team, TimeEntry, User
@@ -133,6 +133,7 @@ async def _run(ctx: Context, *, name: str, input: Any, work: Work) -> Done:
         events = EventLog()
         try:
             async with ctx.db.write() as session:
+                history.set_actor(session, user_id)  # the actor of its recorded changes
                 now = utcnow()
                 record = None
                 if key is not None:

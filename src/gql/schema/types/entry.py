@@ -13,6 +13,7 @@ import strawberry
 from gql.schema.context import Context
 from gql.schema.declare import RowObject, column, computed, related
 from gql.schema.types.enums import EntryStatus, InputType, ScopeType, Source
+from gql.schema.types.history import EntryChange
 from gql.schema.types.node import Node
 from store.entry_rules import (
     effective_category_id,
@@ -114,6 +115,22 @@ def _comments(_o: Any, _ctx: Context, rows: Any) -> list[Comment]:
     return [Comment(row=r) for r in rows]
 
 
+async def _history_keys(entries: Sequence[Any], ctx: Context) -> list[str | None]:
+    """The entry's id where the viewer may read its history (the entry's own user, and the
+    admins and owners of its team); None, so the field is null, for anyone else."""
+    if ctx.viewer is None:
+        return [None for _ in entries]
+    viewer = ctx.viewer_id
+    return [
+        e.row.id if e.row.user_id == viewer or ctx.is_admin(e.row.team_id) else None
+        for e in entries
+    ]
+
+
+def _history(_o: Any, _ctx: Context, rows: Any) -> list[EntryChange] | None:
+    return None if rows is None else [EntryChange(row=r) for r in rows]
+
+
 def _entry(_o: Any, _ctx: Context, row: Any) -> TimeEntry | None:
     return None if row is None else TimeEntry(row=row)
 
@@ -181,6 +198,18 @@ class TimeEntry(RowObject, Node):
         description="The task's category, or the entry's own for CATEGORY scope.",
     )
     comments: list[Comment] = related("entry_comments", _comments, key="id")
+    history: list[EntryChange] | None = related(
+        "entry_history",
+        _history,
+        keys=_history_keys,
+        reads=("id", "user_id", "team_id"),
+        description="Every committed change of the entry, oldest first: creation, edits, "
+        "stops, status transitions, deletion and restore, each with its instant, its actor "
+        "and the fields it changed. Visible to the entry's own user and to the admins and "
+        "owners of its team; null for anyone else. A list, not a connection: an entry "
+        "changes a few times in its life (a change is a person's write or the server's one "
+        "stop), and its history goes with it.",
+    )
 
 
 @strawberry.type

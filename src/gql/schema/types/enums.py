@@ -9,6 +9,7 @@ from __future__ import annotations
 import strawberry
 
 from store.models import (
+    EntryAction,
     EntryStatus,
     InputType,
     Role,
@@ -22,11 +23,19 @@ from store.models import (
 for _enum in (EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState):
     strawberry.enum(_enum)
 strawberry.enum(
+    EntryAction,
+    description="What a change of a time entry was (`TimeEntry.history`): CREATED (logged, "
+    "started, continued, duplicated), UPDATED (edited), STOPPED (stopTimer, a new timer, or "
+    "a team command stopping it), AUTO_STOPPED (stopped at the team's timer limit), "
+    "TRANSITIONED (a status change), DELETED, RESTORED.",
+)
+strawberry.enum(
     TokenScope,
     description="READ: queries and subscriptions only; WRITE: mutations too.",
 )
 
 __all__ = [
+    "EntryAction",
     "EntryStatus",
     "InputType",
     "Role",
