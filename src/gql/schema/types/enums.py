@@ -11,6 +11,7 @@ import strawberry
 from store.models import (
     EntryStatus,
     InputType,
+    OverlapPolicy,
     Role,
     Rounding,
     ScopeType,
@@ -22,6 +23,12 @@ from store.models import (
 for _enum in (EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState):
     strawberry.enum(_enum)
 strawberry.enum(
+    OverlapPolicy,
+    description="What a team does with a write that makes two entries of one user overlap: "
+    "accept it (ALLOW), accept it with a warning in the payload's `warnings` (WARN), or "
+    "refuse it with OVERLAP (REFUSE).",
+)
+strawberry.enum(
     TokenScope,
     description="READ: queries and subscriptions only; WRITE: mutations too.",
 )
@@ -29,6 +36,7 @@ strawberry.enum(
 __all__ = [
     "EntryStatus",
     "InputType",
+    "OverlapPolicy",
     "Role",
     "Rounding",
     "ScopeType",
