@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
+from gql.cli import main
 from gql.server.app import create_app
 from gql.settings import Settings
 from store import accounts, overlap
@@ -237,6 +238,31 @@ async def test_the_store_and_the_database_refuse_other_policy_values(db: Databas
         await s.rollback()
     async with db.read() as s:
         assert (await s.exec(select(func.count()).select_from(Team))).one() == 0
+
+
+def test_the_cli_creates_a_team_with_a_policy(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ("--database-url", database_url)
+    assert main(["user", "create", "--nickname", "O", "--email", "o@x.test", *db]) == 0
+    team = ["team", "create", "--name", "Strict", "--owner-email", "o@x.test", *db]
+    capsys.readouterr()
+    assert main([*team, "--overlap-policy", "REFUSE"]) == 0
+    team_id = capsys.readouterr().out.strip()
+    with pytest.raises(SystemExit) as refused:  # argparse's choices: usage error, exit 2
+        main([*team, "--overlap-policy", "SOMETIMES"])
+    assert refused.value.code == 2
+
+    async def stored() -> list[tuple[str, str]]:
+        database = Database(database_url)
+        try:
+            async with database.read() as s:
+                rows = (await s.exec(select(Team.id, Team.overlap_policy))).all()
+                return [(r[0], r[1]) for r in rows]
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(stored()) == [(team_id, "REFUSE")]
 
 
 # --- the rule: its SQL form against its Python form ------------------------------------------
