@@ -38,6 +38,11 @@ user's entries commits before this one. The compiled ``logTimeEntry`` path
 
 A change of the policy applies to writes that begin after it commits; it does not look
 at entries already stored.
+
+Replays: a repeat of an idempotency key answers the warnings stored with the first
+result (``gql.schema.mutations.runner``); a repeat of a create by its client-chosen id
+has no stored answer, and :func:`replay_warnings` answers the stored entry's overlaps as
+they are now.
 """
 
 from __future__ import annotations
@@ -130,6 +135,27 @@ def describe(entry: TimeEntry) -> str:
     return f"Overlaps the entry {entry.id} ({span}) of the same user."
 
 
+async def _findings(
+    session: AsyncSession,
+    *,
+    team: Team,
+    user_id: str,
+    started_at: datetime,
+    stopped_at: datetime | None,
+    entry_id: str | None,
+    field: Sequence[str],
+) -> list[DomainWarning]:
+    """One OVERLAP finding on ``field`` per entry :func:`overlapping` names."""
+    found = await overlapping(
+        session,
+        team=team,
+        user_id=user_id,
+        interval=occupied(started_at, stopped_at, team.max_timer_hours),
+        exclude_id=entry_id,
+    )
+    return [DomainWarning(ErrorCode.OVERLAP, describe(e), tuple(field), e.id) for e in found]
+
+
 async def check(
     session: AsyncSession,
     *,
@@ -148,17 +174,42 @@ async def check(
     overlapping entry, and the caller's transaction writes nothing."""
     if team.overlap_policy == OverlapPolicy.ALLOW.value:
         return
-    found = await overlapping(
+    findings = await _findings(
         session,
         team=team,
         user_id=user_id,
-        interval=occupied(started_at, stopped_at, team.max_timer_hours),
-        exclude_id=entry_id,
+        started_at=started_at,
+        stopped_at=stopped_at,
+        entry_id=entry_id,
+        field=field,
     )
-    findings = [DomainWarning(ErrorCode.OVERLAP, describe(e), tuple(field), e.id) for e in found]
     if findings and team.overlap_policy == OverlapPolicy.REFUSE.value:
         raise DomainErrors([DomainError(w.code, w.message, w.field) for w in findings])
     warnings.extend(findings)
+
+
+async def replay_warnings(
+    session: AsyncSession,
+    *,
+    team: Team,
+    entry: TimeEntry,
+    field: Sequence[str],
+    warnings: list[DomainWarning],
+) -> None:
+    """What a repeat of a create by its client-chosen id answers (no idempotency record
+    holds the first answer): under WARN, the stored entry's overlaps as they are now; under
+    ALLOW and REFUSE none, as the first answer had none."""
+    if team.overlap_policy != OverlapPolicy.WARN.value or entry.deleted_at is not None:
+        return
+    warnings += await _findings(
+        session,
+        team=team,
+        user_id=entry.user_id,
+        started_at=entry.started_at,
+        stopped_at=entry.stopped_at,
+        entry_id=entry.id,
+        field=field,
+    )
 
 
 def check_policy(policy: str, field: Sequence[str]) -> None:

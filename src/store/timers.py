@@ -208,6 +208,10 @@ async def start_timer(
             session, entry_id=data.entry_id, user_id=actor_id, digest=digest
         )
         if stored is not None:
+            field = f("startedAt") if data.started_at is not None else f("teamId")
+            await overlap.replay_warnings(
+                session, team=team, entry=stored, field=field, warnings=warnings
+            )
             return Started(stored, None, False, True)
     now = utcnow()
     running = await rules.running_entry_of(session, actor_id)

@@ -389,6 +389,26 @@ async def test_warn_accepts_and_names_each_overlapping_entry_and_replays_them(
     assert ok(await api.log(w, me, at(12), 30))["warnings"] == []
 
 
+async def test_a_repeat_by_client_id_answers_the_overlaps_again(db: Database, api: Api) -> None:
+    w = await team_with(db, "WARN")
+    me = w.member.token
+    first = ok(await api.log(w, me, at(9), 60))["timeEntry"]
+    entry_id = new_id()
+    logged = await api.log(w, me, at(9.5), 60, id=entry_id)
+    warned(logged, ["input", "startedAt"], first)
+    again = await api.log(w, me, at(9.5), 60, id=entry_id)
+    assert again["replayed"] is True and again["warnings"] == logged["warnings"]
+    # A timer by id, started over the first: its repeat answers the same warning.
+    timer_id = new_id()
+    start = {"teamId": w.id, "taskId": w.tasks["T-1"], "id": timer_id}
+    start["startedAt"] = text(now() - timedelta(hours=1))
+    earlier = ok(await api.log(w, me, now() - timedelta(minutes=50), 10))["timeEntry"]
+    started = await api.mutate(START, start, me)
+    warned(started, ["input", "startedAt"], earlier)
+    repeat = await api.mutate(START, start, me)
+    assert repeat["replayed"] is True and repeat["warnings"] == started["warnings"]
+
+
 async def test_only_the_users_own_live_entries_of_the_team_count(db: Database, api: Api) -> None:
     w = await team_with(db, "REFUSE")
     other = await make_team(db, "Other", prefix="b", overlap_policy="REFUSE")

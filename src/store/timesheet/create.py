@@ -197,6 +197,10 @@ async def log_entry(
             session, entry_id=data.entry_id, user_id=user_id, digest=digest
         )
         if stored is not None:
+            field = f("startedAt") if data.started_at is not None else f("workDate")
+            await overlap.replay_warnings(
+                session, team=team, entry=stored, field=field, warnings=warnings
+            )
             return stored, True
     check_enum(data.input_type, InputType, "inputType")
     check_enum(data.source, Source, "source")
