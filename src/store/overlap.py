@@ -65,7 +65,9 @@ MAX_NAMED = 20
 # The longest interval an entry can occupy (a logged entry lasts at most 24 hours, a
 # timer runs at most 24 hours): an entry that overlaps [start, end) started after
 # start - LONGEST, a bound that lets the question read a range of the index on
-# (user_id, started_at).
+# (user_id, started_at, id). EXPLAIN ANALYZE on PostgreSQL (45,000 entries, 1,500 of the
+# user's): an index scan of ix_time_entries_user_id_started_at_id bounded on both sides,
+# 8 rows read, 0.04 ms; no new index.
 LONGEST = timedelta(seconds=max(durations.MAX_SECONDS, entry_rules.MAX_RUNNING_SECONDS))
 
 
