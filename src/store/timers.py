@@ -202,15 +202,15 @@ async def start_timer(
     )
     await locks.users(session, [actor_id])
     await rules.keep_membership(session, team_id=team.id, user_id=actor_id, field=f("teamId"))
+    start_field = f("startedAt") if data.started_at is not None else f("teamId")
     entry_id: str | None = None
     if data.entry_id is not None:
         entry_id, stored = await check_client_id(
             session, entry_id=data.entry_id, user_id=actor_id, digest=digest
         )
         if stored is not None:
-            field = f("startedAt") if data.started_at is not None else f("teamId")
             await overlap.replay_warnings(
-                session, team=team, entry=stored, field=field, warnings=warnings
+                session, team=team, entry=stored, field=start_field, warnings=warnings
             )
             return Started(stored, None, False, True)
     now = utcnow()
@@ -241,7 +241,6 @@ async def start_timer(
     rules.check_timer_start(
         started_at, now=now, max_timer_hours=team.max_timer_hours, field=f("startedAt")
     )
-    start_field = f("startedAt") if data.started_at is not None else f("teamId")
     rules.check_period_open(team, started_at, start_field)
     description = rules.check_description(data.description, f("description"))
 

@@ -191,15 +191,16 @@ async def log_entry(
     user_id = await target_user(
         session, team=team, actor=actor, user_id=data.user_id, field=f("userId")
     )
+    # The field of the start that was sent (log_timing refuses a log without either).
+    start_field = f("startedAt") if data.started_at is not None else f("workDate")
     entry_id: str | None = None
     if data.entry_id is not None:
         entry_id, stored = await check_client_id(
             session, entry_id=data.entry_id, user_id=user_id, digest=digest
         )
         if stored is not None:
-            field = f("startedAt") if data.started_at is not None else f("workDate")
             await overlap.replay_warnings(
-                session, team=team, entry=stored, field=field, warnings=warnings
+                session, team=team, entry=stored, field=start_field, warnings=warnings
             )
             return stored, True
     check_enum(data.input_type, InputType, "inputType")
@@ -225,8 +226,6 @@ async def log_entry(
         chain=scope.chain,
         explicit_billable=data.billable,
     )
-    # The field of the start that was sent (log_timing refused a log without either).
-    start_field = f("startedAt") if data.started_at is not None else f("workDate")
     if existing is not None:
         span = (existing.user_id, existing.started_at, existing.stopped_at, existing.deleted_at)
         entry = await _upsert(
