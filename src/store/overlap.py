@@ -37,7 +37,9 @@ user's entries commits before this one. The compiled ``logTimeEntry`` path
 (``store.entry_writes``) takes no user lock: it handles ALLOW teams only.
 
 A change of the policy applies to writes that begin after it commits; it does not look
-at entries already stored.
+at entries already stored. Nor does a change of ``maxTimerHours``: raising it lets a
+timer that runs already reach past what it was checked for (its team's admin chose so);
+lowering it only shrinks every timer.
 
 Replays: a repeat of an idempotency key answers the warnings stored with the first
 result (``gql.schema.mutations.runner``); a repeat of a create by its client-chosen id
