@@ -24,7 +24,7 @@ from store import accounts, demo, tokens
 from store.db import Database, is_sqlite
 from store.demo import DemoResult
 from store.errors import DomainError
-from store.models import Role, TokenScope
+from store.models import OverlapPolicy, Role, TokenScope
 from store.timeutil import utcnow, utcnow_precise
 
 T = TypeVar("T")
@@ -176,6 +176,7 @@ def cmd_team_create(args: argparse.Namespace) -> int:
                 owner_id=owner_id,
                 time_zone=args.time_zone,
                 week_start=args.week_start,
+                overlap_policy=args.overlap_policy,
             )
             await session.commit()
             return team.id
@@ -368,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=range(1, 8),
         metavar="1..7",
         help="first day of the week, 1 (Monday) to 7 (Sunday) (default: 1)",
+    )
+    create_team.add_argument(
+        "--overlap-policy",
+        default=OverlapPolicy.ALLOW.value,
+        choices=[p.value for p in OverlapPolicy],
+        help="what a write that overlaps the user's own entries meets (default: ALLOW)",
     )
 
     members = _add_group(commands, "member", "Manage team memberships.")

@@ -11,12 +11,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import locks, rules
+from store import locks, overlap, rules
 from store.db import session_dialect
 from store.errors import DomainError, ErrorCode
 from store.events import CatalogKind, EventLog, Subject
 from store.ids import new_id
-from store.models import Membership, Role, Rounding, Team, User
+from store.models import Membership, OverlapPolicy, Role, Rounding, Team, User
 from store.timeutil import utcnow
 
 MAX_NAME = 200
@@ -118,6 +118,7 @@ async def create_team(
     tasks_readonly: bool = False,
     locked_before: datetime | None = None,
     max_timer_hours: int = rules.MAX_TIMER_HOURS,
+    overlap_policy: str = OverlapPolicy.ALLOW.value,
 ) -> Team:
     check_team_settings(
         week_start=week_start,
@@ -125,6 +126,7 @@ async def create_team(
         rounding_minutes=rounding_minutes,
         default_rate_cents=default_rate_cents,
         max_timer_hours=max_timer_hours,
+        overlap_policy=overlap_policy,
     )
     team = Team(
         id=new_id(),
@@ -138,6 +140,7 @@ async def create_team(
         tasks_readonly=tasks_readonly,
         locked_before=locked_before,
         max_timer_hours=max_timer_hours,
+        overlap_policy=overlap_policy,
     )
     session.add(team)
     await session.flush()
@@ -153,6 +156,7 @@ def check_team_settings(
     rounding_minutes: int | None = None,
     default_rate_cents: int | None = None,
     max_timer_hours: int | None = None,
+    overlap_policy: str | None = None,
     prefix: tuple[str, ...] = (),
 ) -> None:
     """The team settings' ranges; a refusal names ``prefix`` + the field (the API passes
@@ -177,6 +181,8 @@ def check_team_settings(
         )
     if max_timer_hours is not None:
         rules.check_timer_hours(max_timer_hours, (*prefix, "maxTimerHours"))
+    if overlap_policy is not None:
+        overlap.check_policy(overlap_policy, (*prefix, "overlapPolicy"))
 
 
 async def add_member(
@@ -281,6 +287,7 @@ async def update_team(
         rounding_minutes=changes.get("rounding_minutes"),  # type: ignore[arg-type]
         default_rate_cents=changes.get("default_rate_cents"),  # type: ignore[arg-type]
         max_timer_hours=changes.get("max_timer_hours"),  # type: ignore[arg-type]
+        overlap_policy=changes.get("overlap_policy"),  # type: ignore[arg-type]
         prefix=("input",),
     )
     if "name" in changes:

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import timers
-from store.errors import DomainError, DomainErrors, ErrorCode
+from store.errors import DomainError, DomainErrors, DomainWarning, ErrorCode
 from store.events import EventLog
 from store.ids import parse_ulid
 from store.models import InputType, Membership, Source, TimeEntry
@@ -61,6 +61,7 @@ async def continue_entry(
     started_at: datetime | None,
     digest: str,
     events: EventLog,
+    warnings: list[DomainWarning],
 ) -> timers.Started:
     """A timer for the actor with the entry's team, scope, description and billable flag
     (``startTimer``: the actor's running timer stops at the same instant)."""
@@ -77,10 +78,17 @@ async def continue_entry(
     )
     try:
         return await timers.start_timer(
-            session, actor_id=actor_id, data=data, digest=digest, events=events
+            session,
+            actor_id=actor_id,
+            data=data,
+            digest=digest,
+            events=events,
+            warnings=warnings,
         )
     except DomainError as exc:
         raise _renamed(exc) from exc
+    except DomainErrors as exc:
+        raise DomainErrors([_renamed(e) for e in exc.errors]) from exc
 
 
 async def duplicate_entry(
@@ -93,6 +101,7 @@ async def duplicate_entry(
     now: datetime,
     digest: str,
     events: EventLog,
+    warnings: list[DomainWarning],
 ) -> TimeEntry:
     """A logged copy of a stopped entry for the actor (``logTimeEntry``): its team, scope,
     description, billable flag and duration, at ``startedAt`` or on ``workDate``."""
@@ -123,7 +132,13 @@ async def duplicate_entry(
     )
     try:
         copy, _replayed = await log_entry(
-            session, actor_id=actor_id, data=data, now=now, digest=digest, events=events
+            session,
+            actor_id=actor_id,
+            data=data,
+            now=now,
+            digest=digest,
+            events=events,
+            warnings=warnings,
         )
     except DomainError as exc:
         raise _renamed(exc) from exc

@@ -19,6 +19,9 @@ the common case (the viewer logs on a task or a category of their team) takes:
   IMMEDIATE to COMMIT, in one hand-off to the process's writer thread
   (``Database.run_on_writer``), kept apart from write sessions by the ``WriteGate``.
 
+A team whose overlap policy is not ALLOW is not the common case: its check needs the
+user's lock (``store.overlap``), which this write does not take.
+
 Anything else raises ``NotHandled`` before a row is written, and the ORM path does the
 request from the start: every error (and a key used with another request, an expired
 record, or a repeat racing its first run, which meets the record's unique key here) comes
@@ -56,7 +59,7 @@ from store.direct import Statement, announce, compile_statement
 from store.entry_rules import effective_category_id
 from store.errors import DomainError
 from store.events import EntryEvent, EventKind
-from store.models import InputType, Source, TimeEntry
+from store.models import InputType, OverlapPolicy, Source, TimeEntry
 from store.timesheet import LogEntry, log_timing, new_entry_values
 from store.timeutil import utcnow_precise
 from store.types import UTCDateTime
@@ -92,6 +95,7 @@ class TeamFacts:
     default_billable: bool
     default_rate_cents: int
     archived_at: datetime | None
+    overlap_policy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,13 +245,19 @@ def _plan(dialect: Dialect) -> _Plan:
     # lockedBefore (READ COMMITTED re-reads a locked row), inserting nothing inside it.
     # The record, the team's counter and the event follow from the entry's RETURNING:
     # all or nothing, and the statement returns the event's position (none: not written).
-    # An archived team has no row here (rules.check_team_active): NULL, nothing inserted.
+    # An archived team has no row here (rules.check_team_active): NULL, nothing inserted;
+    # nor has a team whose overlap policy changed from ALLOW since the facts were read.
     # The writer's membership is locked FOR KEY SHARE as well (store.locks step 2): a
     # removal of the member in flight is waited for, and then there is no row.
     team_key = bindparam("e_team_id", type_=String())
     open_from = (
         select(func.coalesce(teams.c.locked_before, bindparam("floor", type_=UTCDateTime())))
-        .where(teams.c.id == team_key, teams.c.archived_at.is_(None))
+        .where(
+            teams.c.id == team_key,
+            teams.c.archived_at.is_(None),
+            # Inline: every parameter of these statements is named by the caller.
+            teams.c.overlap_policy == literal_column(f"'{OverlapPolicy.ALLOW.value}'"),
+        )
         .with_for_update(read=True, key_share=True)
         .scalar_subquery()
     )
@@ -380,7 +390,11 @@ def _decide(
         team_row["default_billable"],
         team_row["default_rate_cents"],
         team_row["archived_at"],
+        team_row["overlap_policy"],
     )
+    # A team that warns of or refuses overlaps: the ORM path, which asks store.overlap
+    # under the user's lock (this write takes none).
+    _check(team.overlap_policy == OverlapPolicy.ALLOW.value)
     by_id: dict[str, Row] = {}
     for row in rows:
         category_row = _part(facts, row, "category")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -22,6 +24,8 @@ class ErrorCode(StrEnum):
     TEAM_ARCHIVED = "TEAM_ARCHIVED"
     LAST_OWNER = "LAST_OWNER"
     NOT_DELETED = "NOT_DELETED"
+    # Added by the overlap policy (issue 20): the write overlaps the user's own entries.
+    OVERLAP = "OVERLAP"
 
 
 class DomainError(Exception):
@@ -32,6 +36,31 @@ class DomainError(Exception):
         self.code = code
         self.message = message
         self.field = list(field)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainWarning:
+    """Something the client should know about a write that succeeded (a ``warnings`` item):
+    a code of :class:`ErrorCode`, as the refusal of the same finding under a stricter
+    setting would carry, the input path, and the entry it concerns."""
+
+    code: ErrorCode
+    message: str
+    field: tuple[str, ...]
+    entry_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored form (an idempotency record's result, answered again on replays)."""
+        return {
+            "code": self.code.value,
+            "message": self.message,
+            "field": list(self.field),
+            "entryId": self.entry_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DomainWarning:
+        return cls(ErrorCode(data["code"]), data["message"], tuple(data["field"]), data["entryId"])
 
 
 class DomainErrors(Exception):

@@ -30,6 +30,8 @@ anyone may retry):
    ``tokens.issue_own``, which counts the live tokens under this lock, and
    ``pins.pin``/``pins.unpin``, which read the membership and count the pins of the team
    under it);
+   the overlap policy (``store.overlap``) reads the user's entries under this lock, so its
+   check holds until the commit;
    ``removeTeamMember`` and ``archiveTeam`` lock the users whose running timers they stop;
    then the writer's own membership, ``FOR KEY SHARE`` (:func:`own_membership`), read
    afresh after the users' locks (one holder per user at a time: no growing list of

@@ -61,6 +61,15 @@ class Rounding(StrEnum):
     NEAREST = "NEAREST"
 
 
+class OverlapPolicy(StrEnum):
+    """What a team does with a write that makes two live entries of one user overlap
+    (``store.overlap``): accept it silently, accept it with a warning, or refuse it."""
+
+    ALLOW = "ALLOW"
+    WARN = "WARN"
+    REFUSE = "REFUSE"
+
+
 class TaskState(StrEnum):
     OPEN = "OPEN"
     CLOSED = "CLOSED"
@@ -114,6 +123,12 @@ def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> 
 
 class Team(SQLModel, table=True):
     __tablename__ = "teams"
+    __table_args__ = (
+        CheckConstraint(
+            "overlap_policy IN ({})".format(", ".join(f"'{p.value}'" for p in OverlapPolicy)),
+            name="overlap_policy",
+        ),
+    )
 
     id: str = Field(sa_column=Column(String(26), primary_key=True))
     name: str = Field(max_length=200)
@@ -127,6 +142,11 @@ class Team(SQLModel, table=True):
     # How long a timer of the team may run, 1 to 24 hours (store.rules.timer_limit).
     max_timer_hours: int = Field(
         default=24, sa_column=Column(Integer, nullable=False, server_default="24")
+    )
+    # What a write that overlaps the user's own entries meets (store.overlap).
+    overlap_policy: str = Field(
+        default=OverlapPolicy.ALLOW.value,
+        sa_column=Column(String(8), nullable=False, server_default=OverlapPolicy.ALLOW.value),
     )
     locked_before: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())

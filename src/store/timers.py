@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import catalog, locks, rules
+from store import catalog, locks, overlap, rules
 from store.accounts import check_name
-from store.errors import DomainError, ErrorCode
+from store.errors import DomainError, DomainWarning, ErrorCode
 from store.events import CatalogKind, EventKind, EventLog, Subject
 from store.ids import new_id, parse_ulid
 from store.models import Category, InputType, Membership, Source, Task, Team, TimeEntry
@@ -185,19 +185,33 @@ async def _limit_of(session: AsyncSession, entry: TimeEntry) -> int:
 
 
 async def start_timer(
-    session: AsyncSession, *, actor_id: str, data: StartTimer, digest: str, events: EventLog
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    data: StartTimer,
+    digest: str,
+    events: EventLog,
+    warnings: list[DomainWarning],
 ) -> Started:
+    """Start a timer for the actor; their running one stops at the new start. The team's
+    overlap policy (``store.overlap``) may refuse it or add to ``warnings``: the new timer
+    occupies [start, start + the team's limit), and the stopped one ends where it begins,
+    which is no overlap."""
     team, actor = await rules.team_and_membership(
         session, team_id=data.team_id, user_id=actor_id, field=f("teamId"), lock=True
     )
     await locks.users(session, [actor_id])
     await rules.keep_membership(session, team_id=team.id, user_id=actor_id, field=f("teamId"))
+    start_field = f("startedAt") if data.started_at is not None else f("teamId")
     entry_id: str | None = None
     if data.entry_id is not None:
         entry_id, stored = await check_client_id(
             session, entry_id=data.entry_id, user_id=actor_id, digest=digest
         )
         if stored is not None:
+            await overlap.replay_warnings(
+                session, team=team, entry=stored, field=start_field, warnings=warnings
+            )
             return Started(stored, None, False, True)
     now = utcnow()
     running = await rules.running_entry_of(session, actor_id)
@@ -227,7 +241,6 @@ async def start_timer(
     rules.check_timer_start(
         started_at, now=now, max_timer_hours=team.max_timer_hours, field=f("startedAt")
     )
-    start_field = f("startedAt") if data.started_at is not None else f("teamId")
     rules.check_period_open(team, started_at, start_field)
     description = rules.check_description(data.description, f("description"))
 
@@ -249,6 +262,16 @@ async def start_timer(
         assert running.stopped_at is not None
         started_at = max(started_at, running.stopped_at)
         await session.flush()  # the running-entry index admits the new one only after this
+    await overlap.check(
+        session,
+        team=team,
+        user_id=actor_id,
+        started_at=started_at,
+        stopped_at=None,
+        entry_id=None,
+        field=start_field,
+        warnings=warnings,
+    )
 
     billing = rules.billing(
         team=team,

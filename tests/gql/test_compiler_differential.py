@@ -1457,19 +1457,21 @@ PAYLOAD_MUTATIONS = [
 FRAGMENTS = {
     "U": f"fragment U on User {{ {USER} }}",
     "Err": "fragment Err on UserError { __typename code field message }",
+    "W": "fragment W on Warning { __typename code field message timeEntryId }",
     "C": """fragment C on Category { id key title color position archived billable rateCents
       team { id } parent { id key } children { id key } ancestors { id key } }""",
     "K": """fragment K on Task { id key title url state description archived archivedAt
       pinned team { id } category { ...C } }""",
     "T": """fragment T on Team { id name timeZone weekStart rounding roundingMinutes
-      defaultBillable defaultRateCents tasksReadonly maxTimerHours lockedBefore eventCursor
+      defaultBillable defaultRateCents tasksReadonly maxTimerHours overlapPolicy lockedBefore
+      eventCursor
       archived archivedAt
       members { role rateCents user { ...U } } categories { id key }
       runningEntries { id user { id } } }""",
     "E": f"""fragment E on TimeEntry {{ {ENTRY} team {{ ...T }} user {{ ...U }} task {{ ...K }}
       category {{ ...C }} comments {{ id content createdAt user {{ id }} }} {HISTORY} }}""",
 }
-ENTRY_PAYLOAD = "__typename replayed userErrors { ...Err } timeEntry { ...E }"
+ENTRY_PAYLOAD = "__typename replayed userErrors { ...Err } warnings { ...W } timeEntry { ...E }"
 PAYLOADS = {
     "logTimeEntry": ("LogTimeEntryInput", ENTRY_PAYLOAD),
     "updateTimeEntry": ("UpdateTimeEntryInput", ENTRY_PAYLOAD),
@@ -1502,11 +1504,13 @@ PAYLOADS = {
     ),
     "startTimer": (
         "StartTimerInput",
-        "replayed isNewTask userErrors { ...Err } timeEntry { ...E } stoppedEntry { ...E }",
+        "replayed isNewTask userErrors { ...Err } warnings { ...W } timeEntry { ...E } "
+        "stoppedEntry { ...E }",
     ),
     "continueTimeEntry": (
         "ContinueTimeEntryInput",
-        "replayed isNewTask userErrors { ...Err } timeEntry { ...E } stoppedEntry { ...E }",
+        "replayed isNewTask userErrors { ...Err } warnings { ...W } timeEntry { ...E } "
+        "stoppedEntry { ...E }",
     ),
     "lockTeamEntries": ("LockTeamEntriesInput", "replayed userErrors { ...Err } team { ...T }"),
     "createTeam": (
@@ -2018,6 +2022,25 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         ),
         Write(duplicate, _i(id=fact("theirs"), workDate="2025-03-12")),
         Write(duplicate, _i(id=fact("admin's"), workDate="2025-03-09")),
+        # Team.overlapPolicy (issue 20, item 4), before the period lock closes team A:
+        # WARN answers warnings (a replay the same ones; the compiled log declines), REFUSE
+        # answers OVERLAP naming the overlapped entries; back to ALLOW.
+        Write(update_team, _i(id=team, overlapPolicy="WARN"), viewer="a.admin"),
+        Write(log, _i(**{**first, "idempotencyKey": "overlap-1"})),
+        Write(log, _i(**{**first, "idempotencyKey": "overlap-1"})),
+        Write(COMPILED_LOG, _i(**plain, durationSeconds=900)),
+        Write(
+            update,
+            _i(id=fact("drafts", 1), startedAt="2025-03-10T08:15:00Z"),
+            viewer="a.admin",
+        ),
+        Write(update_team, _i(id=team, overlapPolicy="REFUSE"), viewer="a.admin"),
+        Write(log, _i(**{**first, "idempotencyKey": "overlap-2"})),
+        Write(duplicate, _i(id=made("logged"), startedAt="2025-03-10T08:10:00Z")),
+        Write(COMPILED_LOG, _i(**plain, durationSeconds=900)),
+        Write(update_team, _i(id=team, overlapPolicy="SOMETIMES"), viewer="a.admin"),
+        Write(update_team, _i(id=team, overlapPolicy="ALLOW"), viewer="a.admin"),
+        Write(create_team, _i(name="Strict", overlapPolicy="REFUSE")),
         # lockTeamEntries
         Write(lock, _i(teamId=team, before="2025-03-01T00:00:00Z")),
         Write(lock, _i(teamId=team, before="2025-03-01T00:00:00+01:00"), viewer="a.admin"),

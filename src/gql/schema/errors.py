@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
-from store.errors import DomainError
+from store.errors import DomainError, DomainWarning
 from store.errors import ErrorCode as StoreErrorCode
 
 log = logging.getLogger("punchclock.errors")
@@ -50,6 +50,35 @@ class UserError:
     @classmethod
     def from_domain(cls, error: DomainError) -> UserError:
         return cls(code=error.code, field=list(error.field), message=error.message)
+
+
+@strawberry.type(
+    name="Warning",
+    description="Something to know about a write that succeeded: the code a refusal of the "
+    "same finding would carry (e.g. OVERLAP under a team's WARN overlap policy).",
+)
+class PayloadWarning:
+    code: StoreErrorCode
+    field: list[str] = strawberry.field(description='Input path, e.g. ["input", "startedAt"].')
+    message: str
+    time_entry_id: strawberry.ID | None = strawberry.field(
+        description="The entry the warning is about (for OVERLAP: the overlapping entry)."
+    )
+
+    @classmethod
+    def from_domain(cls, warning: DomainWarning) -> PayloadWarning:
+        entry_id = warning.entry_id
+        return cls(
+            code=warning.code,
+            field=list(warning.field),
+            message=warning.message,
+            time_entry_id=strawberry.ID(entry_id) if entry_id is not None else None,
+        )
+
+
+def payload_warnings(stored: list[dict[str, object]] | None) -> list[PayloadWarning]:
+    """The warnings of an outcome's result (as stored for replays: ``DomainWarning.as_json``)."""
+    return [PayloadWarning.from_domain(DomainWarning.from_json(w)) for w in stored or []]
 
 
 class CodedError(GraphQLError):

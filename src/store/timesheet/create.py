@@ -14,8 +14,8 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import locks, rules
-from store.errors import DomainError, ErrorCode, Retry
+from store import locks, overlap, rules
+from store.errors import DomainError, DomainWarning, ErrorCode, Retry
 from store.events import EventKind, EventLog
 from store.ids import new_id, parse_ulid
 from store.models import EntryStatus, InputType, Source, Team, TimeEntry
@@ -180,21 +180,28 @@ async def log_entry(
     now: datetime,
     digest: str,
     events: EventLog,
+    warnings: list[DomainWarning],
 ) -> tuple[TimeEntry, bool]:
     """Create a stopped entry (or update the one with the same external reference).
-    Returns (entry, replayed)."""
+    Returns (entry, replayed); the team's overlap policy (``store.overlap``) may refuse
+    it or add to ``warnings``."""
     team, actor = await rules.team_and_membership(
         session, team_id=data.team_id, user_id=actor_id, field=f("teamId"), lock=True
     )
     user_id = await target_user(
         session, team=team, actor=actor, user_id=data.user_id, field=f("userId")
     )
+    # The field of the start that was sent (log_timing refuses a log without either).
+    start_field = f("startedAt") if data.started_at is not None else f("workDate")
     entry_id: str | None = None
     if data.entry_id is not None:
         entry_id, stored = await check_client_id(
             session, entry_id=data.entry_id, user_id=user_id, digest=digest
         )
         if stored is not None:
+            await overlap.replay_warnings(
+                session, team=team, entry=stored, field=start_field, warnings=warnings
+            )
             return stored, True
     check_enum(data.input_type, InputType, "inputType")
     check_enum(data.source, Source, "source")
@@ -220,9 +227,33 @@ async def log_entry(
         explicit_billable=data.billable,
     )
     if existing is not None:
-        return await _upsert(
+        span = (existing.user_id, existing.started_at, existing.stopped_at, existing.deleted_at)
+        entry = await _upsert(
             session, existing, team, actor, user_id, scope, timing, billing, data, now, events
-        ), False
+        )
+        if (entry.user_id, entry.started_at, entry.stopped_at, entry.deleted_at) != span:
+            # Moved, re-owned or restored by the repeat: as a new entry would be.
+            await overlap.check(
+                session,
+                team=team,
+                user_id=entry.user_id,
+                started_at=entry.started_at,
+                stopped_at=entry.stopped_at,
+                entry_id=entry.id,
+                field=start_field,
+                warnings=warnings,
+            )
+        return entry, False
+    await overlap.check(
+        session,
+        team=team,
+        user_id=user_id,
+        started_at=timing.started_at,
+        stopped_at=timing.started_at + timedelta(seconds=timing.seconds),
+        entry_id=None,
+        field=start_field,
+        warnings=warnings,
+    )
     entry = TimeEntry(
         **new_entry_values(
             team=team,

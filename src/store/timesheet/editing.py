@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import rules
+from store import overlap, rules
 from store.entry_rules import effective_category_id
-from store.errors import DomainError, ErrorCode
+from store.errors import DomainError, DomainWarning, ErrorCode
 from store.events import EventKind, EventLog
 from store.models import InputType, Membership, Source, Task, Team, TimeEntry
 from store.rules import field as f
@@ -31,8 +31,11 @@ async def update_entry(
     changes: EntryChanges,
     now: datetime,
     events: EventLog,
+    warnings: list[DomainWarning],
 ) -> TimeEntry:
-    """Apply ``changes``; ``version`` grows by one when a stored value changed."""
+    """Apply ``changes``; ``version`` grows by one when a stored value changed. A change
+    of the entry's interval or user meets the team's overlap policy (``store.overlap``:
+    refused, or added to ``warnings``)."""
     new_user = changes.user_id
     entry, team, actor = await entry_for_change(
         session,
@@ -50,6 +53,7 @@ async def update_entry(
             f("expectedVersion"),
         )
     rules.check_entry_editable(entry, team, actor, f("id"))
+    span = (entry.user_id, entry.started_at, entry.stopped_at)
     if changes.team_id is not None and changes.team_id != entry.team_id:
         raise DomainError(ErrorCode.VALIDATION, "Entries do not move between teams.", f("teamId"))
     before = rules.entry_state(entry)
@@ -108,11 +112,41 @@ async def update_entry(
     if changes.source is not None:
         check_enum(changes.source, Source, "source")
         entry.source = changes.source
+    if (entry.user_id, entry.started_at, entry.stopped_at) != span:
+        await overlap.check(
+            session,
+            team=team,
+            user_id=entry.user_id,
+            started_at=entry.started_at,
+            stopped_at=entry.stopped_at,
+            entry_id=entry.id,
+            field=_moving_field(changes),
+            warnings=warnings,
+        )
     if rules.touch(entry, now, before):
         session.add(entry)
         await session.flush()
         events.add(EventKind.UPDATED, entry, now)
     return entry
+
+
+def _moving_field(changes: EntryChanges) -> rules.Field:
+    """The input field of a change that moved the entry (or gave it to another user): the
+    first that was sent of its start, its duration and its user."""
+    how_long = changes.how_long
+    for name, value in (
+        ("startedAt", changes.started_at),
+        ("workDate", changes.work_date),
+        ("durationSeconds", how_long.duration_seconds),
+        ("minutes", how_long.minutes),
+        ("hours", how_long.hours),
+        ("duration", how_long.duration),
+        ("stoppedAt", how_long.stopped_at),
+        ("userId", changes.user_id),
+    ):
+        if value is not None:
+            return f(name)
+    return f("id")
 
 
 async def _category_of(session: AsyncSession, entry: TimeEntry) -> str | None:
@@ -179,13 +213,21 @@ async def delete_entry(
 
 
 async def restore_entry(
-    session: AsyncSession, *, actor_id: str, entry_id: str, now: datetime, events: EventLog
+    session: AsyncSession,
+    *,
+    actor_id: str,
+    entry_id: str,
+    now: datetime,
+    events: EventLog,
+    warnings: list[DomainWarning],
 ) -> TimeEntry:
     """Bring a soft-deleted entry back (``version`` + 1, an UPDATED event), under the
     rights of deleting it (``rules.check_entry_editable``: a member only their own DRAFT
     and REJECTED entries, nothing inside a locked period or an archived team) and the
     rules of creating it: its user is still a member, its task is open and active, no
-    category above it is archived. An entry that is not deleted: NOT_DELETED."""
+    category above it is archived. An entry that is not deleted: NOT_DELETED. The team's
+    overlap policy applies as to a new entry (``store.overlap``: refused, or added to
+    ``warnings``)."""
     entry, team, actor = await entry_for_change(
         session, actor_id=actor_id, entry_id=entry_id, field=f("id")
     )
@@ -212,6 +254,17 @@ async def restore_entry(
         lock=True,
     )
     rules.decide_scope(task=task, chain=chain, field=f("id"))
+    # Back among the live entries: as if it were logged again (the team's overlap policy).
+    await overlap.check(
+        session,
+        team=team,
+        user_id=entry.user_id,
+        started_at=entry.started_at,
+        stopped_at=entry.stopped_at,
+        entry_id=entry.id,
+        field=f("id"),
+        warnings=warnings,
+    )
     entry.deleted_at = None
     rules.touch(entry, now)
     session.add(entry)

@@ -13,6 +13,7 @@ from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
 from store import copies, timesheet
+from store.errors import DomainWarning
 from store.events import EventLog
 from store.models import InputType, Source
 from store.timeutil import utcnow
@@ -36,6 +37,12 @@ def _ext(ref: i.ExternalRefInput | None) -> timesheet.ExternalRefInput | None:
     if ref is None:
         return None
     return timesheet.ExternalRefInput(ref.provider, ref.external_type, ref.external_id)
+
+
+def entry_result(entry_id: str, warnings: list[DomainWarning]) -> dict[str, Any]:
+    """The stored result of a mutation answered by ``TimeEntryPayload``: the entry and the
+    warnings of the write, so a replay of its idempotency key answers the same."""
+    return {"timeEntry": entry_id, "warnings": [w.as_json() for w in warnings]}
 
 
 def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
@@ -66,10 +73,17 @@ class EntryMutations:
         actor = info.context.viewer_id
 
         async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            warnings: list[DomainWarning] = []
             entry, replayed = await timesheet.log_entry(
-                session, actor_id=actor, data=data, now=utcnow(), digest=digest, events=events
+                session,
+                actor_id=actor,
+                data=data,
+                now=utcnow(),
+                digest=digest,
+                events=events,
+                warnings=warnings,
             )
-            return Outcome({"timeEntry": entry.id}, [entry], replayed=replayed)
+            return Outcome(entry_result(entry.id, warnings), [entry], replayed=replayed)
 
         done = await run_mutation(info, name="logTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
@@ -85,6 +99,7 @@ class EntryMutations:
         actor, entry_id = info.context.viewer_id, str(input.id)
 
         async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            warnings: list[DomainWarning] = []
             entry = await copies.duplicate_entry(
                 session,
                 actor_id=actor,
@@ -94,8 +109,9 @@ class EntryMutations:
                 now=utcnow(),
                 digest=digest,
                 events=events,
+                warnings=warnings,
             )
-            return Outcome({"timeEntry": entry.id}, [entry])
+            return Outcome(entry_result(entry.id, warnings), [entry])
 
         done = await run_mutation(info, name="duplicateTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
@@ -125,6 +141,7 @@ class EntryMutations:
         actor, entry_id = info.context.viewer_id, str(input.id)
 
         async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            warnings: list[DomainWarning] = []
             entry = await timesheet.update_entry(
                 session,
                 actor_id=actor,
@@ -132,8 +149,9 @@ class EntryMutations:
                 changes=changes,
                 now=utcnow(),
                 events=events,
+                warnings=warnings,
             )
-            return Outcome({"timeEntry": entry.id}, [entry])
+            return Outcome(entry_result(entry.id, warnings), [entry])
 
         done = await run_mutation(info, name="updateTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)
@@ -167,10 +185,16 @@ class EntryMutations:
         actor, entry_id = info.context.viewer_id, str(input.id)
 
         async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:
+            warnings: list[DomainWarning] = []
             entry = await timesheet.restore_entry(
-                session, actor_id=actor, entry_id=entry_id, now=utcnow(), events=events
+                session,
+                actor_id=actor,
+                entry_id=entry_id,
+                now=utcnow(),
+                events=events,
+                warnings=warnings,
             )
-            return Outcome({"timeEntry": entry.id}, [entry])
+            return Outcome(entry_result(entry.id, warnings), [entry])
 
         done = await run_mutation(info, name="restoreTimeEntry", input=input, work=work)
         return await p.time_entry_payload(info, done)

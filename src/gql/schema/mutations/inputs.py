@@ -6,7 +6,15 @@ from datetime import date, datetime
 
 import strawberry
 
-from gql.schema.types.enums import EntryStatus, InputType, Role, Rounding, Source, TaskState
+from gql.schema.types.enums import (
+    EntryStatus,
+    InputType,
+    OverlapPolicy,
+    Role,
+    Rounding,
+    Source,
+    TaskState,
+)
 
 KEY_DOC = "Repeat-safe: the same key and input within 24 hours replays the first result."
 
@@ -184,6 +192,11 @@ class CreateTeamInput:
         description="How long a timer may run, 1 to 24 hours (default 24); the server stops "
         "a timer at exactly its start + this limit.",
     )
+    overlap_policy: OverlapPolicy | None = strawberry.field(
+        default=None,
+        description="What a write meets that makes two entries of one user overlap: ALLOW "
+        "(default), WARN or REFUSE.",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
@@ -202,6 +215,11 @@ class UpdateTeamInput:
         default=None,
         description="How long a timer may run, 1 to 24 hours (default 24); the server stops "
         "a timer at exactly its start + this limit.",
+    )
+    overlap_policy: OverlapPolicy | None = strawberry.field(
+        default=None,
+        description="What a write meets that makes two entries of one user overlap: ALLOW "
+        "(default), WARN or REFUSE.",
     )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from gql.schema.context import Info
-from gql.schema.errors import UserError, user_errors
+from gql.schema.errors import PayloadWarning, UserError, payload_warnings, user_errors
 from gql.schema.mutations.runner import Done
 from gql.schema.types.entry import Comment, TimeEntry
 from gql.schema.types.team import Category, Member, Task, Team
@@ -16,6 +16,11 @@ class TimeEntryPayload:
     time_entry: TimeEntry | None
     replayed: bool
     user_errors: list[UserError]
+    warnings: list[PayloadWarning] = strawberry.field(
+        default_factory=list,
+        description="What the write should tell, though it succeeded: e.g. OVERLAP for each "
+        "entry of the same user it overlaps, in a team whose overlapPolicy is WARN.",
+    )
 
 
 @strawberry.type
@@ -27,6 +32,11 @@ class StartTimerPayload:
     is_new_task: bool
     replayed: bool
     user_errors: list[UserError]
+    warnings: list[PayloadWarning] = strawberry.field(
+        default_factory=list,
+        description="What the write should tell, though it succeeded: e.g. OVERLAP for each "
+        "entry of the same user it overlaps, in a team whose overlapPolicy is WARN.",
+    )
 
 
 @strawberry.type
@@ -117,6 +127,7 @@ async def time_entry_payload(info: Info, done: Done) -> TimeEntryPayload:
         time_entry=await entry_of(info, result.get("timeEntry")),
         replayed=done.replayed,
         user_errors=user_errors(done.errors),
+        warnings=payload_warnings(result.get("warnings")),
     )
 
 
@@ -128,6 +139,7 @@ async def start_timer_payload(info: Info, done: Done) -> StartTimerPayload:
         is_new_task=bool(result.get("isNewTask")),
         replayed=done.replayed,
         user_errors=user_errors(done.errors),
+        warnings=payload_warnings(result.get("warnings")),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -16,7 +17,6 @@ from store import accounts, archive, catalog, members
 from store.errors import DomainError
 from store.events import EventLog
 from store.ids import parse_ulid
-from store.models import Rounding
 from store.timeutil import utcnow
 
 TEAM_FIELDS = (
@@ -29,11 +29,12 @@ TEAM_FIELDS = (
     "default_rate_cents",
     "tasks_readonly",
     "max_timer_hours",
+    "overlap_policy",
 )
 
 
 def _value(v: Any) -> Any:
-    return v.value if isinstance(v, Rounding) else v
+    return v.value if isinstance(v, Enum) else v
 
 
 def _given(data: object, names: tuple[str, ...]) -> dict[str, Any]:

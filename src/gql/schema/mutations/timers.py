@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,6 +13,7 @@ from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
 from gql.schema.mutations.runner import Outcome, run_mutation
 from store import copies, timers
+from store.errors import DomainWarning
 from store.events import EventLog
 
 
@@ -25,6 +28,17 @@ def _task_ref(ref: i.TaskRefInput | None) -> timers.TaskRef | None:
         category_id=str(ref.category_id) if ref.category_id is not None else None,
         parent_category=timers.ParentCategoryRef(parent.key, parent.title) if parent else None,
     )
+
+
+def started_result(started: timers.Started, warnings: list[DomainWarning]) -> dict[str, Any]:
+    """The stored result of a mutation answered by ``StartTimerPayload`` (replays answer
+    it again, warnings included)."""
+    return {
+        "timeEntry": started.entry.id,
+        "stoppedEntry": started.stopped.id if started.stopped else None,
+        "isNewTask": started.is_new_task,
+        "warnings": [w.as_json() for w in warnings],
+    }
 
 
 @strawberry.type
@@ -47,19 +61,17 @@ class TimerMutations:
         actor = info.context.viewer_id
 
         async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            warnings: list[DomainWarning] = []
             started = await timers.start_timer(
-                session, actor_id=actor, data=data, digest=digest, events=events
+                session,
+                actor_id=actor,
+                data=data,
+                digest=digest,
+                events=events,
+                warnings=warnings,
             )
             rows = [started.entry] + ([started.stopped] if started.stopped else [])
-            return Outcome(
-                {
-                    "timeEntry": started.entry.id,
-                    "stoppedEntry": started.stopped.id if started.stopped else None,
-                    "isNewTask": started.is_new_task,
-                },
-                rows,
-                replayed=started.replayed,
-            )
+            return Outcome(started_result(started, warnings), rows, replayed=started.replayed)
 
         done = await run_mutation(info, name="startTimer", input=input, work=work)
         return await p.start_timer_payload(info, done)
@@ -75,6 +87,7 @@ class TimerMutations:
         actor, entry_id = info.context.viewer_id, str(input.id)
 
         async def work(session: AsyncSession, events: EventLog, digest: str) -> Outcome:
+            warnings: list[DomainWarning] = []
             started = await copies.continue_entry(
                 session,
                 actor_id=actor,
@@ -82,16 +95,10 @@ class TimerMutations:
                 started_at=input.started_at,
                 digest=digest,
                 events=events,
+                warnings=warnings,
             )
             rows = [started.entry] + ([started.stopped] if started.stopped else [])
-            return Outcome(
-                {
-                    "timeEntry": started.entry.id,
-                    "stoppedEntry": started.stopped.id if started.stopped else None,
-                    "isNewTask": started.is_new_task,
-                },
-                rows,
-            )
+            return Outcome(started_result(started, warnings), rows)
 
         done = await run_mutation(info, name="continueTimeEntry", input=input, work=work)
         return await p.start_timer_payload(info, done)

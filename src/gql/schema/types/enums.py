@@ -12,6 +12,7 @@ from store.models import (
     EntryAction,
     EntryStatus,
     InputType,
+    OverlapPolicy,
     Role,
     Rounding,
     ScopeType,
@@ -30,6 +31,12 @@ strawberry.enum(
     "TRANSITIONED (a status change), DELETED, RESTORED.",
 )
 strawberry.enum(
+    OverlapPolicy,
+    description="What a team does with a write that makes two entries of one user overlap: "
+    "accept it (ALLOW), accept it with a warning in the payload's `warnings` (WARN), or "
+    "refuse it with OVERLAP (REFUSE).",
+)
+strawberry.enum(
     TokenScope,
     description="READ: queries and subscriptions only; WRITE: mutations too.",
 )
@@ -38,6 +45,7 @@ __all__ = [
     "EntryAction",
     "EntryStatus",
     "InputType",
+    "OverlapPolicy",
     "Role",
     "Rounding",
     "ScopeType",

@@ -13,7 +13,7 @@ from gql.schema.context import Context, Info
 from gql.schema.declare import RowObject, column, computed, related, resolved
 from gql.schema.filters import RelatedTimeEntryFilter, store_filter
 from gql.schema.types.entry import TimeEntry, _category, _team, _user
-from gql.schema.types.enums import Role, Rounding, TaskState
+from gql.schema.types.enums import OverlapPolicy, Role, Rounding, TaskState
 from gql.schema.types.node import Node
 from gql.schema.types.pagination import Connection, event_cursor
 from store import directory, outbox, webhooks
@@ -81,6 +81,12 @@ class Team(RowObject, Node):
         description="How long a timer of the team may run, 1 to 24 hours (default 24): the "
         "server stops a timer still running at exactly startedAt + this limit "
         "(autoStopped), and startTimer refuses a startedAt further back.",
+    )
+    overlap_policy: OverlapPolicy = column(
+        "overlap_policy",
+        description="What a write meets that makes two live entries of one user in the team "
+        "overlap (half-open [startedAt, stoppedAt); a running timer up to startedAt + "
+        "maxTimerHours): ALLOW (default), WARN (the payload's `warnings`) or REFUSE (OVERLAP).",
     )
     locked_before: datetime | None = column("locked_before")
     archived_at: datetime | None = column(

@@ -7,7 +7,7 @@ change (a CHECK names the kinds) and the changed API fields as a JSON list of
 Rows go with their entry and its team (ON DELETE CASCADE); users are never deleted.
 
 Revision ID: 0014
-Revises: 0011 (re-chained at merge time)
+Revises: 0013 (re-chained at merge time)
 Create Date: 2026-12-08 01:30:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
