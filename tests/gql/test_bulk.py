@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 
@@ -415,6 +416,46 @@ async def test_an_import_of_500_real_items_passes_every_request_limit(
         "UPDATED": 500,
         "DELETED": 500,
     }
+
+
+async def test_a_bulk_call_costs_a_point_per_item_and_the_rate_limit_counts_them(
+    db: Database, make_client: Any, world: TeamWorld
+) -> None:
+    """One call of N items costs the call (10 points, as any mutation) plus N points,
+    whether the items come in a variable or in the document; a token whose points do
+    not cover a second import of 500 is refused RATE_LIMITED, and nothing is written."""
+    w = world
+    client: httpx.AsyncClient = await make_client(
+        rate_limit_enabled=True, rate_limit_points=1000, rate_limit_window_seconds=600
+    )
+    headers = {"authorization": f"Bearer {w.member.token}"}
+
+    async def post(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    def cost(body: dict[str, Any]) -> int:
+        return int(body["extensions"]["cost"]["requestedQueryCost"])
+
+    ids = await add_entries(db, team_id=w.id, user_id=w.member.id, task_id=w.tasks["T-1"], count=3)
+    one = await post(DELETE_MANY, {"input": {"ids": ids[:1]}})
+    three = await post(DELETE_MANY, {"input": {"ids": ids}})
+    assert cost(three) - cost(one) == 2
+    inline = f"""mutation {{ deleteTimeEntries(input: {{ ids: ["{ids[0]}", "{ids[1]}"] }})
+      {{ {FIELDS} }} }}"""
+    assert cost(await post(inline, {})) == cost(one) + 1
+    single = await post(LOG, {"input": _item(w, 0)})
+    imported = await post(
+        LOG_MANY, {"input": {"entries": [_item(w, n % 24, description=f"{n}") for n in range(500)]}}
+    )
+    assert imported["data"]["logTimeEntries"]["userErrors"] == []
+    assert cost(single) == 11 and cost(imported) == 511  # a page of nodes + 10 (+ 500)
+    refused = await post(LOG_MANY, {"input": {"entries": [_item(w, 1)] * 500}})
+    assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert len(await _rows(db)) == 3 + 1 + 500
 
 
 # --- races (PostgreSQL) -------------------------------------------------------------------

@@ -16,7 +16,7 @@ import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gql.schema.context import Info
-from gql.schema.declare import DOMAIN_WORK
+from gql.schema.declare import batch
 from gql.schema.errors import UserError, user_errors
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations.entries import entry_changes, log_entry_data
@@ -71,7 +71,7 @@ def _ids(ids: list[strawberry.ID]) -> list[str]:
 @strawberry.type
 class BulkMutations:
     @strawberry.mutation(
-        metadata=DOMAIN_WORK,
+        metadata=batch("entries"),
         description="Log 1 to 500 entries at once (imports), each with logTimeEntry's rules; "
         "all-or-nothing unless `allOrNothing: false`.",
     )
@@ -101,7 +101,7 @@ class BulkMutations:
         return await _payload(info, done)
 
     @strawberry.mutation(
-        metadata=DOMAIN_WORK,
+        metadata=batch("ids"),
         description="Apply the same changes to 1 to 500 entries, each with updateTimeEntry's "
         "rules; `version` grows by one on each entry that changed.",
     )
@@ -127,7 +127,7 @@ class BulkMutations:
         return await _payload(info, done)
 
     @strawberry.mutation(
-        metadata=DOMAIN_WORK,
+        metadata=batch("ids"),
         description="Soft delete 1 to 500 entries, each with deleteTimeEntry's rules.",
     )
     async def delete_time_entries(
