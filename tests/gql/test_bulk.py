@@ -21,7 +21,7 @@ from store.ids import new_id
 from store.models import Category, TeamEvent, TimeEntry
 from tests.conftest import GQL
 from tests.factories import TeamWorld, add_entries, make_team
-from tests.gql.mutation_helpers import ERRORS, LOG, TRANSITION, UPDATE, mutate, ok
+from tests.gql.mutation_helpers import ERRORS, LOG, START, TRANSITION, UPDATE, mutate, ok
 
 FIELDS = f"""replayed {ERRORS} timeEntries {{ id version description billable deletedAt
   durationSeconds startedAt source user {{ id }} task {{ id }} category {{ id }} }}"""
@@ -352,6 +352,35 @@ async def test_update_refusals_per_entry_as_the_single_update_answers(
         )
     )
     assert [e["billable"] for e in admin["timeEntries"]] == [False, False]
+
+
+async def test_a_refused_item_leaves_nothing_of_its_change_behind(
+    db: Database, gql: GQL, world: TeamWorld
+) -> None:
+    """``updateTimeEntry`` sets an external reference before it finds that a running entry
+    takes no duration: the item's SAVEPOINT takes that back, so the next entry may take
+    the reference and the refused one keeps none (without it, the refused item's half
+    change would be written, and the next item refused for holding its reference)."""
+    w = world
+    [stopped] = await add_entries(
+        db, team_id=w.id, user_id=w.member.id, task_id=w.tasks["T-1"], count=1
+    )
+    running = ok(
+        await mutate(gql, START, {"teamId": w.id, "taskId": w.tasks["T-2"]}, w.member.token)
+    )["timeEntry"]["id"]
+    ref = {"provider": "jira", "externalType": "issue", "externalId": "PC-7"}
+    given = {
+        "ids": [running, stopped],
+        "changes": {"externalRef": ref, "minutes": 20},
+        "allOrNothing": False,
+    }
+    payload = await mutate(gql, UPDATE_MANY, given, w.member.token)
+    assert _codes(payload) == [("VALIDATION", ["input", "ids", "0"])]
+    assert "(changes.durationSeconds)" in payload["userErrors"][0]["message"]
+    assert [e["id"] for e in payload["timeEntries"]] == [stopped]
+    rows = await _rows(db)
+    assert (rows[stopped].ext_id, rows[stopped].duration_seconds) == ("PC-7", 1200)
+    assert (rows[running].ext_id, rows[running].version) == (None, 1)
 
 
 async def test_delete_time_entries_once_per_entry(db: Database, gql: GQL, world: TeamWorld) -> None:
