@@ -109,6 +109,9 @@ async def _apply_each(
         except DomainError as exc:
             outcome.errors.append(relocate(exc))
             continue
+        except DomainErrors as exc:  # a command that reports several refusals at once
+            outcome.errors.extend(relocate(e) for e in exc.errors)
+            continue
         events.extend(own)
         outcome.entries.append(entry)
         replays += replayed
