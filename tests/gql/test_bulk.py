@@ -607,3 +607,55 @@ async def test_bulk_deletes_racing_updates(
     _versions_follow_events(events, rows)
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert not any("DBAPIError" in m or "Deadlock" in m for m in retries), retries
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])  # real concurrency
+async def test_imports_and_bulk_edits_racing_a_period_lock_and_an_archive(
+    db: Database, gql: GQL, world: TeamWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``lockTeamEntries`` and ``archiveTeam`` lock the team ``FOR UPDATE`` and wait for
+    the batches in flight (which lock it ``FOR KEY SHARE`` first, then their users; the
+    archive locks users after the team too); a batch after them reads the lock or the
+    archive and is refused whole. Every batch is written whole or refused whole, with no
+    deadlock. (PostgreSQL lets new ``KEY SHARE`` lockers pass a waiting ``FOR UPDATE``,
+    so here the batches usually all commit first.)"""
+    w = world
+    ids = await add_entries(db, team_id=w.id, user_id=w.member.id, task_id=w.tasks["T-1"], count=6)
+    caplog.set_level("INFO", logger="punchclock.mutations")
+    lock = "mutation($input: LockTeamEntriesInput!) { lockTeamEntries(input: $input) { userErrors { code } } }"
+    archive = (
+        "mutation($input: ArchiveTeamInput!) { archiveTeam(input: $input) { userErrors { code } } }"
+    )
+
+    async def batch(n: int) -> dict[str, Any]:
+        await asyncio.sleep(0.003 * n)
+        if n % 2:
+            changes = {"description": f"b{n}"}
+            return await mutate(gql, UPDATE_MANY, {"ids": ids, "changes": changes}, w.admin.token)
+        items = [_item(w, k, description=f"i{n}-{k}") for k in range(6)]
+        return await mutate(gql, LOG_MANY, {"entries": items}, w.member.token)
+
+    async def later(seconds: float, doc: str, given: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(seconds)
+        return await mutate(gql, doc, given, w.owner.token)
+
+    results = await asyncio.gather(
+        *(batch(n) for n in range(8)),
+        later(0.02, lock, {"teamId": w.id, "before": "2026-01-01T00:00:00Z"}),
+        *(batch(n) for n in range(8, 16)),
+        later(0.05, archive, {"id": w.id}),
+        *(batch(n) for n in range(16, 24)),
+    )
+    batches = results[:8] + results[9:17] + results[18:]  # batch n at index n
+    assert results[17]["userErrors"] == []
+    assert [e["code"] for e in results[8]["userErrors"]] in ([], ["TEAM_ARCHIVED"])
+    for b in batches:
+        if b["userErrors"]:  # refused whole: every item, for the lock or the archive
+            assert len(b["userErrors"]) == 6 and b["timeEntries"] == []
+            assert {e["code"] for e in b["userErrors"]} <= {"ENTRY_LOCKED", "TEAM_ARCHIVED"}
+        else:
+            assert len(b["timeEntries"]) == 6
+    imported = sum(1 for n, b in enumerate(batches) if n % 2 == 0 and not b["userErrors"])
+    assert len(await _rows(db)) == 6 + 6 * imported
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert not any("DBAPIError" in m or "Deadlock" in m for m in retries), retries
