@@ -50,6 +50,19 @@ anyone may retry):
    events in the last statement before the commit: the gap-free positions make one
    team's writers commit one at a time from there, so nothing else may run in between.
 
+A batch (``store.timesheet.bulk``: ``logTimeEntries``, ``updateTimeEntries``,
+``deleteTimeEntries``) takes steps 2 to 4 for all of its items before it applies the
+first: its teams ``FOR KEY SHARE`` in id order (only those the actor is a member of),
+all the users whose entries change in id order (for an import, the members it logs for
+and the users holding its external references; for an update, also the user it moves
+entries to), the actor's own memberships, then every entry it changes (or whose external
+reference it takes) ``FOR UPDATE`` in id order. The single commands then run per item
+and take their locks again: on rows the transaction already holds in that mode a lock is
+a no-op (PostgreSQL does not downgrade or requeue it), so no item takes a user's lock
+after an entry's, and a batch and single edits of the same entries queue in one order.
+Only the catalogue rows of an item (step 5) are first locked inside its SAVEPOINT, and
+released with it when the item is refused.
+
 An insert takes ``FOR KEY SHARE`` on the rows its foreign keys name; that conflicts only
 with ``FOR UPDATE``, which only ``lockTeamEntries``, ``archiveTeam`` and ``restoreTeam``
 take on a team, at step 2 (no foreign key names a membership). The change rows of an

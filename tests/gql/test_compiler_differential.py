@@ -1453,6 +1453,9 @@ PAYLOAD_MUTATIONS = [
     "updateViewer",
     "pinTask",
     "unpinTask",
+    "logTimeEntries",
+    "updateTimeEntries",
+    "deleteTimeEntries",
 ]
 FRAGMENTS = {
     "U": f"fragment U on User {{ {USER} }}",
@@ -1472,6 +1475,7 @@ FRAGMENTS = {
       category {{ ...C }} comments {{ id content createdAt user {{ id }} }} {HISTORY} }}""",
 }
 ENTRY_PAYLOAD = "__typename replayed userErrors { ...Err } warnings { ...W } timeEntry { ...E }"
+BULK_PAYLOAD = "__typename replayed userErrors { ...Err } warnings { ...W } timeEntries { ...E }"
 PAYLOADS = {
     "logTimeEntry": ("LogTimeEntryInput", ENTRY_PAYLOAD),
     "updateTimeEntry": ("UpdateTimeEntryInput", ENTRY_PAYLOAD),
@@ -1545,6 +1549,9 @@ PAYLOADS = {
     ),
     "pinTask": ("PinTaskInput", "__typename replayed userErrors { ...Err } task { ...K }"),
     "unpinTask": ("UnpinTaskInput", "__typename replayed userErrors { ...Err } task { ...K }"),
+    "logTimeEntries": ("LogTimeEntriesInput", BULK_PAYLOAD),
+    "updateTimeEntries": ("UpdateTimeEntriesInput", BULK_PAYLOAD),
+    "deleteTimeEntries": ("DeleteTimeEntriesInput", BULK_PAYLOAD),
 }
 # The log that today's FastPath compiles: its payload within the fields it plans.
 COMPILED_LOG = """mutation Log($i: LogTimeEntryInput!) { logged: logTimeEntry(input: $i) {
@@ -1674,7 +1681,10 @@ class WriteDifference:
 
 def _dig(value: Any, path: list[str]) -> Any:
     for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, list):  # a list's item by its index
+            value = value[int(key)] if key.isdigit() and int(key) < len(value) else None
+        else:
+            value = value.get(key) if isinstance(value, dict) else None
     return value
 
 
@@ -1851,6 +1861,9 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         whole_payload(m) for m in PAYLOAD_MUTATIONS[17:22]
     )
     pin, unpin = whole_payload("pinTask"), whole_payload("unpinTask")
+    log_many, update_many, delete_many = (
+        whole_payload(m) for m in ("logTimeEntries", "updateTimeEntries", "deleteTimeEntries")
+    )
 
     def team(w: World, _: dict[str, str]) -> str:
         return w.a.id
@@ -1879,6 +1892,26 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         "idempotencyKey": "log-1",
     }
     plain = {"teamId": team, "taskId": task("T-2"), "startedAt": "2025-03-09T10:00:00+01:00"}
+
+    def bulk_items(w: World) -> list[dict[str, Any]]:
+        return [
+            {"teamId": w.a.id, "taskId": w.a.tasks["T-1"], "startedAt": "2025-03-10T06:00:00Z",
+             "minutes": 30, "description": "bulk one"},
+            {"teamId": w.a.id, "categoryId": w.a.categories["api"], "workDate": "2025-03-08",
+             "hours": "1.5", "source": "IMPORT"},
+            {"teamId": w.a.id, "taskId": w.a.tasks["T-2"], "startedAt": "2025-03-09T06:00:00Z",
+             "duration": "45m", "billable": False},
+        ]  # fmt: skip
+
+    def bad_items(w: World) -> list[dict[str, Any]]:
+        good, dated, ranged = bulk_items(w)
+        return [
+            good,
+            {**dated, "hours": "nonsense"},
+            {**ranged, "teamId": w.b.id},
+            {**good, "startedAt": "2025-03-08T06:00:00Z", "userId": w.a.admin.id},
+        ]
+
     return [
         # logTimeEntry: the whole payload, a replay, a conflict; the compiled shape.
         Write(log, _i(**first), keep={"logged": ["logTimeEntry", "timeEntry", "id"]}),
@@ -1959,6 +1992,67 @@ def written_writes(facts: dict[str, list[str]]) -> list[Write]:
         Write(delete, _i(id=made("logged2"), idempotencyKey="del-1")),
         Write(delete, _i(id=fact("deleted"))),
         Write(delete, _i(id=fact("theirs"))),
+        # logTimeEntries, updateTimeEntries, deleteTimeEntries: whole batches, replays,
+        # conflicts, refusals per item (all or nothing, or not), sizes and repeats.
+        Write(
+            log_many,
+            _i(entries=lambda w, _: bulk_items(w), idempotencyKey="bulk-1"),
+            keep={f"bulk{n}": ["logTimeEntries", "timeEntries", str(n), "id"] for n in range(3)},
+        ),
+        Write(log_many, _i(entries=lambda w, _: bulk_items(w), idempotencyKey="bulk-1")),
+        Write(log_many, _i(entries=lambda w, _: bulk_items(w)[:2], idempotencyKey="bulk-1")),
+        Write(log_many, _i(entries=lambda w, _: bad_items(w))),
+        Write(log_many, _i(entries=lambda w, _: bad_items(w), allOrNothing=False)),
+        Write(log_many, _i(entries=[])),
+        Write(
+            update_many,
+            _i(
+                ids=lambda _, m: [m.get(f"bulk{n}", "") for n in range(3)],
+                changes=lambda w, _: {
+                    "description": "changed in bulk",
+                    "categoryId": w.a.categories["dev"],
+                },
+            ),
+        ),
+        Write(
+            update_many,
+            _i(
+                ids=lambda _, m: [
+                    m.get("bulk0", ""),
+                    _nth(facts, "admin's"),
+                    _nth(facts, "theirs"),
+                ],
+                changes={"minutes": 10},
+            ),
+        ),
+        Write(
+            update_many,
+            _i(
+                ids=lambda _, m: [m.get("bulk0", ""), _nth(facts, "admin's")],
+                changes={"minutes": 10},
+                allOrNothing=False,
+            ),
+        ),
+        Write(
+            update_many,
+            _i(ids=lambda _, m: [m.get("bulk1", "")] * 2, changes={"billable": True}),
+        ),
+        Write(
+            update_many,
+            _i(
+                ids=lambda _, m: [m.get("bulk1", "")],
+                changes=lambda w, _: {"userId": w.a.admin.id},
+            ),
+            viewer="a.admin",
+        ),
+        Write(delete_many, _i(ids=lambda _, m: [m.get("bulk2", "")], idempotencyKey="bulk-d")),
+        Write(delete_many, _i(ids=lambda _, m: [m.get("bulk2", "")], idempotencyKey="bulk-d")),
+        Write(
+            delete_many,
+            _i(ids=lambda _, m: [m.get("bulk1", ""), _nth(facts, "theirs")], allOrNothing=False),
+        ),
+        Write(delete_many, _i(ids=lambda _, m: [m.get("bulk0", "")], allOrNothing=False)),
+        Write(delete_many, _i(ids=[])),
         # addComment
         Write(comment, _i(timeEntryId=fact("drafts", 1), content="looks good")),
         Write(comment, _i(timeEntryId=fact("drafts", 1), content="")),

@@ -42,6 +42,7 @@ ROOT_FIELDS = [
     *("addComment", "createCategory", "createTask", "createTeam", "deleteTimeEntry"),
     *("lockTeamEntries", "logTimeEntry", "startTimer", "stopTimer", "transitionTimeEntries"),
     *("updateCategory", "updateTask", "updateTeam", "updateTimeEntry"),
+    *("logTimeEntries", "updateTimeEntries", "deleteTimeEntries"),
 ]
 ENTRY_FIELDS = [
     "id", "description", "user { id nickname email }", "task { id key title }",

@@ -177,3 +177,14 @@ ROOT = resolved("a root field: arguments, tenancy, and the one read it starts")
 EVENT_SUBJECT = resolved("the subject of an event, read through a loader as it is now")
 PAGED = resolved("a page with its own `first` and cursor")
 COUNTED = resolved("the count of a connection's filter, read only when selected")
+
+
+# A mutation that applies the items of one list of its input one by one (``input.<list>``):
+# the rate limiter charges each item (``gql.guard.limits.ITEM_POINTS``), as it charges
+# the nodes a page may return.
+BATCH = "punchclock.batch"
+
+
+def batch(items: str) -> dict[str, Any]:
+    """The metadata of a bulk mutation whose ``input.<items>`` lists its items."""
+    return {**DOMAIN_WORK, BATCH: items}

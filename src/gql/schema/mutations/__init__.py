@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from gql.schema.mutations.bulk import BulkMutations
 from gql.schema.mutations.entries import EntryMutations
 from gql.schema.mutations.teams import TeamMutations
 from gql.schema.mutations.timers import TimerMutations
@@ -12,5 +13,12 @@ from gql.schema.mutations.webhooks import WebhookMutations
 
 Mutation = merge_types(
     "Mutation",
-    (EntryMutations, TimerMutations, TeamMutations, WebhookMutations, ViewerMutations),
+    (
+        EntryMutations,
+        BulkMutations,
+        TimerMutations,
+        TeamMutations,
+        WebhookMutations,
+        ViewerMutations,
+    ),
 )

@@ -63,6 +63,27 @@ def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
     )
 
 
+def entry_changes(
+    input: i.UpdateTimeEntryInput, *, expected_version: int | None
+) -> timesheet.EntryChanges:
+    """What ``updateTimeEntry`` asks the store to change (``updateTimeEntries`` asks the
+    same of each entry: its ``changes`` are the same fields)."""
+    return timesheet.EntryChanges(
+        expected_version=expected_version,
+        scope=timesheet.Scope(_opt(input.task_id), _opt(input.category_id)),
+        user_id=_opt(input.user_id),
+        started_at=input.started_at,
+        work_date=input.work_date,
+        how_long=_how_long(input),
+        description=timesheet.UNSET if input.description is strawberry.UNSET else input.description,
+        billable=input.billable,
+        input_type=input.input_type.value if input.input_type else None,
+        source=input.source.value if input.source else None,
+        external_ref=_ext(input.external_ref),
+        team_id=_opt(input.team_id),
+    )
+
+
 @strawberry.type
 class EntryMutations:
     @strawberry.mutation(
@@ -122,22 +143,7 @@ class EntryMutations:
     async def update_time_entry(
         self, info: Info, input: i.UpdateTimeEntryInput
     ) -> p.TimeEntryPayload:
-        changes = timesheet.EntryChanges(
-            expected_version=input.expected_version,
-            scope=timesheet.Scope(_opt(input.task_id), _opt(input.category_id)),
-            user_id=_opt(input.user_id),
-            started_at=input.started_at,
-            work_date=input.work_date,
-            how_long=_how_long(input),
-            description=timesheet.UNSET
-            if input.description is strawberry.UNSET
-            else input.description,
-            billable=input.billable,
-            input_type=input.input_type.value if input.input_type else None,
-            source=input.source.value if input.source else None,
-            external_ref=_ext(input.external_ref),
-            team_id=_opt(input.team_id),
-        )
+        changes = entry_changes(input, expected_version=input.expected_version)
         actor, entry_id = info.context.viewer_id, str(input.id)
 
         async def work(session: AsyncSession, events: EventLog, _digest: str) -> Outcome:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -328,4 +330,81 @@ class RestoreTeamInput:
 @strawberry.input
 class RestoreTimeEntryInput:
     id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+def derived_input(source: type, name: str, *, drop: set[str], description: str) -> Any:
+    """An input type with the fields of ``source`` but ``drop`` (by Python name), each
+    declared as ``source`` declares it: a field added to ``source`` appears here too, so
+    a bulk item never falls behind its single mutation's input. Strawberry has no way to
+    derive a type without some of its fields (inheritance only adds fields)."""
+    definition = source.__strawberry_definition__  # type: ignore[attr-defined]
+    namespace: dict[str, Any] = {"__annotations__": {}, "__module__": source.__module__}
+    for each in definition.fields:
+        if each.python_name in drop:
+            continue
+        namespace["__annotations__"][each.python_name] = each.type_annotation.annotation
+        default = {} if each.default is dataclasses.MISSING else {"default": each.default}
+        namespace[each.python_name] = strawberry.field(
+            name=each.graphql_name, description=each.description, **default
+        )
+    return strawberry.input(type(name, (), namespace), description=description)
+
+
+if TYPE_CHECKING:  # the derived types have a subset of their sources' attributes
+    LogTimeEntriesItemInput = LogTimeEntryInput
+    TimeEntryChangesInput = UpdateTimeEntryInput
+else:
+    LogTimeEntriesItemInput = derived_input(
+        LogTimeEntryInput,
+        "LogTimeEntriesItemInput",
+        drop={"idempotency_key"},
+        description="One entry of logTimeEntries: every field of LogTimeEntryInput, with "
+        "its rules, but the idempotency key (the call's key covers the batch; a client "
+        "`id` stays permanent per entry).",
+    )
+    TimeEntryChangesInput = derived_input(
+        UpdateTimeEntryInput,
+        "TimeEntryChangesInput",
+        drop={"id", "expected_version", "idempotency_key"},
+        description="The changes updateTimeEntries applies to each of its entries: every "
+        "field of UpdateTimeEntryInput, with its rules, but the entry's id, its version "
+        "and the idempotency key. Fields left out stay as they are.",
+    )
+
+
+@strawberry.input(description="Log up to 500 entries at once (imports).")
+class LogTimeEntriesInput:
+    entries: list[LogTimeEntriesItemInput] = strawberry.field(
+        description="1 to 500 entries, each with logTimeEntry's rules; no client `id` and "
+        "no externalRef twice."
+    )
+    all_or_nothing: bool = strawberry.field(
+        default=True,
+        description="true: any refused entry refuses the call, nothing is written. false: "
+        "the valid entries are written, the refused ones reported.",
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Apply the same changes to up to 500 entries.")
+class UpdateTimeEntriesInput:
+    ids: list[strawberry.ID] = strawberry.field(description="1 to 500 entries, each once.")
+    changes: TimeEntryChangesInput
+    all_or_nothing: bool = strawberry.field(
+        default=True,
+        description="true: any refused entry refuses the call, nothing is changed. false: "
+        "the valid entries are changed, the refused ones reported.",
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
+
+
+@strawberry.input(description="Soft delete up to 500 entries.")
+class DeleteTimeEntriesInput:
+    ids: list[strawberry.ID] = strawberry.field(description="1 to 500 entries, each once.")
+    all_or_nothing: bool = strawberry.field(
+        default=True,
+        description="true: any refused entry refuses the call, nothing is deleted. false: "
+        "the valid entries are deleted, the refused ones reported.",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
