@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     TEAM_ARCHIVED = "TEAM_ARCHIVED"
     LAST_OWNER = "LAST_OWNER"
     NOT_DELETED = "NOT_DELETED"
+    # Added by tags (issue 20): an archived tag takes no new entries.
+    TAG_ARCHIVED = "TAG_ARCHIVED"
 
 
 class DomainError(Exception):

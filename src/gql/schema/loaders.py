@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from store import lookups, nodes, pins
+from store import lookups, nodes, pins, tags
 from store.db import Database
 from store.entry_pages import Page, PageRequest, entry_pages
 
@@ -166,6 +166,26 @@ class Loaders:
     @cached_property
     def access_token(self) -> DataLoader[str, Any]:
         return self._of(lookups.ACCESS_TOKENS)
+
+    @cached_property
+    def tag(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TAGS)
+
+    @cached_property
+    def team_tags(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TEAM_TAGS)
+
+    @cached_property
+    def entry_tags(self) -> DataLoader[str, list[Any]]:
+        """The tags of each entry (through ``entry_tags``): one statement per batch, so
+        per level of entries."""
+        db = self._db
+
+        async def load(keys: Sequence[str]) -> list[list[Any]]:
+            found = await tags.tags_of_entries(db, list(keys))
+            return [found.get(k, []) for k in keys]
+
+        return SharedLoader(load_fn=load)
 
     @cached_property
     def node_kinds(self) -> DataLoader[str, list[str]]:

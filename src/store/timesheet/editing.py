@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import rules
+from store import rules, tags
 from store.entry_rules import effective_category_id
 from store.errors import DomainError, ErrorCode
 from store.events import EventKind, EventLog
@@ -108,7 +108,9 @@ async def update_entry(
     if changes.source is not None:
         check_enum(changes.source, Source, "source")
         entry.source = changes.source
-    if rules.touch(entry, now, before):
+    # The change history (issue 20) records ``tagged.before`` -> ``tagged.after``.
+    tagged = await tags.set_entry_tags(session, entry=entry, tag_ids=changes.tag_ids)
+    if rules.touch(entry, now, before) or (tagged.changed and rules.touch(entry, now)):
         session.add(entry)
         await session.flush()
         events.add(EventKind.UPDATED, entry, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from strawberry.tools import merge_types
 
 from gql.schema.mutations.entries import EntryMutations
+from gql.schema.mutations.tags import TagMutations
 from gql.schema.mutations.teams import TeamMutations
 from gql.schema.mutations.timers import TimerMutations
 from gql.schema.mutations.viewer import ViewerMutations
@@ -12,5 +13,12 @@ from gql.schema.mutations.webhooks import WebhookMutations
 
 Mutation = merge_types(
     "Mutation",
-    (EntryMutations, TimerMutations, TeamMutations, WebhookMutations, ViewerMutations),
+    (
+        EntryMutations,
+        TimerMutations,
+        TeamMutations,
+        TagMutations,
+        WebhookMutations,
+        ViewerMutations,
+    ),
 )

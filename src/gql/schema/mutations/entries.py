@@ -32,6 +32,13 @@ def _how_long(data: i.LogTimeEntryInput | i.UpdateTimeEntryInput) -> timesheet.H
     )
 
 
+def tag_ids(value: list[strawberry.ID] | None) -> tuple[str, ...] | None:
+    """``tagIds`` as the store takes them: left out or null is None."""
+    if value is None or value is strawberry.UNSET:
+        return None
+    return tuple(str(v) for v in value)
+
+
 def _ext(ref: i.ExternalRefInput | None) -> timesheet.ExternalRefInput | None:
     if ref is None:
         return None
@@ -53,6 +60,7 @@ def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
         input_type=input.input_type.value if input.input_type else InputType.MANUAL.value,
         source=input.source.value if input.source else Source.API.value,
         external_ref=_ext(input.external_ref),
+        tag_ids=tag_ids(input.tag_ids),
     )
 
 
@@ -121,6 +129,7 @@ class EntryMutations:
             source=input.source.value if input.source else None,
             external_ref=_ext(input.external_ref),
             team_id=_opt(input.team_id),
+            tag_ids=tag_ids(input.tag_ids),
         )
         actor, entry_id = info.context.viewer_id, str(input.id)
 

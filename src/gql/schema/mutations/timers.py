@@ -9,6 +9,7 @@ from gql.schema.context import Info
 from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
+from gql.schema.mutations.entries import tag_ids
 from gql.schema.mutations.runner import Outcome, run_mutation
 from store import copies, timers
 from store.events import EventLog
@@ -43,6 +44,7 @@ class TimerMutations:
             description=input.description,
             billable=input.billable,
             started_at=input.started_at,
+            tag_ids=tag_ids(input.tag_ids),
         )
         actor = info.context.viewer_id
 

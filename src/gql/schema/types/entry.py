@@ -22,12 +22,13 @@ from store.entry_rules import (
 )
 
 if TYPE_CHECKING:
-    from gql.schema.types.team import Category, Task, Team
+    from gql.schema.types.team import Category, Tag, Task, Team
     from gql.schema.types.user import User
 
 TeamT = Annotated["Team", strawberry.lazy("gql.schema.types.team")]
 TaskT = Annotated["Task", strawberry.lazy("gql.schema.types.team")]
 CategoryT = Annotated["Category", strawberry.lazy("gql.schema.types.team")]
+TagT = Annotated["Tag", strawberry.lazy("gql.schema.types.team")]
 UserT = Annotated["User", strawberry.lazy("gql.schema.types.user")]
 
 
@@ -110,6 +111,11 @@ async def _category_ids(entries: Sequence[Any], ctx: Context) -> list[str | None
     return out
 
 
+def _tags(_o: Any, _ctx: Context, rows: Any) -> list[Any]:
+    tag = _type("team", "Tag")
+    return [tag(row=r) for r in rows]
+
+
 def _comments(_o: Any, _ctx: Context, rows: Any) -> list[Comment]:
     return [Comment(row=r) for r in rows]
 
@@ -181,6 +187,12 @@ class TimeEntry(RowObject, Node):
         description="The task's category, or the entry's own for CATEGORY scope.",
     )
     comments: list[Comment] = related("entry_comments", _comments, key="id")
+    tags: list[TagT] = related(
+        "entry_tags",
+        _tags,
+        key="id",
+        description="The entry's tags (archived ones too), by name in any case.",
+    )
 
 
 @strawberry.type

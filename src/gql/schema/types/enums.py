@@ -18,9 +18,14 @@ from store.models import (
     TaskState,
     TokenScope,
 )
+from store.tag_rules import TagMatch
 
 for _enum in (EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState):
     strawberry.enum(_enum)
+strawberry.enum(
+    TagMatch,
+    description="How a filter's `tagIds` match an entry: ANY, one of them; ALL, every one.",
+)
 strawberry.enum(
     TokenScope,
     description="READ: queries and subscriptions only; WRITE: mutations too.",
@@ -33,6 +38,7 @@ __all__ = [
     "Rounding",
     "ScopeType",
     "Source",
+    "TagMatch",
     "TaskState",
     "TokenScope",
 ]
