@@ -39,19 +39,21 @@ def tag_match_sql(
     """:func:`tag_match` of each row of ``entries``: ANY, an entry with one of the tags;
     ALL, an entry with every one of them (an empty list matches nothing either way)."""
     wanted = sorted(set(tag_ids))
-    on_entry = _ENTRY_TAGS.c.entry_id == entries.c.id
     if not wanted:
         return false()
-    of_wanted = _ENTRY_TAGS.c.tag_id.in_(wanted)
+    # An alias of its own: a report grouped by TAG joins ``entry_tags`` itself, and the
+    # subquery must not correlate to that join.
+    tagged = _ENTRY_TAGS.alias()
+    of_wanted = tagged.c.tag_id.in_(wanted)
     if match is TagMatch.ALL:
         count = (
             select(func.count())
-            .select_from(_ENTRY_TAGS)
-            .where(on_entry, of_wanted)
+            .select_from(tagged)
+            .where(tagged.c.entry_id == entries.c.id, of_wanted)
             .scalar_subquery()
         )
         return count == len(wanted)
-    return entries.c.id.in_(select(_ENTRY_TAGS.c.entry_id).where(of_wanted))
+    return entries.c.id.in_(select(tagged.c.entry_id).where(of_wanted))
 
 
 def untagged(entry_tags: set[str]) -> bool:
@@ -61,5 +63,6 @@ def untagged(entry_tags: set[str]) -> bool:
 
 def untagged_sql(entries: FromClause, wanted: bool) -> ColumnElement[bool]:
     """:func:`untagged` of each row of ``entries`` is ``wanted``."""
-    has = exists(select(_ENTRY_TAGS.c.entry_id).where(_ENTRY_TAGS.c.entry_id == entries.c.id))
+    tagged = _ENTRY_TAGS.alias()
+    has = exists(select(tagged.c.entry_id).where(tagged.c.entry_id == entries.c.id))
     return ~has if wanted else has
