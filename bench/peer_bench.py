@@ -1324,7 +1324,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the seeded database")
     parser.add_argument(
         "--only",
-        help="comma-separated shapes: root,team,viewer,dashboard,report,log,log-replay,"
+        help="comma-separated shapes: root,tags,team,viewer,dashboard,report,log,log-replay,"
         "update,comment,transition,start,start-replay,start-stop",
     )
     parser.add_argument(
