@@ -85,7 +85,8 @@ class EntryMutations:
     @strawberry.mutation(
         metadata=DOMAIN_WORK,
         description="Log a copy of a stopped entry of the viewer's team for the viewer (its "
-        "task or category, description, billable flag, duration): logTimeEntry's rules.",
+        "task or category, description, billable flag, duration, live tags): logTimeEntry's "
+        "rules.",
     )
     async def duplicate_time_entry(
         self, info: Info, input: i.DuplicateTimeEntryInput

@@ -89,8 +89,8 @@ class StartTimerInput:
 
 
 @strawberry.input(
-    description="Start a timer like the entry `id` (its team, task or category, description "
-    "and billable flag)."
+    description="Start a timer like the entry `id` (its team, task or category, description, "
+    "billable flag and live tags)."
 )
 class ContinueTimeEntryInput:
     id: strawberry.ID

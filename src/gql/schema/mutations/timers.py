@@ -69,7 +69,7 @@ class TimerMutations:
     @strawberry.mutation(
         metadata=DOMAIN_WORK,
         description="Start a timer like an entry of the viewer's team (its task or category, "
-        "description, billable flag): startTimer's rules; the running timer stops.",
+        "description, billable flag, live tags): startTimer's rules; the running timer stops.",
     )
     async def continue_time_entry(
         self, info: Info, input: i.ContinueTimeEntryInput
