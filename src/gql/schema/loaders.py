@@ -86,6 +86,27 @@ def cached_values(loader: DataLoader[K, T], keys: Sequence[K]) -> list[T] | None
     return out
 
 
+async def level_values(loader: DataLoader[K, T], keys: list[K]) -> list[T]:
+    """The values of ``keys``, all of one level of the compiled path (which asks for a
+    level's keys at once, so there is nothing to batch them with): when none of them is
+    loaded, kept or pending, one call of the loader's batch function, the values kept as
+    plain values (:meth:`SharedLoader.keep`); else ``load_many``.
+
+    ``load_many`` makes a future, a shield and a gather entry per key: for a to-many
+    relation under a page of 100 entries (``TimeEntry.tags``) that was a third of the
+    relation's cost (1.3 ms of CPU per request, profiled)."""
+    kept: dict[Any, Any] | None = getattr(loader, "kept", None)
+    cached = loader.cache_map.get
+    if kept is not None and not any(k in kept or cached(k) is not None for k in keys):
+        values: list[Any] = list(await loader.load_fn(keys))
+        keep = loader.keep  # type: ignore[attr-defined]
+        for key, value in zip(keys, values, strict=True):
+            keep(key, value)
+        return values
+    loaded: list[Any] = list(await loader.load_many(keys))
+    return loaded
+
+
 class PageBatch:
     """Pages of entries asked for in the same turn of the event loop (a nested
     connection under each of many parents) read together, in one statement
