@@ -24,7 +24,9 @@ same page ids, the same dashboard and the same report buckets). Then ``wrk`` run
 warm-up and a timed run against each server that has an equivalent:
 
 - reads, ``-t1 -c16``, requests per second: the 100 newest entries of the team with user,
-  task and the task's category, at the root, under ``team``, under ``viewer``; a dashboard
+  task and the task's category, at the root (also with each entry's tags, read through
+  ``entry_tags``: PostGraphile's ``entryTagsByEntryId``), under ``team``, under
+  ``viewer``; a dashboard
   of small lists; a one-month ``timeReport`` (the baseline only: PostGraphile has none);
 - writes, ``-t16 -c16`` with one member's token per thread, rows written per second
   (counted in the database before and after, not from the answers): ``logTimeEntry``,
@@ -125,6 +127,11 @@ PG_NODE = (
     "{ rowId title } }"
 )
 PG_ORDER = "orderBy: [STARTED_AT_DESC, PRIMARY_KEY_DESC]"
+# The root page with each entry's tags (issue 20): a to-many relation through entry_tags.
+TAGS_PAGE = (
+    "query($teamId: ID!) { timeEntries(filter: {teamId: $teamId}, first: 100) { nodes { "
+    f"{NODE} tags {{ id name }} }} }} }}"
+)
 TEAM_PAGE = (
     f"query($teamId: ID!) {{ team(id: $teamId) {{ timeEntries(first: 100) {{ nodes {{ {NODE} "
     "} } } }"
@@ -143,6 +150,11 @@ REPORT = (
 PG_ROOT_PAGE = (
     f"query($t: String!) {{ allTimeEntries(condition: {{teamId: $t}}, first: 100, {PG_ORDER}) "
     f"{{ nodes {{ {PG_NODE} }} }} }}"
+)
+PG_TAGS_PAGE = (
+    f"query($t: String!) {{ allTimeEntries(condition: {{teamId: $t}}, first: 100, {PG_ORDER}) "
+    f"{{ nodes {{ {PG_NODE} entryTagsByEntryId {{ nodes {{ tagByTagId {{ rowId name }} }} }} "
+    "} } }"
 )
 PG_TEAM_PAGE = (
     f"query($t: String!) {{ teamByRowId(rowId: $t) {{ timeEntriesByTeamId(first: 100, "
@@ -449,6 +461,21 @@ def shapes(ctx: Context) -> list[Shape]:
                     "data.allTimeEntries.nodes",
                 ),
                 "baseline": read("/list", None, {"teamId": t}, "data.timeEntries.nodes"),
+            },
+            compare="ids",
+        ),
+        Shape(
+            "tags",
+            "the root page selecting each entry's `tags { id name }`",
+            "read",
+            {
+                "punchclock": read("/graphql", TAGS_PAGE, {"teamId": t}, "data.timeEntries.nodes"),
+                "postgraphile": pg(
+                    PG_TAGS_PAGE,
+                    {"t": t},
+                    {"data.allTimeEntries.nodes": 100},
+                    "data.allTimeEntries.nodes",
+                ),
             },
             compare="ids",
         ),
@@ -1035,6 +1062,20 @@ def compare(shape: Shape, answers: dict[str, Any]) -> str:
             why = "" if same == len(ids) else " (it shows deleted entries too)"
             notes.append(f"PostGraphile: {same} of {len(ids)} ids the same{why}")
     peer = answers.get("postgraphile")
+    if shape.key == "tags" and ours is not None and peer is not None:
+        mine = {
+            n["id"]: {t["id"] for t in n["tags"]}
+            for n in dig(ours, shape.targets["punchclock"].answer)
+        }
+        theirs = {
+            n["rowId"]: {e["tagByTagId"]["rowId"] for e in n["entryTagsByEntryId"]["nodes"]}
+            for n in dig(peer, shape.targets["postgraphile"].answer)
+        }
+        common = set(mine) & set(theirs)
+        if any(mine[i] != theirs[i] for i in common):
+            sys.exit("PostGraphile answers other tags than Punchclock for the same entries")
+        tagged = sum(1 for i in mine if mine[i])
+        notes.append(f"the same tags on {len(common)} common entries; {tagged} of 100 tagged")
     if shape.key == "dashboard" and peer is not None:
         rows = dig(peer, "data.teamByRowId.timeEntriesByTeamId.nodes")
         running = sum(1 for n in rows if n["stoppedAt"] is None)
@@ -1165,7 +1206,7 @@ def wanted(shape: Shape, only: set[str] | None) -> bool:
     if only is None:
         return True
     if shape.kind == "floor":  # the writes' yardsticks come with any write
-        return bool(only - {"root", "team", "viewer", "dashboard", "report"})
+        return bool(only - {"root", "tags", "team", "viewer", "dashboard", "report"})
     return shape.key in only
 
 
@@ -1283,7 +1324,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the seeded database")
     parser.add_argument(
         "--only",
-        help="comma-separated shapes: root,team,viewer,dashboard,report,log,log-replay,"
+        help="comma-separated shapes: root,tags,team,viewer,dashboard,report,log,log-replay,"
         "update,comment,transition,start,start-replay,start-stop",
     )
     parser.add_argument(

@@ -20,7 +20,7 @@ import asyncpg
 from store import accounts, tokens
 from store.db import Database
 from store.ids import new_id
-from store.models import Category, Role, Task
+from store.models import Category, Role, Tag, Task
 from store.timeutil import utcnow
 
 TEAM_ENTRIES = 100_000
@@ -176,6 +176,68 @@ def entry_rows(teams: list[dict[str, Any]], total: int) -> Iterator[tuple[Any, .
             now,
             1,
         )
+
+
+TAGS_PER_TEAM = 8
+TAG_NAMES = ["meeting", "overtime", "billing", "review", "support", "call", "travel", "ops"]
+# Which entries have which tags, from the random last characters of their ids: one entry in
+# six has none (the 25th character), the others one to three tags (the 24th) starting at
+# one that the 26th picks. One statement on each database, where listing a million entries'
+# tags from Python would hold them all.
+_TAGGING_SQL = """INSERT INTO entry_tags (entry_id, tag_id, team_id)
+SELECT e.id, t.id, e.team_id FROM time_entries e JOIN tags t ON t.team_id = e.team_id
+WHERE {code}(substr(e.id, 25, 1)) % 6 <> 0
+AND ({code}(substr(e.id, 26, 1)) + ({index})) % 8 < 1 + {code}(substr(e.id, 24, 1)) % 3"""
+_TAG_INDEX = (
+    "CASE t.name_key " + " ".join(f"WHEN '{n}' THEN {k}" for k, n in enumerate(TAG_NAMES)) + " END"
+)
+
+
+def tag_rows(teams: list[dict[str, Any]]) -> list[Tag]:
+    """``TAGS_PER_TEAM`` live tags per team."""
+    now = utcnow()
+    names = TAG_NAMES
+    return [
+        Tag(
+            id=new_id(),
+            team_id=team["id"],
+            name=names[k],
+            name_key=names[k].casefold(),
+            color=None,
+            created_at=now,
+            updated_at=now,
+        )
+        for team in teams
+        for k in range(TAGS_PER_TEAM)
+    ]
+
+
+async def seed_tags(url: str, dialect: str, teams: list[dict[str, Any]]) -> None:
+    """Each team's tags, then the entries' (``_TAGGING_SQL``), after the entries."""
+    rows = tag_rows(teams)
+    columns = ("id", "team_id", "name", "name_key", "color", "created_at", "updated_at")
+    values = [tuple(getattr(r, c) for c in columns) for r in rows]
+    if dialect == "sqlite":
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            conn.executemany(
+                f"INSERT INTO tags ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [tuple(sqlite_value(v) for v in row) for row in values],
+            )
+            conn.execute(_TAGGING_SQL.format(code="unicode", index=_TAG_INDEX))
+            conn.commit()
+            conn.execute("ANALYZE")
+        finally:
+            conn.close()
+        return
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.copy_records_to_table("tags", records=values, columns=columns)
+        await conn.execute(_TAGGING_SQL.format(code="ascii", index=_TAG_INDEX))
+        await conn.execute("VACUUM ANALYZE entry_tags")
+        await conn.execute("VACUUM ANALYZE tags")
+    finally:
+        await conn.close()
 
 
 def sqlite_value(v: Any) -> Any:

@@ -62,7 +62,7 @@ async def task_by_key(session: AsyncSession, *, team_id: str, key: str) -> Task 
     return (await session.exec(stmt)).first()
 
 
-async def _catalogue_team(
+async def catalogue_team(
     session: AsyncSession, *, team_id: str, actor_id: str
 ) -> tuple[Team, Membership]:
     """The team and the actor's membership, the team locked for catalogue changes
@@ -76,7 +76,7 @@ async def _catalogue_team(
 
 
 async def _admin_team(session: AsyncSession, *, team_id: str, actor_id: str) -> Team:
-    team, member = await _catalogue_team(session, team_id=team_id, actor_id=actor_id)
+    team, member = await catalogue_team(session, team_id=team_id, actor_id=actor_id)
     if not rules.is_admin(member):
         raise DomainError(ErrorCode.FORBIDDEN, "Only admins manage categories.", _f("teamId"))
     return team
@@ -216,7 +216,7 @@ async def _task_team(
 ) -> Team:
     """The team of a task change; archiving or restoring a task is for admins and owners
     (as archiving a category is), other changes too where the team's tasks are read-only."""
-    team, member = await _catalogue_team(session, team_id=team_id, actor_id=actor_id)
+    team, member = await catalogue_team(session, team_id=team_id, actor_id=actor_id)
     if archiving and not rules.is_admin(member):
         raise DomainError(
             ErrorCode.FORBIDDEN, "Only admins archive or restore tasks.", _f("archived")

@@ -2,12 +2,18 @@
 
 Neither has rules of its own. ``continue_entry`` asks :func:`store.timers.start_timer`
 and ``duplicate_entry`` asks :func:`store.timesheet.log_entry` with the source entry's
-team, scope, description and billable flag, so archived or closed tasks, archived
+team, scope, description, billable flag and tags, so archived or closed tasks, archived
 categories and teams, locked periods, the 24-hour rules, membership, locks, billing (the
 rate is derived again from today's rules, as for any new entry) and events are those of
 ``startTimer`` and ``logTimeEntry``. What is theirs here: finding the source entry, and
 naming the input's ``id`` in a refusal about a value that came from it (the client sent
 no ``taskId``; the entry it named carries it).
+
+Tags: a copy carries the source entry's live tags; archived ones are left off (an
+archived tag takes no new entries, and refusing the copy for it would make an entry with
+an archived tag impossible to continue). The tags are read unlocked and locked ``FOR
+SHARE`` when put on the copy: one archived in between refuses the copy (TAG_ARCHIVED on
+``input.id``), as any log of it would be.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from datetime import date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import timers
+from store import tags, timers
 from store.errors import DomainError, DomainErrors, DomainWarning, ErrorCode
 from store.events import EventLog
 from store.ids import parse_ulid
@@ -67,7 +73,6 @@ async def continue_entry(
     (``startTimer``: the actor's running timer stops at the same instant)."""
     entry = await source_entry(session, actor_id=actor_id, entry_id=entry_id)
     scope = _scope(entry)
-    # Tags: copy the entry's tags here once entries have them (issue 20, item 1).
     data = timers.StartTimer(
         team_id=entry.team_id,
         task_id=scope.task_id,
@@ -75,6 +80,7 @@ async def continue_entry(
         description=entry.description,
         billable=entry.billable,
         started_at=started_at,
+        tag_ids=tuple(await tags.live_tag_ids(session, entry.id)),
     )
     try:
         return await timers.start_timer(
@@ -118,7 +124,6 @@ async def duplicate_entry(
             "A running entry cannot be duplicated: stop it, or continue it.",
             f("id"),
         )
-    # Tags: copy the entry's tags here once entries have them (issue 20, item 1).
     data = LogEntry(
         team_id=entry.team_id,
         scope=_scope(entry),
@@ -129,6 +134,7 @@ async def duplicate_entry(
         billable=entry.billable,
         input_type=InputType.MANUAL.value,
         source=Source.API.value,
+        tag_ids=tuple(await tags.live_tag_ids(session, entry.id)),
     )
     try:
         copy, _replayed = await log_entry(

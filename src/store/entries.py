@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.entry_rules import description_contains_sql, is_live
 from store.models import Task, TimeEntry
+from store.tag_rules import TagMatch, tag_match_sql, untagged_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class EntryFilter:
     include_deleted: bool = False
     deleted_since: datetime | None = None
     description_contains: str | None = None  # ``entry_rules.description_contains``
+    tag_ids: Sequence[str] | None = None  # ``tags.tag_match`` by ``tag_match``
+    tag_match: TagMatch = TagMatch.ANY
+    untagged: bool | None = None  # ``tags.untagged``
 
 
 def live_entries() -> ColumnElement[bool]:
@@ -78,6 +82,11 @@ def entry_conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
         c.append(col(TimeEntry.stopped_at).is_not(None))
     if f.description_contains:
         c.append(description_contains_sql(TimeEntry.__table__, f.description_contains))  # type: ignore[attr-defined]
+    entries = TimeEntry.__table__  # type: ignore[attr-defined]
+    if f.tag_ids is not None:
+        c.append(tag_match_sql(entries, f.tag_ids, f.tag_match))
+    if f.untagged is not None:
+        c.append(untagged_sql(entries, f.untagged))
     if f.updated_since is not None:
         c.append(col(TimeEntry.updated_at) >= f.updated_since)
     if f.deleted_since is not None:

@@ -496,6 +496,7 @@ def handles(data: LogEntry) -> bool:
     return (
         data.entry_id is None
         and data.external_ref is None
+        and not data.tag_ids  # tags: the ORM path's store.tags.set_entry_tags
         and (data.scope.task_id is None) != (data.scope.category_id is None)
         and data.input_type in InputType.__members__
         and data.source in Source.__members__

@@ -26,6 +26,8 @@ class ErrorCode(StrEnum):
     NOT_DELETED = "NOT_DELETED"
     # Added by the overlap policy (issue 20): the write overlaps the user's own entries.
     OVERLAP = "OVERLAP"
+    # Added by tags (issue 20): an archived tag takes no new entries.
+    TAG_ARCHIVED = "TAG_ARCHIVED"
 
 
 class DomainError(Exception):

@@ -20,7 +20,7 @@ class EventKind(StrEnum):
 
 
 class CatalogKind(StrEnum):
-    """What happened to a task, a category or a membership."""
+    """What happened to a task, a category, a tag or a membership."""
 
     CREATED = "CREATED"
     UPDATED = "UPDATED"
@@ -35,6 +35,7 @@ class Subject(StrEnum):
     CATEGORY = "CATEGORY"
     MEMBER = "MEMBER"
     TEAM = "TEAM"  # the team's own settings (updateTeam): rounding, zone, rates...
+    TAG = "TAG"  # a tag of the team (issue 20): created, renamed, archived, restored
 
 
 class EntryKeys(Protocol):

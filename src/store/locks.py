@@ -17,7 +17,8 @@ anyone may retry):
      for the entry writers in flight and holds new ones back until it commits: no change
      commits inside a lock that was acknowledged before it;
    - ``FOR NO KEY UPDATE`` (:func:`team_for_catalogue`) by changes of the team, its
-     members, categories and tasks: serialised per team, never waiting for entry writers;
+     members, categories, tasks and tags (``store.tags``, which so reads the names of the
+     team's live tags as committed): serialised per team, never waiting for entry writers;
    - ``FOR UPDATE`` (:func:`team_for_archive`) by ``archiveTeam`` and ``restoreTeam``,
      which so wait for the entry writers in flight, as a period lock does;
    then the membership of a member change (:func:`membership`), ``FOR NO KEY UPDATE``
@@ -40,9 +41,12 @@ anyone may retry):
    writes in flight commit first, and a later one finds no membership here;
 4. entry rows, by id, ``FOR UPDATE`` (:func:`entries`), or ``FOR SHARE`` where a command
    only needs the entry to stay as it is (a comment);
-5. catalogue rows: a task, then its category chain from the leaf upward, ``FOR SHARE``
-   by entry writers (:func:`store.rules.category_chain`), ``FOR NO KEY UPDATE`` by the
-   catalogue change of that row (:func:`catalogue_row`);
+5. catalogue rows: a task, then its category chain from the leaf upward, then the tags
+   put on an entry (by id), ``FOR SHARE`` by entry writers
+   (:func:`store.rules.category_chain`, ``store.tags.set_entry_tags``), ``FOR NO KEY
+   UPDATE`` by the catalogue change of that row (:func:`catalogue_row`: a task, a category,
+   a tag); an archive of a tag so waits for the entries being tagged with it, and a writer
+   that waited reads it archived;
 6. a webhook row (``store.webhooks``), ``FOR NO KEY UPDATE`` by the admin command that
    changes it, after its team (step 2). The webhook deliverer locks webhook rows only
    (``FOR UPDATE SKIP LOCKED``), one short transaction at a time.
@@ -209,7 +213,8 @@ async def entry_unchanged(session: AsyncSession, entry_id: str) -> TimeEntry | N
 
 
 async def catalogue_row(session: AsyncSession, model: type[M], row_id: str) -> M | None:
-    """Step 5 for the change of a category or task: ``FOR NO KEY UPDATE``, as committed."""
+    """Step 5 for the change of a category, task or tag: ``FOR NO KEY UPDATE``, as
+    committed."""
     key = model.__table__.c.id  # type: ignore[attr-defined]
     row: M | None = await _one(
         session, select(model).where(key == row_id).with_for_update(key_share=True)

@@ -45,12 +45,15 @@ ENTRIES = Lookup("time_entries", "id")
 COMMENTS = Lookup("comments", "id")
 WEBHOOKS = Lookup("webhooks", "id")
 ACCESS_TOKENS = Lookup("access_tokens", "id")
+TAGS = Lookup("tags", "id")
 TEAM_CATEGORIES = Lookup(
     "categories", "team_id", many=True, order=lambda t: [t.c.position, t.c.title, t.c.id]
 )
 TEAM_MEMBERS = Lookup(
     "memberships", "team_id", many=True, order=lambda t: [t.c.created_at, t.c.user_id]
 )
+# A team's tags, archived too, by name in any case (``store.tags.name_key``), then id.
+TEAM_TAGS = Lookup("tags", "team_id", many=True, order=lambda t: [t.c.name_key, t.c.id])
 USER_MEMBERSHIPS = Lookup("memberships", "user_id", many=True)
 ENTRY_COMMENTS = Lookup(
     "comments", "time_entry_id", many=True, order=lambda t: [t.c.created_at, t.c.id]

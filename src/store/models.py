@@ -340,6 +340,59 @@ class TaskPin(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
 
 
+class Tag(SQLModel, table=True):
+    """A team's label for entries (issue 20): any number per entry (``entry_tags``).
+
+    ``name`` is stored trimmed; among a team's live (not archived) tags it is unique in any
+    case: ``name_key`` is its ``str.casefold()`` (``store.tags.name_key``, one rule on both
+    databases, where SQL's ``lower`` differs), unique per team among live tags
+    (``uq_tags_team_live_name``); archiving a tag frees its name.
+    An archived tag stays on its entries and in filters and reports, and takes no new
+    entries (``TAG_ARCHIVED``)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (
+        Index(
+            "uq_tags_team_live_name",
+            "team_id",
+            "name_key",
+            unique=True,
+            sqlite_where=text("archived_at IS NULL"),
+            postgresql_where=text("archived_at IS NULL"),
+        ),
+        Index(None, "team_id", "name_key", "id"),
+    )
+
+    id: str = Field(sa_column=Column(String(26), primary_key=True))
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+    name: str = Field(max_length=100)
+    # casefold() may lengthen a name ("ß" -> "ss"): room for that.
+    name_key: str = Field(max_length=400)
+    color: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow_precise, sa_column=_utc())
+    # When an admin archived the tag (null: live): kept on its entries, no new ones.
+    archived_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class EntryTag(SQLModel, table=True):
+    """A tag on an entry. ``team_id`` (the entry's and the tag's) is kept so a team's tag
+    filters read ``(tag_id, entry_id)`` alone; rows go with their entry or tag."""
+
+    __tablename__ = "entry_tags"
+    __table_args__ = (Index(None, "tag_id", "entry_id"),)
+
+    entry_id: str = Field(
+        sa_column=Column(
+            String(26), ForeignKey("time_entries.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    tag_id: str = Field(
+        sa_column=Column(String(26), ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    )
+    team_id: str = Field(sa_column=_fk("teams.id", ondelete="CASCADE"))
+
+
 class Comment(SQLModel, table=True):
     __tablename__ = "comments"
     __table_args__ = (Index(None, "time_entry_id", "created_at"),)

@@ -28,6 +28,7 @@ TABLES: dict[str, str] = {
     "comment": "comments",
     "webhook": "webhooks",
     "access_token": "access_tokens",
+    "tag": "tags",
     "entry": "time_entries",
 }
 

@@ -49,6 +49,10 @@ KEY_COLUMNS: Final[dict[str, str]] = {
     "BILLABLE": "billable",
     "STATUS": "status",
     "INPUT_TYPE": "input_type",
+    # Grouped by TAG (issue 20), an entry counts in the bucket of each of its tags
+    # (archived ones too), an untagged entry in the null tag's; the totals still count
+    # every entry once.
+    "TAG": "tag_id",
 }
 MAX_KEYS: Final = 3
 SQLITE_BUCKET_FUNCTION: Final = "pc_local_bucket"
@@ -61,6 +65,7 @@ _LAST_OF_HOUR: Final = timedelta(hours=1) - _MICROSECOND
 _ENTRIES: Final = metadata.tables["time_entries"]
 _TASKS: Final = metadata.tables["tasks"]
 _TEAMS: Final = metadata.tables["teams"]
+_ENTRY_TAGS: Final = metadata.tables["entry_tags"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,7 @@ class ReportRow:
     billable: bool | None = None
     status: str | None = None
     input_type: str | None = None
+    tag_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +271,8 @@ def _key_column(key: str, *, dialect: str, time_zone: str, week_start: int) -> C
         return _ENTRIES.c.status
     if key == "INPUT_TYPE":
         return _ENTRIES.c.input_type
+    if key == "TAG":
+        return _ENTRY_TAGS.c.tag_id
     raise ReportError(f"Unknown group key {key!r}.")
 
 
@@ -315,7 +323,9 @@ def _entries(
     ]
     source: FromClause = _ENTRIES
     if "CATEGORY" in keys:
-        source = _ENTRIES.outerjoin(_TASKS, _TASKS.c.id == _ENTRIES.c.task_id)
+        source = source.outerjoin(_TASKS, _TASKS.c.id == _ENTRIES.c.task_id)
+    if "TAG" in keys:  # a row per (entry, tag), one with a null tag for an untagged entry
+        source = source.outerjoin(_ENTRY_TAGS, _ENTRY_TAGS.c.entry_id == _ENTRIES.c.id)
     return select(*columns).select_from(source).where(and_(*entry_conditions(filter))).subquery()
 
 
@@ -387,33 +397,39 @@ async def time_report(
         _TEAMS.c.id.in_(filter.team_ids)
     )
     teams = [(t, r, m) for t, r, m in (await conn.execute(team_rules)).all()]
-    per_entry = _entries(
-        keys,
-        filter=filter,
-        teams=teams,
-        time_zone=time_zone,
-        week_start=week_start,
-        now=now,
-        dialect=dialect,
-    )
-    group_columns = [per_entry.c[KEY_COLUMNS[k]] for k in keys]
-    stmt = select(
-        *group_columns,
-        func.sum(per_entry.c.seconds),
-        func.sum(per_entry.c.rounded),
-        func.sum(per_entry.c.cents),
-        func.count(),
-        func.sum(per_entry.c.running),
-    ).group_by(*group_columns)
+
+    def grouped(by: tuple[str, ...]) -> Any:
+        per_entry = _entries(
+            by,
+            filter=filter,
+            teams=teams,
+            time_zone=time_zone,
+            week_start=week_start,
+            now=now,
+            dialect=dialect,
+        )
+        group_columns = [per_entry.c[KEY_COLUMNS[k]] for k in by]
+        return select(
+            *group_columns,
+            func.sum(per_entry.c.seconds),
+            func.sum(per_entry.c.rounded),
+            func.sum(per_entry.c.cents),
+            func.count(),
+            func.sum(per_entry.c.running),
+        ).group_by(*group_columns)
+
     attrs = [KEY_COLUMNS[k] for k in keys]
     buckets: list[ReportRow] = []
     totals = ReportSums()
-    for row in (await conn.execute(stmt)).all():
+    for row in (await conn.execute(grouped(keys))).all():
         *values, seconds, rounded, cents, count, running = row
         sums = ReportSums(int(seconds), int(rounded), int(cents), int(count), int(running))
         totals += sums
         buckets.append(
             ReportRow(sums=sums, **{a: _convert(a, v) for a, v in zip(attrs, values, strict=True)})
         )
+    if "TAG" in keys:  # an entry is in as many buckets as it has tags: sum it once
+        row = (await conn.execute(grouped(()))).one()
+        totals = ReportSums(*(int(v or 0) for v in row))
     buckets.sort(key=lambda b: sort_key(b, keys))
     return ReportRows(group_by=keys, buckets=buckets, totals=totals)

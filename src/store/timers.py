@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import catalog, locks, overlap, rules
+from store import catalog, locks, overlap, rules, tags
 from store.accounts import check_name
 from store.errors import DomainError, DomainWarning, ErrorCode
 from store.events import CatalogKind, EventKind, EventLog, Subject
@@ -56,6 +56,7 @@ class StartTimer:
     description: str | None = None
     billable: bool | None = None
     started_at: datetime | None = None
+    tag_ids: tuple[str, ...] | None = None  # store.tags.set_entry_tags
 
 
 @dataclass
@@ -297,6 +298,7 @@ async def start_timer(
     )
     session.add(entry)
     await session.flush()
+    await tags.set_entry_tags(session, entry=entry, tag_ids=data.tag_ids, new=True)
     events.add(EventKind.STARTED, entry, now)
     return Started(entry, running, is_new_task, False)
 

@@ -34,7 +34,7 @@ from store import tokens
 from store.db import Database
 from store.events import EntryEvent
 from store.ids import new_id
-from store.models import Category, EntryChange, IdempotencyRecord, Task, Team, TimeEntry
+from store.models import Category, EntryChange, IdempotencyRecord, Tag, Task, Team, TimeEntry
 from tests.conftest import QUIET, _pg_dsn
 from tests.factories import TeamWorld, make_team
 
@@ -734,3 +734,42 @@ def _settled(value: Any) -> Any:
         return value
     moving = {"durationSeconds", "roundedSeconds", "amountCents"} if value.get("running") else set()
     return {k: _settled(v) for k, v in value.items() if k not in moving}
+
+
+TAGGED = """mutation($i: LogTimeEntryInput!) { logTimeEntry(input: $i) {
+  replayed userErrors { code field message }
+  timeEntry { id version tags { id name color archived team { id } } } } }"""
+
+
+async def test_tags_a_log_with_tag_ids_is_the_standard_paths_and_one_without_is_compiled(
+    apps: Apps,
+) -> None:
+    """``tagIds`` are ``store.tags.set_entry_tags``' (the ORM path): the compiled write
+    declines a log that gives any, and answers one without, its entry's tags selected
+    (none); both answers equal standard execution's."""
+    tag_id = new_id()
+    async with apps.db.write() as s:
+        s.add(Tag(id=tag_id, team_id=apps.a.id, name="Urgent", name_key="urgent"))
+        await s.commit()
+    base = {"teamId": apps.a.id, "taskId": apps.a.tasks["T-2"], "minutes": 5}
+    body, answered = await log_both(
+        apps, TAGGED, {**base, "startedAt": "2025-03-12T10:00:00Z"}, apps.a.member.token
+    )
+    assert answered and body["data"]["logTimeEntry"]["timeEntry"]["tags"] == []
+    body, answered = await log_both(
+        apps,
+        TAGGED,
+        {**base, "startedAt": "2025-03-12T11:00:00Z", "tagIds": []},
+        apps.a.member.token,
+    )
+    assert answered and body["data"]["logTimeEntry"]["timeEntry"]["tags"] == []
+    body, answered = await log_both(
+        apps,
+        TAGGED,
+        {**base, "startedAt": "2025-03-12T12:00:00Z", "tagIds": [tag_id]},
+        apps.a.member.token,
+    )
+    assert not answered
+    [tag] = body["data"]["logTimeEntry"]["timeEntry"]["tags"]
+    assert tag["id"] == tag_id and tag["name"] == "Urgent"
+    _check_events(apps)

@@ -40,7 +40,9 @@ from tests.gql.mutation_helpers import (
     ok,
     refused,
 )
+from tests.gql.test_bulk import UPDATE_MANY
 from tests.gql.test_mutations_copies import CONTINUE, DUPLICATE
+from tests.gql.test_tags import _tag
 from tests.gql.test_team_lifecycle import ARCHIVE_TEAM, REMOVE
 
 HISTORY = """query($id: ID!) { timeEntry(id: $id) { id version
@@ -458,3 +460,27 @@ async def test_concurrent_updates_record_exactly_the_winners_in_version_order(
             )
         ).all()
     assert len(rows) == 5
+
+
+async def test_tags_are_recorded_with_the_entrys_own_changes(db: Database, gql: GQL) -> None:
+    """``tagIds`` joins the change row of the write that set it: a log's creation, an
+    edit (with a column change in the same write, one row), a bulk edit, clearing them;
+    the same set again records nothing."""
+    w = await make_team(db, "Acme", prefix="a")
+    red, blue = [await _tag(gql, w, name) for name in ("red", "blue")]
+    entry = ok(await mutate(gql, LOG, _log(w, tagIds=[red]), w.member.token))["timeEntry"]
+    ok(await mutate(gql, UPDATE, {"id": entry["id"], "tagIds": [blue, red]}, w.member.token))
+    ok(await mutate(gql, UPDATE, {"id": entry["id"], "tagIds": [red, blue]}, w.member.token))
+    both = {"id": entry["id"], "tagIds": [], "description": "untagged"}
+    ok(await mutate(gql, UPDATE, both, w.member.token))
+    bulk = {"ids": [entry["id"]], "changes": {"tagIds": [blue]}}
+    ok(await mutate(gql, UPDATE_MANY, bulk, w.member.token))
+    created, added, cleared, by_bulk = await _history(gql, entry["id"], w.member.token) or []
+    assert _changes(created)["tagIds"] == (None, red)
+    assert _changes(added) == {"tagIds": (red, ",".join(sorted([red, blue])))}
+    assert _changes(cleared) == {
+        "tagIds": (",".join(sorted([red, blue])), None),
+        "description": ("paging", "untagged"),
+    }
+    assert _changes(by_bulk) == {"tagIds": (None, blue)}
+    assert [c["action"] for c in (added, cleared, by_bulk)] == ["UPDATED"] * 3

@@ -2,8 +2,10 @@
 
 Entries cluster around DST changes (Europe/Berlin, America/New_York) and year ends (also
 Asia/Tokyo); they are running or stopped, deleted or not, billable or not, at various rates,
-under every rounding mode. Every groupBy of one or two keys must match the reference exactly,
-buckets in the same order: through the store with a fixed instant, and through the API, where
+under every rounding mode, with up to three tags each (one of them archived), under tag
+filters (``tagIds`` with ANY or ALL, ``untagged``). Every groupBy of one or two keys must match the reference exactly,
+buckets in the same order (grouped by TAG, an entry in the bucket of each of its tags, the
+totals counting it once): through the store with a fixed instant, and through the API, where
 the running entries' seconds come from the same request (they share its instant).
 """
 
@@ -27,9 +29,10 @@ from gql.settings import Settings
 from store.db import Database
 from store.entries import EntryFilter
 from store.ids import new_id
-from store.models import EntryStatus, InputType, Task, TimeEntry
+from store.models import EntryStatus, EntryTag, InputType, Tag, Task, TimeEntry
 from store.money import amount_cents, rounded_seconds
 from store.reports import local_bucket, time_report
+from store.tag_rules import TagMatch
 from tests.conftest import GQL, QUIET
 from tests.factories import TeamWorld, make_team
 
@@ -49,7 +52,7 @@ async def app_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Tokyo")
 KEYS: tuple[str, ...] = ("USER", "TEAM", "TASK", "CATEGORY", "SCOPE", "DAY", "WEEK", "MONTH")
-KEYS += ("BILLABLE", "STATUS", "INPUT_TYPE")
+KEYS += ("BILLABLE", "STATUS", "INPUT_TYPE", "TAG")
 ONE_OR_TWO = [(k,) for k in KEYS] + list(itertools.combinations(KEYS, 2))
 ORDERED = [(k,) for k in KEYS] + list(itertools.permutations(KEYS, 2))
 # DST changes in Berlin and New York, local midnights at year ends in all three zones.
@@ -91,6 +94,11 @@ class Spec:
     status: str
     input_type: str
     deleted: bool
+    tags: frozenset[int] = frozenset()  # of the team's tags 0..2 (2 is archived)
+
+
+# The filter's ``tagIds`` as indexes (3: a tag on no entry), and its ``tagMatch``.
+TagFilter = tuple[frozenset[int], str]
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,8 @@ class Case:
     request_week_start: int | None
     include_deleted: bool
     now: datetime
+    tag_filter: TagFilter | None = None
+    untagged: bool | None = None
 
 
 instants = st.builds(
@@ -123,6 +133,7 @@ specs = st.builds(
     status=st.sampled_from(STATUSES),
     input_type=st.sampled_from(INPUT_TYPES),
     deleted=st.booleans(),
+    tags=st.frozensets(st.integers(0, 2), max_size=3),
 )
 cases = st.builds(
     Case,
@@ -135,6 +146,11 @@ cases = st.builds(
     request_week_start=st.one_of(st.none(), st.integers(1, 7)),
     include_deleted=st.booleans(),
     now=st.sampled_from(NOWS),
+    tag_filter=st.one_of(
+        st.none(),
+        st.tuples(st.frozensets(st.integers(0, 3), max_size=3), st.sampled_from(["ANY", "ALL"])),
+    ),
+    untagged=st.one_of(st.none(), st.booleans()),
 )
 
 
@@ -146,6 +162,8 @@ class Built:
     task_category: dict[str, str | None]
     categories: list[str]
     entries: list[TimeEntry]
+    tags: list[str]  # by index; the last one is on no entry
+    entry_tags: dict[str, set[str]]
 
 
 async def build(db: Database, case: Case) -> Built:
@@ -167,8 +185,20 @@ async def build(db: Database, case: Case) -> Built:
     tasks = [world.tasks["T-1"], world.tasks["T-2"], loose.id]
     categories = [world.categories["dev"], world.categories["api"]]
     task_category = {tasks[0]: categories[1], tasks[1]: categories[0], tasks[2]: None}
+    tags = [new_id() for _ in range(4)]
+    tag_rows = [
+        Tag(
+            id=tid,
+            team_id=world.id,
+            name=f"tag {n}",
+            name_key=f"tag {n}",
+            archived_at=datetime(2025, 1, 1, tzinfo=UTC) if n == 2 else None,
+        )
+        for n, tid in enumerate(tags)
+    ]
     running_users: set[int] = set()
     entries = []
+    entry_tags: dict[str, set[str]] = {}
     for spec in case.specs:
         seconds = spec.seconds
         if seconds is None and spec.user in running_users:
@@ -197,16 +227,43 @@ async def build(db: Database, case: Case) -> Built:
                 deleted_at=spec.started_at + timedelta(days=1) if spec.deleted else None,
             )
         )
+        entry_tags[entries[-1].id] = {tags[n] for n in spec.tags}
     async with db.write() as s:
         s.add(loose)
-        s.add_all(entries)
+        s.add_all([*tag_rows, *entries])
+        await s.flush()
+        s.add_all(
+            EntryTag(entry_id=e, tag_id=t, team_id=world.id)
+            for e, ts in entry_tags.items()
+            for t in ts
+        )
         await s.commit()
-    return Built(world, users, tasks, task_category, categories, entries)
+    return Built(world, users, tasks, task_category, categories, entries, tags, entry_tags)
+
+
+def tag_filter_kwargs(built: Built, case: Case) -> dict[str, Any]:
+    """The case's tag filter as ``EntryFilter`` fields (ids, match, untagged)."""
+    out: dict[str, Any] = {"untagged": case.untagged}
+    if case.tag_filter is not None:
+        indexes, match = case.tag_filter
+        out["tag_ids"] = [built.tags[n] for n in sorted(indexes)]
+        out["tag_match"] = TagMatch(match)
+    return out
+
+
+def tag_filter_input(built: Built, case: Case) -> dict[str, Any]:
+    """The case's tag filter as ``TimeEntryFilter`` fields."""
+    kw = tag_filter_kwargs(built, case)
+    out: dict[str, Any] = {"untagged": kw["untagged"]}
+    if "tag_ids" in kw:
+        out |= {"tagIds": kw["tag_ids"], "tagMatch": kw["tag_match"].value}
+    return out
 
 
 # --- the reference -----------------------------------------------------------------------
 
 Key = str | date | bool | None
+Sums = tuple[int, int, int, int, int]
 
 
 def reference(
@@ -217,9 +274,27 @@ def reference(
     zone: str,
     week_start: int,
     seconds_of: Callable[[TimeEntry], int],
-) -> list[tuple[tuple[Key, ...], tuple[int, int, int, int, int]]]:
-    """Buckets as (keys, (seconds, rounded, cents, count, running)), in the API's order."""
+) -> tuple[list[tuple[tuple[Key, ...], Sums]], Sums]:
+    """Buckets as (keys, (seconds, rounded, cents, count, running)), in the API's order,
+    and the totals (each entry once, whatever its number of tags)."""
     tz = ZoneInfo(zone)
+
+    def matches(e: TimeEntry) -> bool:
+        have = built.entry_tags[e.id]
+        if case.untagged is not None and (not have) != case.untagged:
+            return False
+        if case.tag_filter is None:
+            return True
+        indexes, match = case.tag_filter
+        wanted = {built.tags[n] for n in indexes}
+        if not wanted:
+            return False  # an empty list matches nothing
+        return wanted <= have if match == "ALL" else bool(wanted & have)
+
+    def keys(e: TimeEntry, name: str) -> list[Key]:
+        if name == "TAG":  # each of its tags; an untagged entry's is null
+            return sorted(built.entry_tags[e.id]) or [None]
+        return [key(e, name)]
 
     def key(e: TimeEntry, name: str) -> Key:
         local = e.started_at.astimezone(tz).date()
@@ -250,15 +325,22 @@ def reference(
         return e.input_type
 
     groups: dict[tuple[Key, ...], list[int]] = {}
+    totals = [0, 0, 0, 0, 0]
     for e in built.entries:
         if e.deleted_at is not None and not case.include_deleted:
+            continue
+        if not matches(e):
             continue
         seconds = seconds_of(e)
         rounded = rounded_seconds(seconds, case.rounding, case.rounding_minutes)
         cents = amount_cents(e.rate_snapshot_cents, rounded, billable=e.billable)
-        sums = groups.setdefault(tuple(key(e, k) for k in group_by), [0, 0, 0, 0, 0])
-        for i, v in enumerate((seconds, rounded, cents, 1, int(e.stopped_at is None))):
-            sums[i] += v
+        values = (seconds, rounded, cents, 1, int(e.stopped_at is None))
+        for i, v in enumerate(values):
+            totals[i] += v
+        for bucket in itertools.product(*(keys(e, k) for k in group_by)):
+            sums = groups.setdefault(bucket, [0, 0, 0, 0, 0])
+            for i, v in enumerate(values):
+                sums[i] += v
 
     enum_orders = {"SCOPE": ["TASK", "CATEGORY"], "STATUS": STATUSES, "INPUT_TYPE": INPUT_TYPES}
 
@@ -273,10 +355,11 @@ def reference(
                 out.append((False, value))
         return out
 
-    return [
+    buckets = [
         (k, (s[0], s[1], s[2], s[3], s[4]))
         for k, s in sorted(groups.items(), key=lambda kv: order(kv[0]))
     ]
+    return buckets, (totals[0], totals[1], totals[2], totals[3], totals[4])
 
 
 def stored_seconds(now: datetime) -> Callable[[TimeEntry], int]:
@@ -297,6 +380,8 @@ def _spec(user: int, scope: int, at: datetime, seconds: int | None, **kw: Any) -
         "input_type": "MANUAL",
         "deleted": False,
     }
+    if "tags" in kw:
+        kw["tags"] = frozenset(kw["tags"])
     return Spec(user, scope, at, seconds, **{**fields, **kw})
 
 
@@ -309,12 +394,14 @@ HANDPICKED = Case(
     rounding="NEAREST",
     rounding_minutes=15,
     specs=[
-        _spec(0, 0, datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC), None),
-        _spec(1, 2, datetime(2025, 10, 25, 22, 0, 0, 500_000, tzinfo=UTC), None, rate=12345),
+        _spec(0, 0, datetime(2025, 3, 30, 0, 59, 59, 999_999, tzinfo=UTC), None, tags={0, 2}),
+        _spec(
+            1, 2, datetime(2025, 10, 25, 22, 0, 0, 500_000, tzinfo=UTC), None, rate=12345, tags={1}
+        ),
         _spec(2, 3, datetime(2026, 1, 5, 0, 0, 0, 1, tzinfo=UTC), None),
         _spec(2, 4, datetime(2025, 10, 26, 0, 30, tzinfo=UTC), 450, billable=False),
         _spec(0, 1, datetime(2024, 12, 31, 23, 0, tzinfo=UTC), 900, deleted=True),
-        _spec(1, 0, datetime(2025, 3, 9, 7, 0, tzinfo=UTC), 1799, status="LOCKED"),
+        _spec(1, 0, datetime(2025, 3, 9, 7, 0, tzinfo=UTC), 1799, status="LOCKED", tags={0, 1, 2}),
     ],
     request_zone="America/New_York",
     request_week_start=None,
@@ -346,6 +433,7 @@ ATTRS = {
     "BILLABLE": "billable",
     "STATUS": "status",
     "INPUT_TYPE": "input_type",
+    "TAG": "tag_id",
 }
 
 
@@ -353,11 +441,18 @@ ATTRS = {
 @given(case=cases)
 @example(case=HANDPICKED)
 @example(case=replace(HANDPICKED, now=NOWS[2], include_deleted=False, request_zone=None))
+@example(case=replace(HANDPICKED, tag_filter=(frozenset({0, 1}), "ALL")))
+@example(case=replace(HANDPICKED, tag_filter=(frozenset({2, 3}), "ANY"), untagged=False))
+@example(case=replace(HANDPICKED, untagged=True))
 async def test_store_report_matches_the_reference(db: Database, case: Case) -> None:
     built = await build(db, case)
     zone = case.request_zone or case.zone
     week_start = case.request_week_start or case.week_start
-    f = EntryFilter(team_ids=[built.world.id], include_deleted=case.include_deleted)
+    f = EntryFilter(
+        team_ids=[built.world.id],
+        include_deleted=case.include_deleted,
+        **tag_filter_kwargs(built, case),
+    )
     async with db.read() as session:
         for group_by in ORDERED:
             rows = await time_report(
@@ -382,7 +477,7 @@ async def test_store_report_matches_the_reference(db: Database, case: Case) -> N
                 )
                 for b in rows.buckets
             ]
-            expected = reference(
+            expected, totals = reference(
                 built,
                 case,
                 group_by,
@@ -391,7 +486,6 @@ async def test_store_report_matches_the_reference(db: Database, case: Case) -> N
                 seconds_of=stored_seconds(case.now),
             )
             assert got == expected, group_by
-            totals = [sum(s[i] for _, s in expected) for i in range(5)]
             t = rows.totals
             assert [
                 t.total_seconds,
@@ -399,7 +493,7 @@ async def test_store_report_matches_the_reference(db: Database, case: Case) -> N
                 t.total_cents,
                 t.entry_count,
                 t.running_count,
-            ] == totals
+            ] == list(totals)
 
 
 # --- through the API: every combination of one or two keys -------------------------------
@@ -416,6 +510,7 @@ FIELDS = {
     "BILLABLE": "billable",
     "STATUS": "status",
     "INPUT_TYPE": "inputType",
+    "TAG": "tag { id }",
 }
 SUMS = "totalSeconds roundedSeconds totalCents entryCount runningCount"
 API = f"""query($f: TimeEntryFilter!, $running: TimeEntryFilter!, $g: [GroupBy!]!,
@@ -442,11 +537,12 @@ def api_key(bucket: dict[str, Any], name: str) -> Key:
 @settings(PROPERTY, max_examples=8, phases=[Phase.explicit, Phase.generate])
 @given(case=cases)
 @example(case=HANDPICKED)
+@example(case=replace(HANDPICKED, tag_filter=(frozenset({0, 2}), "ALL"), untagged=False))
 async def test_api_report_matches_the_reference(gql: GQL, db: Database, case: Case) -> None:
     built = await build(db, case)
     f = {"teamId": built.world.id, "includeDeleted": case.include_deleted}
     variables: dict[str, Any] = {
-        "f": f,
+        "f": {**f, **tag_filter_input(built, case)},
         "running": {**f, "running": True},
         "tz": case.request_zone,
         "ws": case.request_week_start,
@@ -463,7 +559,7 @@ async def test_api_report_matches_the_reference(gql: GQL, db: Database, case: Ca
         def seconds_of(e: TimeEntry, elapsed: dict[str, int] = elapsed) -> int:
             return e.duration_seconds if e.duration_seconds is not None else elapsed[e.id]
 
-        expected = reference(
+        expected, totals = reference(
             built,
             case,
             group_by,
@@ -481,9 +577,7 @@ async def test_api_report_matches_the_reference(gql: GQL, db: Database, case: Ca
         assert got == expected, group_by
         for b in report["buckets"]:
             assert all(api_key(b, k) is None for k in KEYS if k not in group_by), b
-        assert tuple(report["totals"][s] for s in SUMS.split()) == tuple(
-            sum(s[i] for _, s in expected) for i in range(5)
-        )
+        assert tuple(report["totals"][s] for s in SUMS.split()) == totals
 
 
 # --- SQLite's bucket function, against zoneinfo directly ---------------------------------

@@ -13,7 +13,7 @@ from gql.server.app import create_app
 from gql.settings import Settings
 from store.db import Database
 from store.ids import new_id
-from store.models import Comment, TimeEntry
+from store.models import Comment, EntryTag, Tag, TimeEntry
 from tests.conftest import QUIET
 from tests.factories import add_entries, make_team
 
@@ -21,11 +21,16 @@ NESTED = """query($f: TimeEntryFilter!, $first: Int) { timeEntries(filter: $f, f
   nodes { id durationSeconds amountCents user { id nickname } team { id name }
           task { id title category { id title parent { id title } } }
           category { id } comments { id content user { nickname } }
-          history { action user { nickname } changes { field to } } } } }"""
+          history { action user { nickname } changes { field to } }
+          tags { id name team { id } } } } }"""
 
 
 async def test_nested_page_statement_count_does_not_grow(db: Database, database_url: str) -> None:
     world = await make_team(db, "Acme", prefix="a")
+    tags = [Tag(id=new_id(), team_id=world.id, name=n, name_key=n) for n in ("a", "b", "c")]
+    async with db.write() as s:
+        s.add_all(tags)
+        await s.commit()
     for user, task in ((world.member, "T-1"), (world.admin, "T-2"), (world.owner, "T-1")):
         ids = await add_entries(
             db, team_id=world.id, user_id=user.id, task_id=world.tasks[task], count=40
@@ -41,6 +46,9 @@ async def test_nested_page_statement_count_does_not_grow(db: Database, database_
                         content="c",
                     )
                 )
+            for n, entry_id in enumerate(ids[:30]):  # tags on most: one or two each
+                for tag in tags[n % 3 : n % 3 + 1 + n % 2]:
+                    s.add(EntryTag(entry_id=entry_id, tag_id=tag.id, team_id=world.id))
             await s.commit()
 
     app = create_app(Settings(database_url=database_url, **QUIET))

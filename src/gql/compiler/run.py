@@ -67,7 +67,7 @@ class Runner:
         for step in built.batched:
             key = step.key
             if step.kind == RELATED:
-                raw = await step.fn.load(objs, ctx)
+                raw = await step.fn.load(objs, ctx, whole_level=True)
             elif step.kind == RESOLVED:
                 raw = await self.resolve(step, objs)
             elif step.kind == COMPUTED:

@@ -110,6 +110,7 @@ class LogWriter:
                     part["id"], _row(part)
                 )
         loaders.entry_comments.prime(entry.id, [])
+        loaders.entry_tags.prime(entry.id, [])  # a log with tags is the ORM path's
         payload = TimeEntryPayload(time_entry=TimeEntry(row=entry), replayed=False, user_errors=[])
         assert step.completion is not None
         try:
@@ -124,9 +125,19 @@ class LogWriter:
 # Where a computed field reads nothing of the viewer (only the entry and the instant),
 # and the relations whose values do not depend on who reads them (``User.runningEntry``
 # does: it is null outside the viewer's teams).
-_VIEWER_FREE_COMPUTED = frozenset({"TimeEntry"})
+_VIEWER_FREE_COMPUTED = frozenset({"TimeEntry", "Tag"})
 _VIEWER_FREE_LOADERS = frozenset(
-    {"team", "user", "task", "category", "entry", "entry_comments", "team_categories"}
+    {
+        "team",
+        "user",
+        "task",
+        "category",
+        "entry",
+        "entry_comments",
+        "team_categories",
+        "entry_tags",
+        "tag",
+    }
 )
 
 

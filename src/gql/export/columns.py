@@ -56,7 +56,15 @@ ENTRY_HEADER: Final = (
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 # The free texts of an export: only these are guarded (ids, numbers, instants never start so).
 _TEXTS: Final = frozenset(
-    {"teamName", "userNickname", "taskKey", "taskTitle", "categoryTitle", "description"}
+    {
+        "teamName",
+        "userNickname",
+        "taskKey",
+        "taskTitle",
+        "categoryTitle",
+        "tagName",
+        "description",
+    }
 )
 
 
@@ -157,6 +165,10 @@ _KEY_COLUMNS: Final[dict[str, tuple[tuple[str, Callable[[ReportRow, Names], Any]
     "BILLABLE": (("billable", lambda b, _: b.billable),),
     "STATUS": (("status", lambda b, _: b.status),),
     "INPUT_TYPE": (("inputType", lambda b, _: b.input_type),),
+    "TAG": (
+        ("tagId", lambda b, _: b.tag_id),
+        ("tagName", lambda b, n: _attr(n, "tags", b.tag_id, "name")),
+    ),
 }
 SUM_HEADER: Final = (
     "totalSeconds",

@@ -308,6 +308,7 @@ class Exports:
             "teams": {k: v.row for k, v in related.teams.items()},
             "tasks": {k: v.row for k, v in related.tasks.items()},
             "categories": {k: v.row for k, v in related.categories.items()},
+            "tags": {k: v.row for k, v in related.tags.items()},
         }
         header = columns.report_header(rows.group_by)
         writer = CsvWriter(header, excel=excel)

@@ -36,7 +36,7 @@ from gql.live.pubsub import Subscriber
 from store.events import EntryEvent, EventKind, Subject
 
 EVERY = 1.0  # seconds between two computations of one live report, at least
-TRIGGERS = frozenset({Subject.ENTRY, Subject.TASK, Subject.CATEGORY, Subject.TEAM})
+TRIGGERS = frozenset({Subject.ENTRY, Subject.TASK, Subject.CATEGORY, Subject.TAG, Subject.TEAM})
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from gql.schema.declare import EVENT_SUBJECT
 from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.types.entry import TimeEntry
 from gql.schema.types.pagination import MAX_PAGE, decode_event_cursor, event_cursor
-from gql.schema.types.team import Category, Task
+from gql.schema.types.team import Category, Tag, Task
 from store import outbox
 from store.events import CatalogKind, EntryEvent, Subject
 
@@ -37,7 +37,7 @@ class ChangeKind(Enum):
 
 @strawberry.type
 class _Subjects:
-    """The task or category an event is about, as it is now."""
+    """The task, category or tag an event is about, as it is now."""
 
     event: strawberry.Private[EntryEvent]
 
@@ -57,8 +57,15 @@ class _Subjects:
         row = await info.context.loaders.category.load(self.event.entry_id)
         return Category.from_row(row) if row else None
 
+    @strawberry.field(metadata=EVENT_SUBJECT, description="The tag as it is now (TAG changes).")
+    async def tag(self, info: Info) -> Tag | None:
+        if self.event.subject is not Subject.TAG:
+            return None
+        row = await info.context.loaders.tag.load(self.event.entry_id)
+        return Tag.from_row(row) if row else None
 
-@strawberry.type(description="A change of a team's task, category or membership.")
+
+@strawberry.type(description="A change of a team's task, category, tag or membership.")
 class CatalogEvent(_Subjects):
     kind: CatalogKind
     subject: Subject

@@ -25,7 +25,7 @@ from typing import Any
 import strawberry
 
 from gql.schema.context import Context, Info
-from gql.schema.loaders import cached_values
+from gql.schema.loaders import cached_values, level_values
 
 PLAN = "punchclock.plan"
 
@@ -83,14 +83,21 @@ class Related:
         key = self.key
         return [getattr(o.row, key) for o in objects]
 
-    async def load(self, objects: Sequence[Any], ctx: Context) -> list[Any]:
-        """The field's value for each object."""
+    async def load(
+        self, objects: Sequence[Any], ctx: Context, *, whole_level: bool = False
+    ) -> list[Any]:
+        """The field's value for each object. ``whole_level``: the objects are all of a
+        level (the compiler's call), so the keys need no batching with anyone else's."""
         keys = await self.keys_of(objects, ctx)
         loader = getattr(ctx.loaders, self.loader)
         wanted = list(dict.fromkeys(k for k in keys if k is not None))
         values = cached_values(loader, wanted)
-        if values is None:
-            values = await loader.load_many(wanted) if wanted else []
+        if values is None and not wanted:
+            values = []
+        elif values is None:
+            values = await (
+                level_values(loader, wanted) if whole_level else loader.load_many(wanted)
+            )
         found = dict(zip(wanted, values, strict=True))
         then = self.then
         return [

@@ -14,7 +14,7 @@ import strawberry
 
 from gql.schema.context import Context
 from gql.schema.errors import CodedError, TopLevelCode
-from gql.schema.types.enums import EntryStatus, InputType, ScopeType
+from gql.schema.types.enums import EntryStatus, InputType, ScopeType, TagMatch
 from store import directory
 from store.entries import EntryFilter
 from store.ids import parse_ulid
@@ -47,6 +47,18 @@ class RelatedTimeEntryFilter:
         description="Entries whose description contains this text, in any case (Unicode: "
         '"ärger" finds "ÄRGER"); every character is literal, `%` and `_` too. Empty: no '
         "condition.",
+    )
+    tag_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=f"Entries with any (`tagMatch: ANY`) or every (`ALL`) one of these tags "
+        f"(at most {MAX_FILTER_IDS}; archived tags too). An empty list matches nothing.",
+    )
+    tag_match: TagMatch = strawberry.field(
+        default=TagMatch.ANY, description="How `tagIds` match: ANY (default) or ALL."
+    )
+    untagged: bool | None = strawberry.field(
+        default=None,
+        description="true: only entries without any tag; false: only entries with one.",
     )
     scope_type: ScopeType | None = None
     from_: datetime | None = strawberry.field(default=None, name="from")
@@ -120,6 +132,7 @@ async def store_filter(
     wanted_users = _ids(f.user_ids, "userIds")
     wanted_tasks = _ids(f.task_ids, "taskIds")
     wanted_categories = _ids(f.category_ids, "categoryIds")
+    wanted_tags = _ids(f.tag_ids, "tagIds")
     if not team_ids:
         return None
     if f.user_id is not None:
@@ -142,8 +155,10 @@ async def store_filter(
         category_ids = _both(
             category_ids, await _category_subtrees(ctx, wanted_categories, team_ids)
         )
-    if any(ids is not None and not ids for ids in (user_ids, wanted_tasks, category_ids)):
-        return None  # an empty set of users, tasks or categories: nothing matches
+    if any(
+        ids is not None and not ids for ids in (user_ids, wanted_tasks, category_ids, wanted_tags)
+    ):
+        return None  # an empty set of users, tasks, categories or tags: nothing matches
     return EntryFilter(
         team_ids=team_ids,
         user_ids=user_ids,
@@ -161,4 +176,7 @@ async def store_filter(
         include_deleted=bool(f.include_deleted),
         deleted_since=f.deleted_since,
         description_contains=f.description_contains or None,
+        tag_ids=wanted_tags,
+        tag_match=f.tag_match,
+        untagged=f.untagged,
     )

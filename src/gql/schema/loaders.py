@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from store import lookups, nodes, pins
+from store import lookups, nodes, pins, tags
 from store.db import Database
 from store.entry_pages import Page, PageRequest, entry_pages
 
@@ -84,6 +84,27 @@ def cached_values(loader: DataLoader[K, T], keys: Sequence[K]) -> list[T] | None
             return None
         out.append(future.result())
     return out
+
+
+async def level_values(loader: DataLoader[K, T], keys: list[K]) -> list[T]:
+    """The values of ``keys``, all of one level of the compiled path (which asks for a
+    level's keys at once, so there is nothing to batch them with): when none of them is
+    loaded, kept or pending, one call of the loader's batch function, the values kept as
+    plain values (:meth:`SharedLoader.keep`); else ``load_many``.
+
+    ``load_many`` makes a future, a shield and a gather entry per key: for a to-many
+    relation under a page of 100 entries (``TimeEntry.tags``) that was a third of the
+    relation's cost (1.3 ms of CPU per request, profiled)."""
+    kept: dict[Any, Any] | None = getattr(loader, "kept", None)
+    cached = loader.cache_map.get
+    if kept is not None and not any(k in kept or cached(k) is not None for k in keys):
+        values: list[Any] = list(await loader.load_fn(keys))
+        keep = loader.keep  # type: ignore[attr-defined]
+        for key, value in zip(keys, values, strict=True):
+            keep(key, value)
+        return values
+    loaded: list[Any] = list(await loader.load_many(keys))
+    return loaded
 
 
 class PageBatch:
@@ -166,6 +187,26 @@ class Loaders:
     @cached_property
     def access_token(self) -> DataLoader[str, Any]:
         return self._of(lookups.ACCESS_TOKENS)
+
+    @cached_property
+    def tag(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TAGS)
+
+    @cached_property
+    def team_tags(self) -> DataLoader[str, Any]:
+        return self._of(lookups.TEAM_TAGS)
+
+    @cached_property
+    def entry_tags(self) -> DataLoader[str, list[Any]]:
+        """The tags of each entry (through ``entry_tags``): one statement per batch, so
+        per level of entries."""
+        db = self._db
+
+        async def load(keys: Sequence[str]) -> list[list[Any]]:
+            found = await tags.tags_of_entries(db, list(keys))
+            return [found.get(k, []) for k in keys]
+
+        return SharedLoader(load_fn=load)
 
     @cached_property
     def node_kinds(self) -> DataLoader[str, list[str]]:

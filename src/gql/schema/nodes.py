@@ -21,7 +21,7 @@ from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.types.entry import Comment, TimeEntry
 from gql.schema.types.node import Node
 from gql.schema.types.pagination import MAX_PAGE
-from gql.schema.types.team import Category, Task, Team
+from gql.schema.types.team import Category, Tag, Task, Team
 from gql.schema.types.token import AccessToken
 from gql.schema.types.user import User, shared_team_ids
 from gql.schema.types.webhook import Webhook
@@ -67,6 +67,7 @@ KINDS: dict[str, NodeKind] = {
     "comment": NodeKind("comment", Comment.from_row, _member_of_team),
     "webhook": NodeKind("webhook", Webhook.from_row, _admin_of_team),
     "access_token": NodeKind("access_token", AccessToken.from_row, _own),
+    "tag": NodeKind("tag", Tag.from_row, _member_of_team),
     "entry": NodeKind("entry", TimeEntry.from_row, _member_of_team),
 }
 assert list(KINDS) == list(TABLES), "every kind of row has its node kind, in the same order"

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import locks, overlap, rules
+from store import locks, overlap, rules, tags
 from store.errors import DomainError, DomainWarning, ErrorCode, Retry
 from store.events import EventKind, EventLog
 from store.ids import new_id, parse_ulid
@@ -273,6 +273,7 @@ async def log_entry(
     )
     session.add(entry)
     await session.flush()
+    await tags.set_entry_tags(session, entry=entry, tag_ids=data.tag_ids, new=True)
     events.add(EventKind.LOGGED, entry, now)
     return entry, False
 
@@ -306,7 +307,8 @@ async def _upsert(
     entry.billable, entry.rate_snapshot_cents = billing.billable, billing.rate_snapshot_cents
     entry.input_type, entry.source = data.input_type, data.source
     entry.deleted_at = None
-    if rules.touch(entry, now, before):
+    tagged = await tags.set_entry_tags(session, entry=entry, tag_ids=data.tag_ids)
+    if rules.touch(entry, now, before) or (tagged.changed and rules.touch(entry, now)):
         session.add(entry)
         await session.flush()
         events.add(EventKind.UPDATED, entry, now)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import overlap, rules
+from store import overlap, rules, tags
 from store.entry_rules import effective_category_id
 from store.errors import DomainError, DomainWarning, ErrorCode
 from store.events import EventKind, EventLog
@@ -112,6 +112,7 @@ async def update_entry(
     if changes.source is not None:
         check_enum(changes.source, Source, "source")
         entry.source = changes.source
+    tagged = await tags.set_entry_tags(session, entry=entry, tag_ids=changes.tag_ids)
     if (entry.user_id, entry.started_at, entry.stopped_at) != span:
         await overlap.check(
             session,
@@ -123,7 +124,7 @@ async def update_entry(
             field=_moving_field(changes),
             warnings=warnings,
         )
-    if rules.touch(entry, now, before):
+    if rules.touch(entry, now, before) or (tagged.changed and rules.touch(entry, now)):
         session.add(entry)
         await session.flush()
         events.add(EventKind.UPDATED, entry, now)

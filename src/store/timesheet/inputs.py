@@ -77,6 +77,7 @@ class LogEntry:
     input_type: str = InputType.MANUAL.value
     source: str = Source.API.value
     external_ref: ExternalRefInput | None = None
+    tag_ids: tuple[str, ...] | None = None  # store.tags.set_entry_tags
 
 
 UNSET: object = object()
@@ -98,6 +99,7 @@ class EntryChanges:
     source: str | None = None
     external_ref: ExternalRefInput | None = None
     team_id: str | None = None
+    tag_ids: tuple[str, ...] | None = None  # None: unchanged; (): none
 
 
 def check_external_ref(ref: ExternalRefInput) -> None:

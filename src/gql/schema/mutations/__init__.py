@@ -6,6 +6,7 @@ from strawberry.tools import merge_types
 
 from gql.schema.mutations.bulk import BulkMutations
 from gql.schema.mutations.entries import EntryMutations
+from gql.schema.mutations.tags import TagMutations
 from gql.schema.mutations.teams import TeamMutations
 from gql.schema.mutations.timers import TimerMutations
 from gql.schema.mutations.viewer import ViewerMutations
@@ -18,6 +19,7 @@ Mutation = merge_types(
         BulkMutations,
         TimerMutations,
         TeamMutations,
+        TagMutations,
         WebhookMutations,
         ViewerMutations,
     ),

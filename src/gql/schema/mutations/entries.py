@@ -33,6 +33,13 @@ def _how_long(data: i.LogTimeEntryInput | i.UpdateTimeEntryInput) -> timesheet.H
     )
 
 
+def tag_ids(value: list[strawberry.ID] | None) -> tuple[str, ...] | None:
+    """``tagIds`` as the store takes them: left out or null is None."""
+    if value is None or value is strawberry.UNSET:
+        return None
+    return tuple(str(v) for v in value)
+
+
 def _ext(ref: i.ExternalRefInput | None) -> timesheet.ExternalRefInput | None:
     if ref is None:
         return None
@@ -60,6 +67,7 @@ def log_entry_data(input: i.LogTimeEntryInput) -> timesheet.LogEntry:
         input_type=input.input_type.value if input.input_type else InputType.MANUAL.value,
         source=input.source.value if input.source else Source.API.value,
         external_ref=_ext(input.external_ref),
+        tag_ids=tag_ids(input.tag_ids),
     )
 
 
@@ -81,6 +89,7 @@ def entry_changes(
         source=input.source.value if input.source else None,
         external_ref=_ext(input.external_ref),
         team_id=_opt(input.team_id),
+        tag_ids=tag_ids(input.tag_ids),
     )
 
 
@@ -112,7 +121,8 @@ class EntryMutations:
     @strawberry.mutation(
         metadata=DOMAIN_WORK,
         description="Log a copy of a stopped entry of the viewer's team for the viewer (its "
-        "task or category, description, billable flag, duration): logTimeEntry's rules.",
+        "task or category, description, billable flag, duration, live tags): logTimeEntry's "
+        "rules.",
     )
     async def duplicate_time_entry(
         self, info: Info, input: i.DuplicateTimeEntryInput

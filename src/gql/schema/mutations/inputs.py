@@ -57,6 +57,11 @@ class LogTimeEntryInput:
     external_ref: ExternalRefInput | None = strawberry.field(
         default=None, description="Unique in the team: a repeat updates the stored entry."
     )
+    tag_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Tags of the team for the new entry (live ones; at most 20, repeats "
+        "count once).",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
@@ -85,12 +90,17 @@ class StartTimerInput:
     description: str | None = None
     billable: bool | None = None
     started_at: datetime | None = None
+    tag_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Tags of the team for the new entry (live ones; at most 20, repeats "
+        "count once).",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
 @strawberry.input(
-    description="Start a timer like the entry `id` (its team, task or category, description "
-    "and billable flag)."
+    description="Start a timer like the entry `id` (its team, task or category, description, "
+    "billable flag and live tags)."
 )
 class ContinueTimeEntryInput:
     id: strawberry.ID
@@ -153,6 +163,11 @@ class UpdateTimeEntryInput:
     input_type: InputType | None = None
     source: Source | None = None
     external_ref: ExternalRefInput | None = None
+    tag_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The entry's tags from now on: null or left out, unchanged; [] none. "
+        "Tags it has may stay even when archived; new ones must be live (TAG_ARCHIVED).",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 

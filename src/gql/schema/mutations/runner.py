@@ -21,7 +21,7 @@ from gql.schema.context import Context
 from store import history, idempotency, outbox
 from store.errors import DomainError, DomainErrors, ErrorCode, Retry
 from store.events import EventLog
-from store.models import Category, Comment, Task, Team, TimeEntry, User
+from store.models import Category, Comment, Tag, Task, Team, TimeEntry, User
 from store.timeutil import utcnow
 
 log = logging.getLogger("punchclock.mutations")
@@ -198,6 +198,8 @@ def _prime(ctx: Context, rows: Sequence[SQLModel]) -> None:
     for row in rows:
         if isinstance(row, TimeEntry):
             loaders.entry.prime(row.id, row, force=True)
+            if "entry_tags" in vars(loaders):  # read earlier in the request: read again
+                loaders.entry_tags.clear(row.id)
         elif isinstance(row, Team):
             loaders.team.prime(row.id, row, force=True)
         elif isinstance(row, Task):
@@ -208,3 +210,7 @@ def _prime(ctx: Context, rows: Sequence[SQLModel]) -> None:
             loaders.user.prime(row.id, row, force=True)
         elif isinstance(row, Comment):
             loaders.comment.prime(row.id, row, force=True)
+        elif isinstance(row, Tag):
+            loaders.tag.prime(row.id, row, force=True)
+            if "team_tags" in vars(loaders):
+                loaders.team_tags.clear(row.team_id)

@@ -11,6 +11,7 @@ from gql.schema.context import Info
 from gql.schema.declare import DOMAIN_WORK
 from gql.schema.mutations import inputs as i
 from gql.schema.mutations import payloads as p
+from gql.schema.mutations.entries import tag_ids
 from gql.schema.mutations.runner import Outcome, run_mutation
 from store import copies, timers
 from store.errors import DomainWarning
@@ -57,6 +58,7 @@ class TimerMutations:
             description=input.description,
             billable=input.billable,
             started_at=input.started_at,
+            tag_ids=tag_ids(input.tag_ids),
         )
         actor = info.context.viewer_id
 
@@ -79,7 +81,7 @@ class TimerMutations:
     @strawberry.mutation(
         metadata=DOMAIN_WORK,
         description="Start a timer like an entry of the viewer's team (its task or category, "
-        "description, billable flag): startTimer's rules; the running timer stops.",
+        "description, billable flag, live tags): startTimer's rules; the running timer stops.",
     )
     async def continue_time_entry(
         self, info: Info, input: i.ContinueTimeEntryInput

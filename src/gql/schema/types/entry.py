@@ -23,12 +23,13 @@ from store.entry_rules import (
 )
 
 if TYPE_CHECKING:
-    from gql.schema.types.team import Category, Task, Team
+    from gql.schema.types.team import Category, Tag, Task, Team
     from gql.schema.types.user import User
 
 TeamT = Annotated["Team", strawberry.lazy("gql.schema.types.team")]
 TaskT = Annotated["Task", strawberry.lazy("gql.schema.types.team")]
 CategoryT = Annotated["Category", strawberry.lazy("gql.schema.types.team")]
+TagT = Annotated["Tag", strawberry.lazy("gql.schema.types.team")]
 UserT = Annotated["User", strawberry.lazy("gql.schema.types.user")]
 
 
@@ -109,6 +110,11 @@ async def _category_ids(entries: Sequence[Any], ctx: Context) -> list[str | None
         task_category = task.category_id if task is not None else None
         out.append(effective_category_id(e.row.task_id, e.row.category_id, task_category))
     return out
+
+
+def _tags(_o: Any, _ctx: Context, rows: Any) -> list[Any]:
+    tag = _type("team", "Tag")
+    return [tag(row=r) for r in rows]
 
 
 def _comments(_o: Any, _ctx: Context, rows: Any) -> list[Comment]:
@@ -209,6 +215,12 @@ class TimeEntry(RowObject, Node):
         "owners of its team; null for anyone else. A list, not a connection: an entry "
         "changes a few times in its life (a change is a person's write or the server's one "
         "stop), and its history goes with it.",
+    )
+    tags: list[TagT] = related(
+        "entry_tags",
+        _tags,
+        key="id",
+        description="The entry's tags (archived ones too), by name in any case.",
     )
 
 

@@ -20,6 +20,7 @@ from store.models import (
     TaskState,
     TokenScope,
 )
+from store.tag_rules import TagMatch
 
 for _enum in (EntryStatus, InputType, Role, Rounding, ScopeType, Source, TaskState):
     strawberry.enum(_enum)
@@ -37,6 +38,10 @@ strawberry.enum(
     "refuse it with OVERLAP (REFUSE).",
 )
 strawberry.enum(
+    TagMatch,
+    description="How a filter's `tagIds` match an entry: ANY, one of them; ALL, every one.",
+)
+strawberry.enum(
     TokenScope,
     description="READ: queries and subscriptions only; WRITE: mutations too.",
 )
@@ -50,6 +55,7 @@ __all__ = [
     "Rounding",
     "ScopeType",
     "Source",
+    "TagMatch",
     "TaskState",
     "TokenScope",
 ]

@@ -14,7 +14,7 @@ from gql.schema.errors import CodedError, TopLevelCode
 from gql.schema.filters import TimeEntryFilter, entity_id, store_filter
 from gql.schema.scalars import BigInt
 from gql.schema.types.enums import EntryStatus, InputType, ScopeType
-from gql.schema.types.team import Category, Task, Team
+from gql.schema.types.team import Category, Tag, Task, Team
 from gql.schema.types.user import User
 from store import reports
 from store.reports import ReportError, ReportRow, ReportRows, ReportSums
@@ -38,6 +38,12 @@ class GroupBy(Enum):
     BILLABLE = "BILLABLE"
     STATUS = "STATUS"
     INPUT_TYPE = "INPUT_TYPE"
+    TAG = strawberry.enum_value(
+        "TAG",
+        description="Each of the entries' tags: an entry with two tags counts in both "
+        "buckets, an untagged one in the bucket whose tag is null; `totals` count every "
+        "entry once.",
+    )
 
 
 @strawberry.type(description="Sums over a set of entries.")
@@ -67,6 +73,7 @@ class Related:
     teams: dict[str, Team] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     categories: dict[str, Category] = field(default_factory=dict)
+    tags: dict[str, Tag] = field(default_factory=dict)
 
 
 async def load_related(ctx: Context, rows: ReportRows) -> Related:
@@ -77,17 +84,19 @@ async def load_related(ctx: Context, rows: ReportRows) -> Related:
     def ids(attr: str) -> list[str]:
         return sorted({v for b in rows.buckets if (v := getattr(b, attr)) is not None})
 
-    users, teams, tasks, categories = await asyncio.gather(
+    users, teams, tasks, categories, tags = await asyncio.gather(
         loaders.user.load_many(ids("user_id")),
         loaders.team.load_many(ids("team_id")),
         loaders.task.load_many(ids("task_id")),
         loaders.category.load_many(ids("category_id")),
+        loaders.tag.load_many(ids("tag_id")),
     )
     return Related(
         users={r.id: User.from_row(r) for r in users if r is not None},
         teams={r.id: Team.from_row(r) for r in teams if r is not None},
         tasks={r.id: Task.from_row(r) for r in tasks if r is not None},
         categories={r.id: Category.from_row(r) for r in categories if r is not None},
+        tags={r.id: Tag.from_row(r) for r in tags if r is not None},
     )
 
 
@@ -109,6 +118,9 @@ class ReportBucket:
     billable: bool | None
     status: EntryStatus | None
     input_type: InputType | None
+    tag: Tag | None = strawberry.field(
+        description="Grouped by TAG: the bucket's tag (null: the untagged entries)."
+    )
     total_seconds: BigInt
     rounded_seconds: BigInt
     total_cents: BigInt
@@ -131,6 +143,7 @@ class ReportBucket:
             billable=row.billable,
             status=EntryStatus(row.status) if row.status else None,
             input_type=InputType(row.input_type) if row.input_type else None,
+            tag=related.tags.get(row.tag_id) if row.tag_id else None,
             total_seconds=BigInt(s.total_seconds),
             rounded_seconds=BigInt(s.rounded_seconds),
             total_cents=BigInt(s.total_cents),

@@ -149,6 +149,23 @@ class Team(RowObject, Node):
 
     running_entries: list[TimeEntry] = related("team_running", _entries, key="id")
 
+    @strawberry.field(
+        description="The team's tags, by name in any case: the live ones, or with "
+        "`includeArchived` the archived ones too.",
+        metadata=resolved(
+            "an argument; read through the team's tags loader (one statement per level of teams)"
+        ),
+    )
+    async def tags(
+        self,
+        info: Info,
+        include_archived: Annotated[
+            bool, strawberry.argument(description="Archived tags too.")
+        ] = False,
+    ) -> list[Tag]:
+        rows = await info.context.loaders.team_tags.load(self.row.id)
+        return [Tag(row=r) for r in rows if include_archived or r.archived_at is None]
+
     @strawberry.field(metadata=resolved(PAGE_ARGUMENTS))
     async def time_entries(
         self,
@@ -224,6 +241,27 @@ class Category(RowObject, Node):
             before=before,
             include_archived=include_archived,
         )
+
+
+@strawberry.type(
+    description="A label of the team's entries (createTag). Admins manage tags; members put "
+    "live ones on entries (`tagIds`). An archived tag stays on its entries and takes no new "
+    "ones (TAG_ARCHIVED)."
+)
+class Tag(RowObject, Node):
+    row: strawberry.Private[Any]
+    id: strawberry.ID = column("id")
+    name: str = column(
+        "name", description="1 to 100 characters, unique in any case among live tags."
+    )
+    color: int | None = column("color", description="An RGB colour, 0xRRGGBB, or null.")
+    archived_at: datetime | None = column(
+        "archived_at", description="When the tag was archived (null: live)."
+    )
+    archived: bool = computed(_archived, reads=("archived_at",))
+    created_at: datetime = column("created_at")
+    updated_at: datetime = column("updated_at")
+    team: Team = related("team", _team, key="team_id")
 
 
 async def _pin_keys(tasks: Sequence[Any], ctx: Context) -> list[str | None]:

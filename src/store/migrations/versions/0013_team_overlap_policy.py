@@ -8,7 +8,7 @@ The values are written out here, not imported from the models: a migration stays
 was when it ran.
 
 Revision ID: 0013
-Revises: 0011 (the lead re-chains the numbers of issue 20 at merge)
+Revises: 0012
 Create Date: 2026-12-08 01:20:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

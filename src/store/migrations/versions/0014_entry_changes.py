@@ -7,7 +7,7 @@ change (a CHECK names the kinds) and the changed API fields as a JSON list of
 Rows go with their entry and its team (ON DELETE CASCADE); users are never deleted.
 
 Revision ID: 0014
-Revises: 0013 (re-chained at merge time)
+Revises: 0013
 Create Date: 2026-12-08 01:30:00
 """
 
