@@ -104,3 +104,24 @@ async def add_entries(
             ids.append(entry.id)
         await s.commit()
     return ids
+
+
+async def add_running_entry(db: Database, w: TeamWorld, user_id: str, began: datetime) -> str:
+    """A running timer on T-1 that began at ``began`` (further back than startTimer
+    allows: the server's stop at a team's limit needs one)."""
+    async with db.write() as s:
+        s.add(
+            TimeEntry(
+                id=(entry_id := new_id()),
+                team_id=w.id,
+                user_id=user_id,
+                scope_type="TASK",
+                task_id=w.tasks["T-1"],
+                started_at=began,
+                work_date=began.date(),
+                billable=True,
+                input_type="REALTIME",
+            )
+        )
+        await s.commit()
+    return entry_id

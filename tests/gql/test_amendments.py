@@ -15,9 +15,8 @@ from gql.settings import Settings
 from store.db import Database
 from store.events import EntryEvent
 from store.ids import new_id
-from store.models import TimeEntry
 from tests.conftest import GQL
-from tests.factories import TeamWorld, make_team
+from tests.factories import TeamWorld, add_running_entry, make_team
 from tests.gql.mutation_helpers import (
     COMMENT,
     DELETE,
@@ -205,21 +204,7 @@ async def test_an_entry_stopped_in_its_first_second_lasts_one(db: Database, gql:
 async def test_the_server_stops_a_timer_at_24_hours(db: Database, database_url: str) -> None:
     w = await make_team(db, "Acme", prefix="a")
     began = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=24, seconds=5)
-    async with db.write() as s:
-        s.add(
-            TimeEntry(
-                id=(entry_id := new_id()),
-                team_id=w.id,
-                user_id=w.member.id,
-                scope_type="TASK",
-                task_id=w.tasks["T-1"],
-                started_at=began,
-                work_date=began.date(),
-                billable=True,
-                input_type="REALTIME",
-            )
-        )
-        await s.commit()
+    entry_id = await add_running_entry(db, w, w.member.id, began)
     app = create_app(Settings(database_url=database_url, timer_sweep_seconds=0.05))
     events: list[EntryEvent] = []
     app.state.services.events.listen(events.append)

@@ -27,7 +27,7 @@ from store.events import EventLog
 from store.ids import new_id
 from store.models import EntryChange, TimeEntry
 from tests.conftest import GQL, QUIET
-from tests.factories import TeamWorld, make_team
+from tests.factories import TeamWorld, add_running_entry, make_team
 from tests.gql.mutation_helpers import (
     DELETE,
     ERRORS,
@@ -42,7 +42,7 @@ from tests.gql.mutation_helpers import (
 )
 from tests.gql.test_bulk import UPDATE_MANY
 from tests.gql.test_mutations_copies import CONTINUE, DUPLICATE
-from tests.gql.test_tags import _tag
+from tests.gql.test_tags import add_tag
 from tests.gql.test_team_lifecycle import ARCHIVE_TEAM, REMOVE
 
 HISTORY = """query($id: ID!) { timeEntry(id: $id) { id version
@@ -306,21 +306,7 @@ async def test_the_servers_stop_at_the_limit_is_auto_stopped_by_nobody(
 ) -> None:
     w = await make_team(db, "Short", prefix="s", max_timer_hours=1)
     began = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    async with db.write() as s:
-        s.add(
-            TimeEntry(
-                id=(entry_id := new_id()),
-                team_id=w.id,
-                user_id=w.member.id,
-                scope_type="TASK",
-                task_id=w.tasks["T-1"],
-                started_at=began,
-                work_date=began.date(),
-                billable=True,
-                input_type="REALTIME",
-            )
-        )
-        await s.commit()
+    entry_id = await add_running_entry(db, w, w.member.id, began)
     async with db.write() as s:  # the sweep, as the app runs it: no actor
         stopped = await timers.stop_overdue(s, now=datetime.now(UTC), events=EventLog())
         await s.commit()
@@ -467,7 +453,7 @@ async def test_tags_are_recorded_with_the_entrys_own_changes(db: Database, gql: 
     edit (with a column change in the same write, one row), a bulk edit, clearing them;
     the same set again records nothing."""
     w = await make_team(db, "Acme", prefix="a")
-    red, blue = [await _tag(gql, w, name) for name in ("red", "blue")]
+    red, blue = [await add_tag(gql, w, name) for name in ("red", "blue")]
     entry = ok(await mutate(gql, LOG, _log(w, tagIds=[red]), w.member.token))["timeEntry"]
     ok(await mutate(gql, UPDATE, {"id": entry["id"], "tagIds": [blue, red]}, w.member.token))
     ok(await mutate(gql, UPDATE, {"id": entry["id"], "tagIds": [red, blue]}, w.member.token))

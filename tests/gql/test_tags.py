@@ -70,7 +70,7 @@ async def _data(gql: GQL, doc: str, variables: dict[str, Any], token: str) -> An
     return body["data"]
 
 
-async def _tag(gql: GQL, w: TeamWorld, name: str, **extra: Any) -> str:
+async def add_tag(gql: GQL, w: TeamWorld, name: str, **extra: Any) -> str:
     payload = ok(await mutate(gql, CREATE, {"teamId": w.id, "name": name, **extra}, w.admin.token))
     return str(payload["tag"]["id"])
 
@@ -128,7 +128,7 @@ async def test_admins_create_rename_archive_and_restore_tags(gql: GQL, world: Te
         )
     )
     assert replay["replayed"] is True and replay["tag"]["id"] == tag["id"]
-    await _tag(gql, w, "backlog")
+    await add_tag(gql, w, "backlog")
     ok(await mutate(gql, CREATE, {"teamId": w.id, "name": "Zeta"}, w.owner.token))
     data = await _data(gql, TEAM_TAGS, {"t": w.id, "all": False}, w.member.token)
     assert [t["name"] for t in data["team"]["tags"]] == ["backlog", "Urgent", "Zeta"]
@@ -166,7 +166,7 @@ async def test_members_may_not_manage_tags_and_outsiders_see_nothing(
 ) -> None:
     w = world
     other = await make_team(db, "Other", prefix="o")
-    tag = await _tag(gql, w, "Urgent")
+    tag = await add_tag(gql, w, "Urgent")
     before = await _tag_rows(db)
     refused(
         await mutate(gql, CREATE, {"teamId": w.id, "name": "Mine"}, w.member.token),
@@ -227,9 +227,9 @@ async def test_bad_tag_inputs_are_coded_and_change_nothing(
     db: Database, gql: GQL, world: TeamWorld, name: str, color: int | None, field: str
 ) -> None:
     w = world
-    await _tag(gql, w, "Urgent")
-    await _tag(gql, w, "ärger")
-    renamed = await _tag(gql, w, "other")
+    await add_tag(gql, w, "Urgent")
+    await add_tag(gql, w, "ärger")
+    renamed = await add_tag(gql, w, "other")
     before = await _tag_rows(db)
     refused(
         await mutate(gql, CREATE, {"teamId": w.id, "name": name, "color": color}, w.admin.token),
@@ -250,9 +250,9 @@ async def test_an_archived_name_is_free_and_restoring_it_then_is_refused(
     db: Database, gql: GQL, world: TeamWorld
 ) -> None:
     w = world
-    old = await _tag(gql, w, "Urgent")
+    old = await add_tag(gql, w, "Urgent")
     ok(await mutate(gql, ARCHIVE, {"id": old}, w.admin.token))
-    new = await _tag(gql, w, "URGENT")
+    new = await add_tag(gql, w, "URGENT")
     before = await _tag_rows(db)
     refused(await mutate(gql, RESTORE, {"id": old}, w.admin.token), "VALIDATION", ["input", "id"])
     assert await _tag_rows(db) == before
@@ -267,7 +267,7 @@ async def test_an_archived_name_is_free_and_restoring_it_then_is_refused(
 
 async def test_log_and_start_put_tags_on_entries(db: Database, gql: GQL, world: TeamWorld) -> None:
     w = world
-    b, a = await _tag(gql, w, "billing"), await _tag(gql, w, "Api")
+    b, a = await add_tag(gql, w, "billing"), await add_tag(gql, w, "Api")
     logged = ok(await mutate(gql, LOG, _log(w, tagIds=[b, a, b.lower()]), w.member.token))
     entry = logged["timeEntry"]
     # Repeats (in any case) count once; by name in any case.
@@ -291,14 +291,14 @@ async def test_bad_tag_ids_on_a_log_are_coded_and_log_nothing(
 ) -> None:
     w = world
     other = await make_team(db, "Other", prefix="o")
-    live = await _tag(gql, w, "live")
-    gone = await _tag(gql, w, "gone")
+    live = await add_tag(gql, w, "live")
+    gone = await add_tag(gql, w, "gone")
     ok(await mutate(gql, ARCHIVE, {"id": gone}, w.admin.token))
     foreign = ok(
         await mutate(gql, CREATE, {"teamId": other.id, "name": "theirs"}, other.admin.token)
     )["tag"]["id"]
     monkeypatch.setattr(tags, "MAX_PER_ENTRY", 3)
-    many = [await _tag(gql, w, f"t{i}") for i in range(4)]
+    many = [await add_tag(gql, w, f"t{i}") for i in range(4)]
     cases: list[tuple[list[str], str, list[str]]] = [
         ([live, new_id()], "NOT_FOUND", ["input", "tagIds", "1"]),
         ([live, "not-an-id"], "NOT_FOUND", ["input", "tagIds", "1"]),
@@ -322,7 +322,7 @@ async def test_update_sets_tags_and_a_change_of_tags_is_a_change(
     db: Database, gql: GQL, world: TeamWorld
 ) -> None:
     w = world
-    a, b, c = [await _tag(gql, w, n) for n in ("a", "b", "c")]
+    a, b, c = [await add_tag(gql, w, n) for n in ("a", "b", "c")]
     entry = ok(await mutate(gql, LOG, _log(w, tagIds=[a]), w.member.token))["timeEntry"]
     me = w.member.token
 
@@ -363,7 +363,7 @@ async def test_update_sets_tags_and_a_change_of_tags_is_a_change(
 
 async def test_continue_and_duplicate_copy_the_live_tags(gql: GQL, world: TeamWorld) -> None:
     w = world
-    a, b = await _tag(gql, w, "a"), await _tag(gql, w, "b")
+    a, b = await add_tag(gql, w, "a"), await add_tag(gql, w, "b")
     source = ok(await mutate(gql, LOG, _log(w, tagIds=[a, b]), w.member.token))["timeEntry"]
     ok(await mutate(gql, ARCHIVE, {"id": b}, w.admin.token))
     copy = ok(
@@ -388,7 +388,7 @@ async def test_continue_and_duplicate_copy_the_live_tags(gql: GQL, world: TeamWo
 async def _tagged_scene(gql: GQL, w: TeamWorld) -> tuple[dict[str, str], dict[str, str]]:
     """Tags x, y, z (z archived afterwards) and entries: e_x, e_xy, e_yz, e_none; e_xy is
     the admin's, the others the member's."""
-    t = {n: await _tag(gql, w, n) for n in ("x", "y", "z")}
+    t = {n: await add_tag(gql, w, n) for n in ("x", "y", "z")}
     specs = {
         "e_x": ([t["x"]], w.member.token, 600),
         "e_xy": ([t["x"], t["y"]], w.admin.token, 1200),
@@ -558,7 +558,7 @@ async def test_archive_racing_logs_with_the_tag_never_tags_after_the_archive(
     w = world
     rounds, outcomes = 6, {"logged": 0, "refused": 0}
     for n in range(rounds):
-        tag = await _tag(gql, w, f"race-{n}")
+        tag = await add_tag(gql, w, f"race-{n}")
 
         async def log(i: int, tag: str = tag, n: int = n) -> dict[str, Any]:
             await asyncio.sleep(0.004 * i)  # spread over the archive

@@ -23,10 +23,9 @@ from gql.settings import Settings
 from store import rules, timers
 from store.db import Database
 from store.events import EntryEvent, EventLog
-from store.ids import new_id
 from store.models import Team, TeamEvent, TimeEntry
 from tests.conftest import GQL
-from tests.factories import TeamWorld, make_team
+from tests.factories import add_running_entry, make_team
 from tests.gql.mutation_helpers import ERRORS, START, STOP, UPDATE, mutate, ok, refused
 
 TEAM_FIELDS = "id name maxTimerHours"
@@ -57,26 +56,6 @@ async def _team_events(db: Database, team_id: str, subject: str) -> list[tuple[s
             )
         ).all()
     return [(r.kind, r.subject_id, r.version) for r in rows]
-
-
-async def _insert_running(db: Database, w: TeamWorld, user_id: str, began: datetime) -> str:
-    """A running timer that began at ``began`` (further back than startTimer allows)."""
-    async with db.write() as s:
-        s.add(
-            TimeEntry(
-                id=(entry_id := new_id()),
-                team_id=w.id,
-                user_id=user_id,
-                scope_type="TASK",
-                task_id=w.tasks["T-1"],
-                started_at=began,
-                work_date=began.date(),
-                billable=True,
-                input_type="REALTIME",
-            )
-        )
-        await s.commit()
-    return entry_id
 
 
 @pytest.fixture
@@ -200,7 +179,7 @@ async def test_a_stop_after_the_limit_ends_the_timer_at_the_limit(
     w = await make_team(db, "Acme", prefix="a", max_timer_hours=2)
     now = _now()
     # stopTimer without stoppedAt, 10 minutes after the limit passed.
-    late = await _insert_running(db, w, w.member.id, now - timedelta(hours=2, minutes=10))
+    late = await add_running_entry(db, w, w.member.id, now - timedelta(hours=2, minutes=10))
     stopped = ok(await mutate(quiet_gql, STOP, {}, w.member.token))["timeEntry"]
     assert stopped["id"] == late
     assert stopped["durationSeconds"] == 7200
@@ -209,7 +188,7 @@ async def test_a_stop_after_the_limit_ends_the_timer_at_the_limit(
     assert entry["autoStopped"] is True and entry["version"] == 2
 
     # startTimer's switch stops the running one at its limit, too.
-    older = await _insert_running(db, w, w.admin.id, now - timedelta(hours=3))
+    older = await add_running_entry(db, w, w.admin.id, now - timedelta(hours=3))
     switched = ok(
         await mutate(quiet_gql, START, {"teamId": w.id, "taskId": w.tasks["T-2"]}, w.admin.token)
     )
@@ -227,7 +206,7 @@ async def test_a_stop_after_the_limit_ends_the_timer_at_the_limit(
         row = await s.get(TimeEntry, running["id"])
     assert row is not None and row.auto_stopped is False  # it ran less than an hour
 
-    two_hours_ago = await _insert_running(db, w, w.owner.id, now - timedelta(hours=2))
+    two_hours_ago = await add_running_entry(db, w, w.owner.id, now - timedelta(hours=2))
     ok(await mutate(quiet_gql, STOP, {"stoppedAt": _text(now)}, w.owner.token))
     async with db.read() as s:
         row = await s.get(TimeEntry, two_hours_ago)
@@ -268,11 +247,11 @@ async def test_the_sweep_stops_only_timers_past_their_own_teams_limit(db: Databa
     long = await make_team(db, "Long", prefix="l", max_timer_hours=24)
     hourly = await make_team(db, "Three", prefix="h", max_timer_hours=3)
     now = _now()
-    due = await _insert_running(db, short, short.member.id, now - timedelta(hours=1, seconds=1))
-    at_limit = await _insert_running(db, short, short.admin.id, now - timedelta(hours=1))
-    young = await _insert_running(db, long, long.member.id, now - timedelta(hours=23))
-    old = await _insert_running(db, long, long.admin.id, now - timedelta(hours=25))
-    within = await _insert_running(db, hourly, hourly.member.id, now - timedelta(hours=2))
+    due = await add_running_entry(db, short, short.member.id, now - timedelta(hours=1, seconds=1))
+    at_limit = await add_running_entry(db, short, short.admin.id, now - timedelta(hours=1))
+    young = await add_running_entry(db, long, long.member.id, now - timedelta(hours=23))
+    old = await add_running_entry(db, long, long.admin.id, now - timedelta(hours=25))
+    within = await add_running_entry(db, hourly, hourly.member.id, now - timedelta(hours=2))
     async with db.read() as s:
         assert await timers.any_overdue(s, now=now)
     events = EventLog()
