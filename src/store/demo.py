@@ -1,4 +1,4 @@
-"""Demo data: a team of 3, a category tree, 30 tasks, ~2,000 entries over the last 8 weeks
+"""Demo data: a team of 3, a category tree, 30 tasks, 5 tags, ~2,000 entries over the last 8 weeks
 and one running timer, so a newcomer has something to explore at once.
 
 Everything derives from ``now`` and a seeded random generator: the same arguments give
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import accounts, tokens
+from store import accounts, tags, tokens
 from store.db import Database
 from store.ids import new_id
 from store.models import (
@@ -27,12 +27,14 @@ from store.models import (
     Category,
     Comment,
     EntryStatus,
+    EntryTag,
     InputType,
     Membership,
     Role,
     Rounding,
     ScopeType,
     Source,
+    Tag,
     Task,
     TaskState,
     Team,
@@ -124,6 +126,14 @@ DAY_STARTS = time(7, 30)
 DAY_ENDS = time(21, 30)
 RUNNING_FOR = timedelta(minutes=42)
 MAX_SECONDS = 4 * 3600
+# The team's tags (name, colour 0xRRGGBB); about three entries in five carry one or two.
+TAGS = (
+    ("meeting", 0x4F86F7),
+    ("bugfix", 0xE5484D),
+    ("review", 0x8E4EC6),
+    ("customer", 0x30A46C),
+    ("planning", 0xF5A524),
+)
 
 
 class DemoExists(Exception):
@@ -203,6 +213,10 @@ async def seed_demo(
         await s.exec(insert(_table(TimeEntry)), params=[e.model_dump() for e in entries])
         comments = _comments(rng, entries, users, now=now)
         await s.exec(insert(_table(Comment)), params=[c.model_dump() for c in comments])
+        team_tags = _tags(team.id, team.created_at)
+        s.add_all(team_tags)
+        await s.flush()
+        await s.exec(insert(_table(EntryTag)), params=_entry_tags(rng, entries, team_tags))
         demo_users = []
         for user, (_nickname, _email, role, _rate) in zip(users, PEOPLE, strict=True):
             token = await tokens.create_token(s, user_id=user.id, name="demo")
@@ -435,3 +449,30 @@ def _comments(
             )
         )
     return comments
+
+
+def _tags(team_id: str, created: datetime) -> list[Tag]:
+    return [
+        Tag(
+            id=new_id(),
+            team_id=team_id,
+            name=name,
+            name_key=tags.name_key(name),
+            color=color,
+            created_at=created,
+            updated_at=created,
+        )
+        for name, color in TAGS
+    ]
+
+
+def _entry_tags(
+    rng: random.Random, entries: Sequence[TimeEntry], team_tags: Sequence[Tag]
+) -> list[dict[str, str]]:
+    """About three entries in five get one or two tags, so filters and TAG reports show."""
+    links = []
+    for entry in entries:
+        if rng.random() < 0.6:
+            for tag in rng.sample(list(team_tags), rng.choice((1, 1, 2))):
+                links.append({"entry_id": entry.id, "tag_id": tag.id, "team_id": entry.team_id})
+    return links
