@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert, update
@@ -19,13 +20,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import accounts, tags, tokens
+from store import accounts, history, tags, tokens
 from store.db import Database
 from store.ids import new_id
 from store.models import (
     AccessToken,
     Category,
     Comment,
+    EntryChange,
     EntryStatus,
     EntryTag,
     InputType,
@@ -216,7 +218,9 @@ async def seed_demo(
         team_tags = _tags(team.id, team.created_at)
         s.add_all(team_tags)
         await s.flush()
-        await s.exec(insert(_table(EntryTag)), params=_entry_tags(rng, entries, team_tags))
+        links = _entry_tags(rng, entries, team_tags)
+        await s.exec(insert(_table(EntryTag)), params=links)
+        await s.exec(insert(_table(EntryChange)), params=_creations(entries, links))
         demo_users = []
         for user, (_nickname, _email, role, _rate) in zip(users, PEOPLE, strict=True):
             token = await tokens.create_token(s, user_id=user.id, name="demo")
@@ -476,3 +480,29 @@ def _entry_tags(
             for tag in rng.sample(list(team_tags), rng.choice((1, 1, 2))):
                 links.append({"entry_id": entry.id, "tag_id": tag.id, "team_id": entry.team_id})
     return links
+
+
+def _creations(
+    entries: Sequence[TimeEntry], links: Sequence[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Each entry's history: its creation by its user, as ``store.history`` records one
+    (the demo inserts without the ORM, whose listener records the API's writes)."""
+    tagged: dict[str, list[str]] = {}
+    for link in links:
+        tagged.setdefault(link["entry_id"], []).append(link["tag_id"])
+    rows = []
+    for entry in entries:
+        tag_ids = tagged.get(entry.id)
+        extra = [{"field": "tagIds", "from": None, "to": history.api_value(tag_ids)}]
+        row = history.change_values(
+            entry_id=entry.id,
+            team_id=entry.team_id,
+            actor_id=entry.user_id,
+            at=entry.created_at,
+            before=None,
+            after=entry.model_dump(),
+            extra=extra if tag_ids else (),
+        )
+        assert row is not None  # a new entry always has values
+        rows.append(row)
+    return rows

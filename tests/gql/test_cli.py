@@ -23,14 +23,17 @@ from sqlmodel import col, func, select
 from gql.cli import build_parser, main
 from gql.schema.build import export_sdl
 from gql.server import shutdown
-from store import demo, rules, tokens
+from store import demo, history, rules, tokens
 from store.db import Database
 from store.models import (
     AccessToken,
     Category,
     Comment,
+    EntryChange,
+    EntryTag,
     Membership,
     ScopeType,
+    Tag,
     Task,
     Team,
     TimeEntry,
@@ -353,6 +356,26 @@ async def _check_demo(session: Any, *, now: datetime) -> None:
 
     comments = (await session.exec(select(Comment))).all()
     assert len(comments) >= 5 and all(c.created_at <= now for c in comments)
+
+    # Tags on about three entries in five; each entry's creation in its history.
+    tags = {t.id: t for t in (await session.exec(select(Tag))).all()}
+    assert len(tags) == 5 and all(t.team_id == team.id for t in tags.values())
+    links = list((await session.exec(select(EntryTag))).all())
+    tagged = {link.entry_id for link in links}
+    assert 0.5 * len(rows) <= len(tagged) <= 0.7 * len(rows)
+    assert {link.tag_id for link in links} == set(tags)
+    changes = {c.entry_id: c for c in (await session.exec(select(EntryChange))).all()}
+    assert set(changes) == {r.id for r in rows}
+    for row in rows:
+        change = changes[row.id]
+        assert (change.action, change.user_id, change.at) == (
+            "CREATED",
+            row.user_id,
+            row.created_at,
+        )
+        shown = {c["field"]: c["to"] for c in change.changes}
+        assert shown["startedAt"] == history.api_value(row.started_at)
+        assert ("tagIds" in shown) == (row.id in tagged)
 
 
 def test_demo_command(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
