@@ -18,10 +18,19 @@ from sqlmodel import col, select
 
 from store.db import Database
 from store.ids import new_id
-from store.models import Category, EntryChange, OverlapPolicy, Team, TeamEvent, TimeEntry
+from store.models import (
+    Category,
+    EntryChange,
+    EntryTag,
+    OverlapPolicy,
+    Team,
+    TeamEvent,
+    TimeEntry,
+)
 from tests.conftest import GQL
 from tests.factories import TeamWorld, add_entries, make_team
 from tests.gql.mutation_helpers import ERRORS, LOG, START, TRANSITION, UPDATE, mutate, ok
+from tests.gql.test_tags import add_tag
 
 FIELDS = f"""replayed {ERRORS} timeEntries {{ id version description billable deletedAt
   durationSeconds startedAt source user {{ id }} task {{ id }} category {{ id }} }}"""
@@ -722,3 +731,29 @@ async def test_each_written_item_has_its_history_and_a_refused_one_none(
     async with db.read() as s:
         recorded = (await s.exec(select(EntryChange.entry_id))).all()
     assert sorted(recorded) == sorted(e["id"] for e in payload["timeEntries"])
+
+
+async def test_an_item_refused_after_its_changes_were_applied_leaves_no_history(
+    db: Database, gql: GQL, world: TeamWorld
+) -> None:
+    """Under REFUSE an update's overlap is found after its tags and timing were applied
+    (and its change row noted): the item's SAVEPOINT takes all of it back, and the next
+    item's change row is its own."""
+    w = world
+    tag = await add_tag(gql, w, "late")
+    # 09:00, 08:00 and 07:00, half an hour each: 07:00 made 90 minutes long overlaps 08:00.
+    free_id, _neighbour, refused_id = await add_entries(
+        db, team_id=w.id, user_id=w.member.id, task_id=w.tasks["T-1"], count=3
+    )
+    await _set_policy(db, w.id, OverlapPolicy.REFUSE)
+    changes = {"durationSeconds": 5400, "tagIds": [tag]}
+    given = {"ids": [refused_id, free_id], "changes": changes, "allOrNothing": False}
+    payload = await mutate(gql, UPDATE_MANY, given, w.member.token)
+    assert _codes(payload) == [("OVERLAP", ["input", "ids", "0"])]
+    assert [e["id"] for e in payload["timeEntries"]] == [free_id]
+    async with db.read() as s:
+        [change] = (await s.exec(select(EntryChange).where(EntryChange.action != "CREATED"))).all()
+        tagged = (await s.exec(select(EntryTag.entry_id))).all()
+    assert change.entry_id == free_id and change.action == "UPDATED"
+    assert {c["field"] for c in change.changes} == {"stoppedAt", "durationSeconds", "tagIds"}
+    assert tagged == [free_id]
