@@ -388,17 +388,23 @@ else:
     )
 
 
+def _all_or_nothing(done: str) -> bool:
+    """The ``allOrNothing`` field of a bulk input; ``done``: what happens to an entry."""
+    field: bool = strawberry.field(
+        default=True,
+        description=f"true: any refused entry refuses the call, nothing is {done}. false: "
+        f"the valid entries are {done}, the refused ones reported.",
+    )
+    return field
+
+
 @strawberry.input(description="Log up to 500 entries at once (imports).")
 class LogTimeEntriesInput:
     entries: list[LogTimeEntriesItemInput] = strawberry.field(
         description="1 to 500 entries, each with logTimeEntry's rules; no client `id` and "
         "no externalRef twice."
     )
-    all_or_nothing: bool = strawberry.field(
-        default=True,
-        description="true: any refused entry refuses the call, nothing is written. false: "
-        "the valid entries are written, the refused ones reported.",
-    )
+    all_or_nothing: bool = _all_or_nothing("written")
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
@@ -406,20 +412,12 @@ class LogTimeEntriesInput:
 class UpdateTimeEntriesInput:
     ids: list[strawberry.ID] = strawberry.field(description="1 to 500 entries, each once.")
     changes: TimeEntryChangesInput
-    all_or_nothing: bool = strawberry.field(
-        default=True,
-        description="true: any refused entry refuses the call, nothing is changed. false: "
-        "the valid entries are changed, the refused ones reported.",
-    )
+    all_or_nothing: bool = _all_or_nothing("changed")
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
 
 
 @strawberry.input(description="Soft delete up to 500 entries.")
 class DeleteTimeEntriesInput:
     ids: list[strawberry.ID] = strawberry.field(description="1 to 500 entries, each once.")
-    all_or_nothing: bool = strawberry.field(
-        default=True,
-        description="true: any refused entry refuses the call, nothing is deleted. false: "
-        "the valid entries are deleted, the refused ones reported.",
-    )
+    all_or_nothing: bool = _all_or_nothing("deleted")
     idempotency_key: str | None = strawberry.field(default=None, description=KEY_DOC)
