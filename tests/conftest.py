@@ -129,21 +129,26 @@ async def app_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-def gql(app_client: httpx.AsyncClient) -> GQL:
-    """POST a GraphQL operation; returns the decoded JSON body."""
+def gql_over(client: httpx.AsyncClient) -> GQL:
+    """POST a GraphQL operation through ``client``; returns the decoded JSON body."""
 
     async def run(
         query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
     ) -> dict[str, Any]:
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        response = await app_client.post(
+        response = await client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
         body: dict[str, Any] = response.json()
         return body
 
     return run
+
+
+@pytest.fixture
+def gql(app_client: httpx.AsyncClient) -> GQL:
+    """POST a GraphQL operation; returns the decoded JSON body."""
+    return gql_over(app_client)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from store.errors import DomainError, ErrorCode
 from store.events import EntryEvent
 from store.ids import new_id
 from store.models import Team, TeamEvent, TimeEntry
-from tests.conftest import GQL, QUIET
+from tests.conftest import GQL, QUIET, gql_over
 from tests.factories import TeamWorld, make_team, make_user
 
 ERRORS = "userErrors { code field message }"
@@ -117,18 +117,7 @@ async def api(database_url: str) -> AsyncIterator[Api]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://t") as client,
     ):
-
-        async def run(
-            query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-        ) -> dict[str, Any]:
-            headers = {"authorization": f"Bearer {token}"} if token else {}
-            response = await client.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
-            body: dict[str, Any] = response.json()
-            return body
-
-        yield Api(run, events, app)
+        yield Api(gql_over(client), events, app)
 
 
 def ok(payload: dict[str, Any]) -> dict[str, Any]:

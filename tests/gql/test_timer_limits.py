@@ -24,7 +24,7 @@ from store import rules, timers
 from store.db import Database
 from store.events import EntryEvent, EventLog
 from store.models import Team, TeamEvent, TimeEntry
-from tests.conftest import GQL
+from tests.conftest import GQL, gql_over
 from tests.factories import add_running_entry, make_team
 from tests.gql.mutation_helpers import ERRORS, START, STOP, UPDATE, mutate, ok, refused
 
@@ -68,18 +68,7 @@ async def quiet_gql(database_url: str) -> AsyncIterator[GQL]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://t") as client,
     ):
-
-        async def run(
-            query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-        ) -> dict[str, Any]:
-            headers = {"authorization": f"Bearer {token}"} if token else {}
-            response = await client.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
-            body: dict[str, Any] = response.json()
-            return body
-
-        yield run
+        yield gql_over(client)
 
 
 # --- the setting ----------------------------------------------------------------------------
